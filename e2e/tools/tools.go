@@ -1,0 +1,10 @@
+//go:build tools
+
+// Package tools pins the Kubernetes and etcd commands the lab builds from source.
+package tools
+
+import (
+	_ "k8s.io/kubernetes/cmd/kube-apiserver"
+	_ "k8s.io/kubernetes/cmd/kube-proxy"
+	_ "k8s.io/kubernetes/cmd/kubectl"
+)
