@@ -88,6 +88,11 @@ func Start() (*Env, error) {
 		ErrorIfCRDPathMissing: true,
 		Scheme:                scheme,
 	}
+	// Lab addresses only (198.18.0.0/15, 2001:db8::/32), dual-stack, and room for the
+	// thousands of Services (and their NodePorts) that the benchmarks create.
+	apiserver := env.ControlPlane.GetAPIServer().Configure()
+	apiserver.Set("service-cluster-ip-range", "198.19.0.0/16,2001:db8:ffff::/108")
+	apiserver.Set("service-node-port-range", "20000-50000")
 	cfg, err := env.Start()
 	if err != nil {
 		return nil, fmt.Errorf("starting etcd and kube-apiserver from %s: %w", assets, err)

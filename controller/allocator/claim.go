@@ -1,0 +1,67 @@
+package allocator
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+
+	"github.com/ironlb/ironlb/internal/ipset"
+)
+
+// Claim records that the Service already holds ips, as read from its status
+// when the controller starts, before anything new is allocated. Nothing is
+// moved or checked against pools: an IP outside every pool is still recorded
+// (an orphan, see Orphans) and never handed to anyone else, and reserved or
+// conflict-pool IPs are fine. Each IP is attributed to poolHint (the
+// Service's pool annotation) if that pool contains it, else to a
+// non-conflict pool containing it, else to any pool containing it.
+//
+// Only the first valid IP of each family counts. The Service's holding
+// becomes exactly those IPs. If a Service that cannot share with this one
+// already holds one of them, Claim records nothing and returns a
+// RequestedIPInUse *Error: the controller claims in creation order, so the
+// older Service keeps the IP.
+func (a *Allocator) Claim(req Request, ips []netip.Addr, poolHint string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+
+	var claimed []netip.Addr
+	var families []ipset.Family
+	for _, ip := range ips {
+		f := ipset.FamilyOf(ip)
+		if !ip.IsValid() || ip.Zone() != "" || slices.Contains(families, f) {
+			continue
+		}
+		claimed = append(claimed, ip)
+		families = append(families, f)
+	}
+
+	prof := profileOf(req)
+	for _, ip := range claimed {
+		if b, ok := a.sharingVerdict(req.Service, prof, ip); !ok {
+			return &Error{
+				Reason: RequestedIPInUse,
+				Message: fmt.Sprintf("Service %s had IP %s, but older Service %s holds it too and they cannot share it: %s; %s keeps it.",
+					req.Service, ip, b.service, b.why(), b.service),
+			}
+		}
+	}
+
+	if h := a.holdings[req.Service]; h != nil {
+		for _, held := range slices.Clone(h.ips) {
+			if !slices.Contains(claimed, held.ip) {
+				a.detach(req.Service, held)
+			}
+		}
+	}
+	if len(claimed) == 0 {
+		return nil
+	}
+	h := a.ensureHolding(req.Service, prof)
+	for _, ip := range claimed {
+		if !slices.ContainsFunc(h.ips, func(x heldIP) bool { return x.ip == ip }) {
+			a.attach(req.Service, heldIP{ip: ip, pool: a.claimPool(ip, poolHint)})
+		}
+	}
+	return nil
+}

@@ -1,0 +1,84 @@
+package allocator
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+)
+
+// shareProfile is the part of a Request that decides whether two Services
+// may hold the same IP. A holding keeps its own copy, so later changes to
+// the caller's maps and slices cannot change what was checked.
+type shareProfile struct {
+	key      string
+	ports    []Port
+	local    bool
+	selector map[string]string
+}
+
+func profileOf(req Request) shareProfile {
+	return shareProfile{
+		key:      req.SharingKey,
+		ports:    slices.Clone(req.Ports),
+		local:    req.TrafficPolicyLocal,
+		selector: maps.Clone(req.Selector),
+	}
+}
+
+// canShare reports whether a Service with profile a may hold an IP that a
+// Service with profile b holds (invariant 1 of the design). It allocates
+// nothing, because a sharing request may test many held IPs.
+func canShare(a, b shareProfile) bool {
+	if a.key == "" || a.key != b.key || a.local != b.local {
+		return false
+	}
+	if a.local && !maps.Equal(a.selector, b.selector) {
+		return false
+	}
+	for _, p := range a.ports {
+		if slices.Contains(b.ports, p) {
+			return false
+		}
+	}
+	return true
+}
+
+// whyNotShare completes the sentence "they cannot share it: ..." for two
+// profiles that canShare refused.
+func whyNotShare(a, b shareProfile) string {
+	switch {
+	case a.key == "" && b.key == "":
+		return "neither has the allow-shared-ip annotation"
+	case a.key == "":
+		return "the requesting Service has no allow-shared-ip annotation"
+	case b.key == "":
+		return "the holding Service has no allow-shared-ip annotation"
+	case a.key != b.key:
+		return fmt.Sprintf("their sharing keys differ (%q and %q)", a.key, b.key)
+	}
+	if overlap := overlappingPorts(a.ports, b.ports); len(overlap) > 0 {
+		return "both use " + strings.Join(overlap, ", ")
+	}
+	if a.local != b.local {
+		return "one has externalTrafficPolicy Local and the other Cluster"
+	}
+	return "they have externalTrafficPolicy Local but select different pods"
+}
+
+// overlappingPorts lists the (protocol, port) pairs both Services use, as
+// "TCP/80", sorted for a stable message. Services have few ports, so a
+// nested loop beats building a set.
+func overlappingPorts(a, b []Port) []string {
+	var out []string
+	for _, p := range a {
+		if slices.Contains(b, p) {
+			s := fmt.Sprintf("%s/%d", p.Protocol, p.Port)
+			if !slices.Contains(out, s) {
+				out = append(out, s)
+			}
+		}
+	}
+	slices.Sort(out)
+	return out
+}

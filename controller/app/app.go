@@ -1,0 +1,219 @@
+// Package app wires the controller together: the API client, the leader election, the
+// allocator shared by the pool and Service reconcilers, the start-up claim of existing
+// assignments, metrics and health endpoints.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/config"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/controller/allocator"
+	"github.com/ironlb/ironlb/controller/bootstrap"
+	"github.com/ironlb/ironlb/controller/metrics"
+	"github.com/ironlb/ironlb/controller/pool"
+	"github.com/ironlb/ironlb/controller/service"
+	"github.com/ironlb/ironlb/controller/trigger"
+)
+
+// Options are the controller's settings; each is a command-line flag.
+type Options struct {
+	LoadBalancerClass       string
+	MetricsAddr             string
+	HealthAddr              string
+	LeaderElect             bool
+	LeaderElectionNamespace string
+	LeaseDuration           time.Duration
+	RenewDeadline           time.Duration
+	RetryPeriod             time.Duration
+	QPS                     float64
+	Burst                   int
+	Workers                 int
+	LogLevel                string
+
+	// Config, when set, is used instead of --kubeconfig (for tests).
+	Config *rest.Config
+}
+
+// Validate checks the options without touching the cluster.
+func (o Options) Validate() error {
+	var errs []error
+	if o.QPS <= 0 {
+		errs = append(errs, fmt.Errorf("--kube-api-qps must be positive, got %v", o.QPS))
+	}
+	if o.Burst <= 0 {
+		errs = append(errs, fmt.Errorf("--kube-api-burst must be positive, got %d", o.Burst))
+	}
+	if o.Workers <= 0 {
+		errs = append(errs, fmt.Errorf("--workers must be positive, got %d", o.Workers))
+	}
+	if o.LeaderElect && !(o.RetryPeriod < o.RenewDeadline && o.RenewDeadline < o.LeaseDuration) {
+		errs = append(errs, fmt.Errorf("leader election needs --retry-period (%v) < --renew-deadline (%v) < --lease-duration (%v)", o.RetryPeriod, o.RenewDeadline, o.LeaseDuration))
+	}
+	if _, err := parseLevel(o.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+func parseLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return l, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", s)
+	}
+	return l, nil
+}
+
+// Run starts the controller and blocks until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	level, _ := parseLevel(o.LogLevel)
+	ctrl.SetLogger(logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
+	var err error
+
+	cfg := o.Config
+	if cfg == nil {
+		var err error
+		if cfg, err = ctrl.GetConfig(); err != nil {
+			return err
+		}
+	}
+	cfg = rest.CopyConfig(cfg)
+	cfg.QPS, cfg.Burst = float32(o.QPS), o.Burst
+	cfg.UserAgent = "ironlb-controller"
+
+	scheme := runtime.NewScheme()
+	if err := clientgoscheme.AddToScheme(scheme); err != nil {
+		return err
+	}
+	if err := ironlbv1.AddToScheme(scheme); err != nil {
+		return err
+	}
+	var mgr manager.Manager
+	lease, renew, retry := o.LeaseDuration, o.RenewDeadline, o.RetryPeriod
+	mgr, err = ctrl.NewManager(cfg, manager.Options{
+		Scheme:                        scheme,
+		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
+		HealthProbeBindAddress:        o.HealthAddr,
+		LeaderElection:                o.LeaderElect,
+		LeaderElectionID:              "ironlb-controller",
+		LeaderElectionNamespace:       o.LeaderElectionNamespace,
+		LeaderElectionReleaseOnCancel: true,
+		LeaseDuration:                 &lease,
+		RenewDeadline:                 &renew,
+		RetryPeriod:                   &retry,
+		Cache:                         cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		// Tests run several replicas in one process; names only need to be unique per manager.
+		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
+	})
+	if err != nil {
+		return fmt.Errorf("creating the manager: %w", err)
+	}
+	if err := wire(mgr, o); err != nil {
+		return err
+	}
+	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	if err := mgr.AddReadyzCheck("ping", healthz.Ping); err != nil {
+		return err
+	}
+	return mgr.Start(ctx)
+}
+
+// wire builds the reconcilers around one allocator.
+func wire(mgr manager.Manager, o Options) error {
+	alloc := allocator.New()
+	m := metrics.New()
+	ready := make(chan struct{})
+	claimer := &bootstrap.Claimer{Reader: mgr.GetAPIReader(), Alloc: alloc, Class: o.LoadBalancerClass, Done: ready}
+	// Pool status is refreshed at most about once a second, whatever the allocation rate.
+	poolTrigger := trigger.New(time.Second)
+	serviceTrigger := trigger.New(100 * time.Millisecond)
+	recorder := mgr.GetEventRecorder("ironlb-controller")
+
+	services := &service.Reconciler{
+		Client: mgr.GetClient(), Alloc: alloc, Recorder: recorder, Class: o.LoadBalancerClass, Ready: ready,
+		PoolsChanged: func(pools ...string) { poolTrigger.Add(names(pools)...) },
+		Metrics:      m,
+	}
+	pools := &pool.Reconciler{
+		Client: mgr.GetClient(), Alloc: alloc, Recorder: recorder, Ready: ready, Metrics: m,
+		RetryServices: func() { serviceTrigger.Add(services.Waiting()...) },
+	}
+	pools.RequeuePools = func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if all, err := pool.Names(ctx, mgr.GetClient()); err == nil {
+			poolTrigger.Add(all...)
+		}
+	}
+	for _, r := range []manager.Runnable{claimer, poolTrigger, serviceTrigger} {
+		if err := mgr.Add(r); err != nil {
+			return err
+		}
+	}
+	err := ctrl.NewControllerManagedBy(mgr).Named("service").
+		For(&corev1.Service{}).
+		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(waitingIn(services))).
+		WatchesRawSource(serviceTrigger.Source()).
+		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
+		Complete(services)
+	if err != nil {
+		return fmt.Errorf("creating the service controller: %w", err)
+	}
+	err = ctrl.NewControllerManagedBy(mgr).Named("ipaddresspool").
+		For(&ironlbv1.IPAddressPool{}).
+		WatchesRawSource(poolTrigger.Source()).
+		Complete(pools)
+	if err != nil {
+		return fmt.Errorf("creating the pool controller: %w", err)
+	}
+	return nil
+}
+
+func names(pools []string) []types.NamespacedName {
+	out := make([]types.NamespacedName, len(pools))
+	for i, p := range pools {
+		out[i] = types.NamespacedName{Name: p}
+	}
+	return out
+}
+
+// waitingIn maps a namespace change (its labels may now match a pool's namespace selector)
+// to the Services of that namespace still waiting for an address.
+func waitingIn(services *service.Reconciler) handler.MapFunc {
+	return func(_ context.Context, obj client.Object) []reconcile.Request {
+		var out []reconcile.Request
+		for _, n := range services.Waiting() {
+			if n.Namespace == obj.GetName() {
+				out = append(out, reconcile.Request{NamespacedName: n})
+			}
+		}
+		return out
+	}
+}

@@ -1,0 +1,481 @@
+package app_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/utils/ptr"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/controller/app"
+	"github.com/ironlb/ironlb/controller/request"
+	"github.com/ironlb/ironlb/controller/service"
+	"github.com/ironlb/ironlb/internal/testenv"
+)
+
+var env *testenv.Env
+
+func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env)) }
+
+// controller runs one controller replica until the returned stop function is called.
+type controller struct {
+	cancel context.CancelFunc
+	done   chan error
+}
+
+func startController(t *testing.T, leaderElect bool) *controller {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &controller{cancel: cancel, done: make(chan error, 1)}
+	o := app.Options{
+		Config: env.Config, MetricsAddr: "0", HealthAddr: "0", LeaderElect: leaderElect,
+		LeaderElectionNamespace: "ironlb-system", LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second,
+		RetryPeriod: 500 * time.Millisecond, QPS: 500, Burst: 1000, Workers: 8, LogLevel: "error",
+	}
+	go func() { c.done <- app.Run(ctx, o) }()
+	t.Cleanup(c.stop)
+	return c
+}
+
+func (c *controller) stop() {
+	c.cancel()
+	if err := <-c.done; err != nil {
+		panic(fmt.Sprintf("controller stopped with an error: %v", err))
+	}
+	c.done <- nil // later stops return at once
+}
+
+func ensureNamespace(t *testing.T, name string, labels map[string]string) {
+	t.Helper()
+	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
+	if err := env.Client.Create(context.Background(), ns); err != nil && !strings.Contains(err.Error(), "already exists") {
+		t.Fatal(err)
+	}
+}
+
+func createPool(t *testing.T, name string, spec ironlbv1.IPAddressPoolSpec) {
+	t.Helper()
+	p := &ironlbv1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
+	if err := env.Client.Create(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { removePool(name) })
+}
+
+// removePool deletes a pool, dropping the finalizer so a test leaves nothing behind.
+func removePool(name string) {
+	ctx := context.Background()
+	var p ironlbv1.IPAddressPool
+	if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, &p); err != nil {
+		return
+	}
+	_ = env.Client.Delete(ctx, &p)
+	for range 50 {
+		if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, &p); err != nil {
+			return
+		}
+		p.Finalizers = nil
+		if err := env.Client.Update(ctx, &p); err == nil {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func addrs(a ...string) []ironlbv1.AddressRange {
+	out := make([]ironlbv1.AddressRange, len(a))
+	for i, s := range a {
+		out[i] = ironlbv1.AddressRange(s)
+	}
+	return out
+}
+
+func lbService(ns, name string, annotations map[string]string, port int32) *corev1.Service {
+	return &corev1.Service{
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name, Annotations: annotations},
+		Spec: corev1.ServiceSpec{
+			Type:     corev1.ServiceTypeLoadBalancer,
+			Selector: map[string]string{"app": name},
+			Ports:    []corev1.ServicePort{{Name: "http", Port: port, TargetPort: intstr.FromInt32(8080), Protocol: corev1.ProtocolTCP}},
+		},
+	}
+}
+
+func createService(t *testing.T, svc *corev1.Service) {
+	t.Helper()
+	if err := env.Client.Create(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), svc) })
+}
+
+// waitFor polls until check returns "" (success) or the deadline passes, and fails with
+// the last explanation.
+func waitFor(t *testing.T, timeout time.Duration, check func() string) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	last := ""
+	for time.Now().Before(deadline) {
+		if last = check(); last == "" {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %v: %s", timeout, last)
+}
+
+func getService(t *testing.T, ns, name string) *corev1.Service {
+	t.Helper()
+	var svc corev1.Service
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: ns, Name: name}, &svc); err != nil {
+		t.Fatal(err)
+	}
+	return &svc
+}
+
+func ingress(svc *corev1.Service) string {
+	var ips []string
+	for _, i := range svc.Status.LoadBalancer.Ingress {
+		ips = append(ips, i.IP)
+	}
+	return strings.Join(ips, ",")
+}
+
+// waitIP waits until the Service's status shows want.
+func waitIP(t *testing.T, ns, name, want string) *corev1.Service {
+	t.Helper()
+	var svc *corev1.Service
+	waitFor(t, 20*time.Second, func() string {
+		svc = getService(t, ns, name)
+		if got := ingress(svc); got != want {
+			return fmt.Sprintf("%s/%s ingress %q, want %q (conditions %+v)", ns, name, got, want, svc.Status.Conditions)
+		}
+		return ""
+	})
+	return svc
+}
+
+// waitReason waits until the Service's IPAllocated condition is False with the reason.
+func waitReason(t *testing.T, ns, name, reason string) *metav1.Condition {
+	t.Helper()
+	var cond *metav1.Condition
+	waitFor(t, 20*time.Second, func() string {
+		svc := getService(t, ns, name)
+		cond = meta.FindStatusCondition(svc.Status.Conditions, service.ConditionIPAllocated)
+		if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != reason {
+			return fmt.Sprintf("%s/%s condition %+v, want False/%s", ns, name, cond, reason)
+		}
+		return ""
+	})
+	return cond
+}
+
+func eventsFor(t *testing.T, ns, name string) string {
+	t.Helper()
+	out, _, err := env.Kubectl(context.Background(), "", "describe", "service", "-n", ns, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func TestAllocationFlow(t *testing.T) {
+	testenv.Require(t, env)
+	ensureNamespace(t, "flow", nil)
+	createPool(t, "flow", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.100.0/24"), AvoidBuggyIPs: true})
+	startController(t, false)
+
+	createService(t, lbService("flow", "web", nil, 80))
+	svc := waitIP(t, "flow", "web", "198.18.100.1")
+	if got := svc.Annotations[request.AnnotationAllocatedFromPool]; got != "flow" {
+		waitFor(t, 5*time.Second, func() string {
+			if got := getService(t, "flow", "web").Annotations[request.AnnotationAllocatedFromPool]; got != "flow" {
+				return "pool annotation is " + got
+			}
+			return ""
+		})
+	}
+	if m := svc.Status.LoadBalancer.Ingress[0].IPMode; m == nil || *m != corev1.LoadBalancerIPModeVIP {
+		t.Errorf("ipMode = %v, want VIP", m)
+	}
+	// A second Service gets the next address; a request for a taken address waits.
+	createService(t, lbService("flow", "api", nil, 80))
+	waitIP(t, "flow", "api", "198.18.100.2")
+	createService(t, lbService("flow", "thief", map[string]string{request.AnnotationLoadBalancerIPs: "198.18.100.1"}, 81))
+	cond := waitReason(t, "flow", "thief", "RequestedIPInUse")
+	if !strings.Contains(cond.Message, "flow/web") {
+		t.Errorf("message should name the holder flow/web: %s", cond.Message)
+	}
+	// Outside every pool, and a malformed annotation.
+	createService(t, lbService("flow", "outside", map[string]string{request.AnnotationLoadBalancerIPs: "198.18.200.1"}, 80))
+	waitReason(t, "flow", "outside", "RequestedIPNotInPool")
+	createService(t, lbService("flow", "typo", map[string]string{request.AnnotationLoadBalancerIPs: "198.18.100.300"}, 80))
+	cond = waitReason(t, "flow", "typo", request.InvalidAnnotation)
+	if !strings.Contains(cond.Message, request.AnnotationLoadBalancerIPs) {
+		t.Errorf("message should name the annotation: %s", cond.Message)
+	}
+	createService(t, lbService("flow", "nopool", map[string]string{request.AnnotationAddressPool: "missing"}, 80))
+	waitReason(t, "flow", "nopool", "NoMatchingPool")
+
+	// Events a user reads with kubectl describe.
+	waitFor(t, 10*time.Second, func() string {
+		if d := eventsFor(t, "flow", "web"); !strings.Contains(d, "IPAllocated") || !strings.Contains(d, "198.18.100.1 from pool flow") {
+			return "describe lacks the IPAllocated event:\n" + d
+		}
+		if d := eventsFor(t, "flow", "thief"); !strings.Contains(d, "AllocationFailed") {
+			return "describe lacks the AllocationFailed event:\n" + d
+		}
+		return ""
+	})
+
+	// Pool status counts the two assigned addresses.
+	waitFor(t, 10*time.Second, func() string {
+		var p ironlbv1.IPAddressPool
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "flow"}, &p); err != nil {
+			return err.Error()
+		}
+		if p.Status.IPv4 == nil || p.Status.IPv4.Assigned != 2 || p.Status.IPv4.Available != "252" || p.Status.IPv4.Total != "256" {
+			return fmt.Sprintf("pool status %+v", p.Status.IPv4)
+		}
+		return ""
+	})
+
+	// Fixing the request frees the Service from its wait; releasing gives the address back.
+	thief := getService(t, "flow", "thief")
+	thief.Annotations[request.AnnotationLoadBalancerIPs] = "198.18.100.9"
+	if err := env.Client.Update(context.Background(), thief); err != nil {
+		t.Fatal(err)
+	}
+	waitIP(t, "flow", "thief", "198.18.100.9")
+	api := getService(t, "flow", "api")
+	api.Spec.Type = corev1.ServiceTypeClusterIP
+	api.Spec.Ports[0].NodePort = 0
+	if err := env.Client.Update(context.Background(), api); err != nil {
+		t.Fatal(err)
+	}
+	waitIP(t, "flow", "api", "")
+	createService(t, lbService("flow", "next", nil, 80))
+	waitIP(t, "flow", "next", "198.18.100.2")
+}
+
+func TestMetalLBAnnotations(t *testing.T) {
+	testenv.Require(t, env)
+	ensureNamespace(t, "move", nil)
+	createPool(t, "move-auto", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.110.0/24")})
+	createPool(t, "move-manual", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.111.0/24"), AutoAssign: ptr.To(false)})
+	startController(t, false)
+
+	createService(t, lbService("move", "old", map[string]string{"metallb.universe.tf/address-pool": "move-manual"}, 80))
+	waitIP(t, "move", "old", "198.18.111.0")
+	createService(t, lbService("move", "new", map[string]string{"metallb.io/loadBalancerIPs": "198.18.111.7"}, 80))
+	waitIP(t, "move", "new", "198.18.111.7")
+	// ironlb's own annotation wins over MetalLB's.
+	createService(t, lbService("move", "both", map[string]string{
+		"metallb.io/address-pool": "move-manual", request.AnnotationAddressPool: "move-auto"}, 80))
+	waitIP(t, "move", "both", "198.18.110.0")
+	// Sharing with MetalLB's key on one and ironlb's on the other.
+	createService(t, lbService("move", "share-a", map[string]string{"metallb.universe.tf/allow-shared-ip": "k", request.AnnotationLoadBalancerIPs: "198.18.110.50"}, 80))
+	createService(t, lbService("move", "share-b", map[string]string{request.AnnotationAllowSharedIP: "k", request.AnnotationLoadBalancerIPs: "198.18.110.50"}, 443))
+	waitIP(t, "move", "share-a", "198.18.110.50")
+	waitIP(t, "move", "share-b", "198.18.110.50")
+	waitFor(t, 10*time.Second, func() string {
+		if d := eventsFor(t, "move", "old"); !strings.Contains(d, "LegacyAnnotation") || !strings.Contains(d, "ironlb.io/address-pool") {
+			return "describe lacks the LegacyAnnotation event:\n" + d
+		}
+		return ""
+	})
+}
+
+func TestOverlappingPoolAndDeletion(t *testing.T) {
+	testenv.Require(t, env)
+	ensureNamespace(t, "over", nil)
+	createPool(t, "over-old", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.120.0/24")})
+	time.Sleep(1100 * time.Millisecond) // creation timestamps have one-second resolution
+	createPool(t, "over-new", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.120.128/25", "198.18.121.0/24")})
+	startController(t, false)
+
+	waitFor(t, 20*time.Second, func() string {
+		var p ironlbv1.IPAddressPool
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "over-new"}, &p); err != nil {
+			return err.Error()
+		}
+		c := meta.FindStatusCondition(p.Status.Conditions, ironlbv1.ConditionConflict)
+		if c == nil || c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "over-old") || !strings.Contains(c.Message, "198.18.120.128/25") {
+			return fmt.Sprintf("over-new Conflict condition %+v", c)
+		}
+		return ""
+	})
+	// The conflicting pool is never used, even when asked for by name.
+	createService(t, lbService("over", "a", map[string]string{request.AnnotationAddressPool: "over-new"}, 80))
+	waitReason(t, "over", "a", "NoMatchingPool")
+
+	// Deleting a pool in use is held back until its Services let go.
+	createService(t, lbService("over", "b", map[string]string{request.AnnotationAddressPool: "over-old"}, 80))
+	waitIP(t, "over", "b", "198.18.120.0")
+	var p ironlbv1.IPAddressPool
+	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "over-old"}, &p); err != nil {
+		t.Fatal(err)
+	}
+	if err := env.Client.Delete(context.Background(), &p); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() string {
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "over-old"}, &p); err != nil {
+			return "pool vanished while in use: " + err.Error()
+		}
+		c := meta.FindStatusCondition(p.Status.Conditions, ironlbv1.ConditionReady)
+		if c == nil || c.Reason != "Deleting" || !strings.Contains(c.Message, "1 Service(s)") {
+			return fmt.Sprintf("Ready condition %+v", c)
+		}
+		return ""
+	})
+	if got := ingress(getService(t, "over", "b")); got != "198.18.120.0" {
+		t.Fatalf("Service lost its address when its pool was deleted: %q", got)
+	}
+	if err := env.Client.Delete(context.Background(), getService(t, "over", "b")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 10*time.Second, func() string {
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "over-old"}, &p); err == nil {
+			return "pool still present after its last Service left"
+		}
+		return ""
+	})
+}
+
+// TestRestartKeepsEveryAddress creates 500 Services, restarts the controller after deleting
+// half of them, and checks that no surviving Service's address changed and that new Services
+// only got free addresses.
+func TestRestartKeepsEveryAddress(t *testing.T) {
+	testenv.Require(t, env)
+	ensureNamespace(t, "restart", nil)
+	createPool(t, "restart", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.132.0/22")})
+	c := startController(t, false)
+	const n = 500
+	createMany(t, "restart", n)
+	before := waitAllAssigned(t, "restart", n)
+	c.stop()
+	// Delete every other Service while the controller is down; the rest must keep their IPs.
+	ctx := context.Background()
+	for i := 0; i < n; i += 2 {
+		if err := env.Client.Delete(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "restart", Name: fmt.Sprintf("s%d", i)}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	startController(t, false)
+	// New Services get addresses only after the old ones are claimed, so they cannot take any.
+	for i := n; i < n+50; i++ {
+		createService(t, lbService("restart", fmt.Sprintf("s%d", i), nil, 80))
+	}
+	after := waitAllAssigned(t, "restart", n/2+50)
+	for name, ip := range after {
+		if old, ok := before[name]; ok && old != ip {
+			t.Errorf("%s moved from %s to %s across a restart", name, old, ip)
+		}
+	}
+	checkNoDuplicates(t, "restart")
+}
+
+// TestLeaderHandoff runs two replicas, kills the leader during create/delete churn and
+// checks that no address is ever given to two Services.
+func TestLeaderHandoff(t *testing.T) {
+	testenv.Require(t, env)
+	ensureNamespace(t, "ironlb-system", nil)
+	ensureNamespace(t, "handoff", nil)
+	createPool(t, "handoff", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.140.0/24")})
+	a := startController(t, true)
+	time.Sleep(2 * time.Second) // let a win the lease first
+	startController(t, true)
+
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := range 150 {
+			svc := lbService("handoff", fmt.Sprintf("h%d", i), nil, 80)
+			if err := env.Client.Create(ctx, svc); err != nil {
+				t.Error(err)
+				return
+			}
+			if i%3 == 0 && i > 0 {
+				_ = env.Client.Delete(ctx, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "handoff", Name: fmt.Sprintf("h%d", i-1)}})
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	time.Sleep(1 * time.Second)
+	a.stop() // the leader goes away in the middle of the churn
+	wg.Wait()
+	waitAllAssigned(t, "handoff", 150-49)
+	checkNoDuplicates(t, "handoff")
+	t.Cleanup(func() { deleteAllServices("handoff") })
+}
+
+func createMany(t *testing.T, ns string, n int) {
+	t.Helper()
+	for i := range n {
+		svc := lbService(ns, fmt.Sprintf("s%d", i), nil, 80)
+		if err := env.Client.Create(context.Background(), svc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { deleteAllServices(ns) })
+}
+
+func deleteAllServices(ns string) {
+	_ = env.Client.DeleteAllOf(context.Background(), &corev1.Service{}, client.InNamespace(ns))
+}
+
+// waitAllAssigned waits until want Services of the namespace have an address and returns
+// name → address.
+func waitAllAssigned(t *testing.T, ns string, want int) map[string]string {
+	t.Helper()
+	var got map[string]string
+	waitFor(t, 90*time.Second, func() string {
+		var list corev1.ServiceList
+		if err := env.Client.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+			return err.Error()
+		}
+		got = map[string]string{}
+		for _, s := range list.Items {
+			if ip := ingress(&s); ip != "" {
+				got[s.Name] = ip
+			}
+		}
+		if len(list.Items) != want || len(got) != want {
+			return fmt.Sprintf("%d of %d Services have an address (want %d)", len(got), len(list.Items), want)
+		}
+		return ""
+	})
+	return got
+}
+
+// checkNoDuplicates is the invariant checker: no address is held by two Services unless
+// both carry the same sharing key.
+func checkNoDuplicates(t *testing.T, ns string) {
+	t.Helper()
+	var list corev1.ServiceList
+	if err := env.Client.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+		t.Fatal(err)
+	}
+	holder := map[string]string{}
+	for _, s := range list.Items {
+		for _, ing := range s.Status.LoadBalancer.Ingress {
+			if other, ok := holder[ing.IP]; ok {
+				t.Errorf("%s is held by both %s and %s", ing.IP, other, s.Name)
+			}
+			holder[ing.IP] = s.Name
+		}
+	}
+}

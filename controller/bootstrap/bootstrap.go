@@ -1,0 +1,112 @@
+// Package bootstrap claims every existing assignment before the controller hands out a new
+// address. It reads pools and Services straight from the API server (not from a cache that
+// may lag behind what a previous leader wrote), gives the pools to the allocator, and
+// claims each Service's current addresses in creation order, so a restart or a leader
+// change moves no IP.
+package bootstrap
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"net/netip"
+	"slices"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/log"
+
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/controller/allocator"
+	"github.com/ironlb/ironlb/controller/pool"
+	"github.com/ironlb/ironlb/controller/request"
+)
+
+// Claimer is a manager Runnable that runs once, after this replica becomes leader.
+type Claimer struct {
+	Reader client.Reader
+	Alloc  *allocator.Allocator
+	Class  string
+	// Done is closed when every existing assignment is claimed.
+	Done chan struct{}
+}
+
+// Start claims existing assignments, retrying until it succeeds or ctx ends.
+func (c *Claimer) Start(ctx context.Context) error {
+	logger := log.FromContext(ctx).WithName("bootstrap")
+	for delay := 200 * time.Millisecond; ; delay = min(delay*2, 10*time.Second) {
+		claimed, err := c.claim(ctx)
+		if err == nil {
+			logger.Info("claimed existing assignments", "services", claimed)
+			close(c.Done)
+			return nil
+		}
+		logger.Error(err, "claiming existing assignments; retrying", "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(delay):
+		}
+	}
+}
+
+// NeedLeaderElection makes the claim run on the leader only, after it is elected.
+func (c *Claimer) NeedLeaderElection() bool { return true }
+
+func (c *Claimer) claim(ctx context.Context) (int, error) {
+	var pools ironlbv1.IPAddressPoolList
+	if err := c.Reader.List(ctx, &pools); err != nil {
+		return 0, fmt.Errorf("listing pools: %w", err)
+	}
+	conflicts := pool.Conflicts(pools.Items)
+	for i := range pools.Items {
+		p := &pools.Items[i]
+		compiled, err := pool.Compile(p)
+		if err != nil {
+			continue
+		}
+		compiled.Conflict = conflicts[p.Name] != "" || !p.DeletionTimestamp.IsZero()
+		c.Alloc.SetPool(compiled)
+	}
+	var services corev1.ServiceList
+	if err := c.Reader.List(ctx, &services); err != nil {
+		return 0, fmt.Errorf("listing services: %w", err)
+	}
+	items := services.Items
+	slices.SortFunc(items, func(a, b corev1.Service) int {
+		if c := a.CreationTimestamp.Compare(b.CreationTimestamp.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Namespace+"/"+a.Name, b.Namespace+"/"+b.Name)
+	})
+	logger := log.FromContext(ctx).WithName("bootstrap")
+	claimed := 0
+	for i := range items {
+		svc := &items[i]
+		if !request.IsOurs(svc, c.Class) {
+			continue
+		}
+		var ips []netip.Addr
+		for _, ing := range svc.Status.LoadBalancer.Ingress {
+			if ip, err := netip.ParseAddr(ing.IP); err == nil {
+				ips = append(ips, ip)
+			}
+		}
+		if len(ips) == 0 {
+			continue
+		}
+		parsed, err := request.FromService(svc, nil)
+		req := parsed.Request
+		if err != nil {
+			// Malformed annotations do not cost the Service its address.
+			req = allocator.Request{Service: svc.Namespace + "/" + svc.Name, Namespace: svc.Namespace}
+		}
+		if err := c.Alloc.Claim(req, ips, svc.Annotations[request.AnnotationAllocatedFromPool]); err != nil {
+			logger.Info("could not claim the addresses in a Service's status; it will get new ones", "service", req.Service, "reason", err.Error())
+			continue
+		}
+		claimed++
+	}
+	return claimed, nil
+}

@@ -1,0 +1,45 @@
+// Command ironlb-controller gives LoadBalancer Services external IPs from IPAddressPools.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+
+	"github.com/ironlb/ironlb/controller/app"
+)
+
+func main() {
+	var o app.Options
+	var validateOnly bool
+	// --kubeconfig is registered by controller-runtime; empty uses the in-cluster ServiceAccount.
+	flag.StringVar(&o.LoadBalancerClass, "load-balancer-class", "", "serve Services with this spec.loadBalancerClass; empty serves Services without a class")
+	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":7472", "address of the Prometheus /metrics endpoint; 0 turns it off")
+	flag.StringVar(&o.HealthAddr, "health-probe-bind-address", ":7473", "address of the /healthz and /readyz endpoints")
+	flag.BoolVar(&o.LeaderElect, "leader-elect", true, "elect one active replica with a Lease, so two replicas never allocate at once")
+	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease; empty uses the Pod's namespace")
+	flag.DurationVar(&o.LeaseDuration, "lease-duration", 10*time.Second, "how long a standby waits after the leader's last renewal before taking over")
+	flag.DurationVar(&o.RenewDeadline, "renew-deadline", 7*time.Second, "how long the leader keeps trying to renew before it steps down")
+	flag.DurationVar(&o.RetryPeriod, "retry-period", 2*time.Second, "interval between leader election attempts")
+	flag.Float64Var(&o.QPS, "kube-api-qps", 200, "sustained API requests per second")
+	flag.IntVar(&o.Burst, "kube-api-burst", 400, "API request burst")
+	flag.IntVar(&o.Workers, "workers", 8, "Services reconciled in parallel")
+	flag.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
+	flag.BoolVar(&validateOnly, "validate-flags", false, "check the flags and exit without starting")
+	flag.Parse()
+
+	if validateOnly {
+		if err := o.Validate(); err != nil {
+			fmt.Fprintln(os.Stderr, "ironlb-controller:", err)
+			os.Exit(2)
+		}
+		return
+	}
+	if err := app.Run(ctrl.SetupSignalHandler(), o); err != nil {
+		fmt.Fprintln(os.Stderr, "ironlb-controller:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,201 @@
+// Package service gives LoadBalancer Services their external IPs: it asks the allocator for
+// addresses, writes them to status.loadBalancer.ingress with a condition that explains the
+// outcome, records the pool in an annotation, and tells the user in events what changed.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	"github.com/ironlb/ironlb/controller/allocator"
+	"github.com/ironlb/ironlb/controller/request"
+)
+
+// Metrics receives allocation outcomes; may be nil.
+type Metrics interface {
+	Allocated(pool string)
+	Released(pool string)
+	Failed(reason string)
+}
+
+// Reconciler allocates addresses to one Service at a time.
+type Reconciler struct {
+	Client   client.Client
+	Alloc    *allocator.Allocator
+	Recorder events.EventRecorder
+	// Class is the loadBalancerClass this controller serves; "" serves Services without one.
+	Class string
+	// Ready is closed once existing assignments are claimed, so nothing new is handed out
+	// before every Service that already has an address holds it again.
+	Ready <-chan struct{}
+	// PoolsChanged asks for a status refresh of the named pools.
+	PoolsChanged func(pools ...string)
+	Metrics      Metrics
+
+	mu sync.Mutex
+	// waiting holds the Services that lack an address (or a family), to retry when pools
+	// change.
+	waiting map[types.NamespacedName]bool
+}
+
+// Reconcile implements reconcile.Reconciler.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	select {
+	case <-r.Ready:
+	case <-ctx.Done():
+		return reconcile.Result{}, ctx.Err()
+	}
+	key := req.Namespace + "/" + req.Name
+	var svc corev1.Service
+	if err := r.Client.Get(ctx, req.NamespacedName, &svc); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.release(key)
+			r.setWaiting(req.NamespacedName, false)
+			return reconcile.Result{}, nil
+		}
+		return reconcile.Result{}, err
+	}
+	if !request.IsOurs(&svc, r.Class) {
+		r.setWaiting(req.NamespacedName, false)
+		return reconcile.Result{}, r.stopServing(ctx, &svc, key)
+	}
+
+	var ns corev1.Namespace
+	if err := r.Client.Get(ctx, types.NamespacedName{Name: svc.Namespace}, &ns); err != nil && !apierrors.IsNotFound(err) {
+		return reconcile.Result{}, err
+	}
+	out := r.decide(&svc, ns.Labels, key)
+	r.setWaiting(req.NamespacedName, out.waiting)
+	return reconcile.Result{}, r.write(ctx, &svc, out)
+}
+
+// outcome is what the controller decided for a Service, before it is written.
+type outcome struct {
+	ips     []netip.Addr
+	pools   []string
+	cond    condition
+	legacy  []string
+	waiting bool
+	failure string // the reason of a failed or partial allocation, for metrics
+}
+
+func (r *Reconciler) decide(svc *corev1.Service, nsLabels map[string]string, key string) outcome {
+	parsed, err := request.FromService(svc, nsLabels)
+	if err != nil {
+		// Bad input never costs a working Service its address: keep what it holds.
+		held, _ := r.Alloc.Holding(key)
+		return outcome{ips: held.IPs, pools: held.Pools, failure: request.InvalidAnnotation,
+			cond: failed(request.InvalidAnnotation, keeping(err.Error(), held.IPs))}
+	}
+	asg, err := r.Alloc.Assign(parsed.Request)
+	if err != nil {
+		reason := "AllocationFailed"
+		var aerr *allocator.Error
+		if errors.As(err, &aerr) {
+			reason = string(aerr.Reason)
+		}
+		held, _ := r.Alloc.Holding(key)
+		return outcome{ips: held.IPs, pools: held.Pools, legacy: parsed.Legacy, waiting: true, failure: reason,
+			cond: failed(reason, keeping(err.Error(), held.IPs))}
+	}
+	out := outcome{ips: asg.IPs, pools: asg.Pools, legacy: parsed.Legacy, cond: allocated(asg)}
+	if len(asg.Missing) > 0 {
+		out.waiting = true
+		out.failure = string(asg.Missing[0].Reason)
+	}
+	return out
+}
+
+func keeping(msg string, held []netip.Addr) string {
+	if len(held) == 0 {
+		return msg
+	}
+	return fmt.Sprintf("%s; the Service keeps %s until this is fixed", strings.TrimSuffix(msg, "."), joinIPs(held))
+}
+
+func (r *Reconciler) setWaiting(n types.NamespacedName, waiting bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.waiting == nil {
+		r.waiting = map[types.NamespacedName]bool{}
+	}
+	if waiting {
+		r.waiting[n] = true
+	} else {
+		delete(r.waiting, n)
+	}
+}
+
+// Waiting lists the Services still waiting for an address or a second family.
+func (r *Reconciler) Waiting() []types.NamespacedName {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := make([]types.NamespacedName, 0, len(r.waiting))
+	for n := range r.waiting {
+		out = append(out, n)
+	}
+	return out
+}
+
+// release frees a Service's addresses and refreshes its pools' status.
+func (r *Reconciler) release(key string) []netip.Addr {
+	held, ok := r.Alloc.Holding(key)
+	if !ok {
+		return nil
+	}
+	r.Alloc.Release(key)
+	for _, p := range held.Pools {
+		if r.Metrics != nil {
+			r.Metrics.Released(p)
+		}
+	}
+	r.poolsChanged(held.Pools)
+	return held.IPs
+}
+
+func (r *Reconciler) poolsChanged(pools []string) {
+	if r.PoolsChanged == nil {
+		return
+	}
+	var names []string
+	for _, p := range pools {
+		if p != "" && !slices.Contains(names, p) {
+			names = append(names, p)
+		}
+	}
+	r.PoolsChanged(names...)
+}
+
+// stopServing releases the addresses of a Service that is no longer ours (its type or class
+// changed) and removes what this controller wrote on it.
+func (r *Reconciler) stopServing(ctx context.Context, svc *corev1.Service, key string) error {
+	released := r.release(key)
+	if err := r.clearStatus(ctx, svc, released); err != nil {
+		return err
+	}
+	if len(released) > 0 {
+		r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, "IPReleased", "Release",
+			"released %s: the Service is no longer a LoadBalancer served by ironlb", joinIPs(released))
+	}
+	return nil
+}
+
+func joinIPs(ips []netip.Addr) string {
+	parts := make([]string, len(ips))
+	for i, ip := range ips {
+		parts[i] = ip.String()
+	}
+	return strings.Join(parts, ", ")
+}

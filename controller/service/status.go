@@ -1,0 +1,199 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ironlb/ironlb/controller/allocator"
+	"github.com/ironlb/ironlb/controller/request"
+)
+
+// ConditionIPAllocated is the Service condition that says whether the Service has its
+// external address, and why not.
+const ConditionIPAllocated = "ironlb.io/IPAllocated"
+
+type condition struct {
+	status  metav1.ConditionStatus
+	reason  string
+	message string
+}
+
+func failed(reason, message string) condition {
+	return condition{metav1.ConditionFalse, reason, message}
+}
+
+func allocated(asg allocator.Assignment) condition {
+	var parts []string
+	for i, ip := range asg.IPs {
+		if asg.Pools[i] == "" {
+			parts = append(parts, fmt.Sprintf("%s (kept; no pool contains it any more)", ip))
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s from pool %s", ip, asg.Pools[i]))
+	}
+	msg := strings.Join(parts, ", ")
+	for _, m := range asg.Missing {
+		msg += "; still waiting: " + m.Message
+	}
+	return condition{metav1.ConditionTrue, "Allocated", msg}
+}
+
+func ingressFor(ips []netip.Addr) []corev1.LoadBalancerIngress {
+	vip := corev1.LoadBalancerIPModeVIP
+	out := make([]corev1.LoadBalancerIngress, 0, len(ips))
+	for _, ip := range ips {
+		out = append(out, corev1.LoadBalancerIngress{IP: ip.String(), IPMode: &vip})
+	}
+	return out
+}
+
+func ingressIPs(in []corev1.LoadBalancerIngress) []netip.Addr {
+	var out []netip.Addr
+	for _, ing := range in {
+		if ip, err := netip.ParseAddr(ing.IP); err == nil {
+			out = append(out, ip)
+		}
+	}
+	return out
+}
+
+// write brings the Service's status and pool annotation in line with the outcome, and
+// emits events for what changed. Writes are skipped when nothing changed, so a resync of
+// 3000 Services costs no API writes.
+func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, out outcome) error {
+	before := ingressIPs(svc.Status.LoadBalancer.Ingress)
+	orig := svc.DeepCopy()
+	svc.Status.LoadBalancer.Ingress = ingressFor(out.ips)
+	if len(svc.Status.LoadBalancer.Ingress) == 0 {
+		svc.Status.LoadBalancer.Ingress = nil
+	}
+	prevCond := meta.FindStatusCondition(svc.Status.Conditions, ConditionIPAllocated)
+	condChanged := prevCond == nil || prevCond.Status != out.cond.status || prevCond.Reason != out.cond.reason || prevCond.Message != out.cond.message
+	meta.SetStatusCondition(&svc.Status.Conditions, metav1.Condition{
+		Type: ConditionIPAllocated, Status: out.cond.status, Reason: out.cond.reason,
+		Message: truncate(out.cond.message), ObservedGeneration: svc.Generation,
+	})
+	if !equality.Semantic.DeepEqual(orig.Status, svc.Status) {
+		patch := client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})
+		if err := r.Client.Status().Patch(ctx, svc, patch); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}
+	}
+	if err := r.annotatePools(ctx, svc, out.pools); err != nil {
+		return err
+	}
+	r.report(svc, before, out, condChanged)
+	return nil
+}
+
+// annotatePools records the pools the addresses came from, one per address.
+func (r *Reconciler) annotatePools(ctx context.Context, svc *corev1.Service, pools []string) error {
+	var names []string
+	for _, p := range pools {
+		if p != "" && !slices.Contains(names, p) {
+			names = append(names, p)
+		}
+	}
+	want := strings.Join(names, ",")
+	have, present := svc.Annotations[request.AnnotationAllocatedFromPool]
+	if have == want && (present || want == "") {
+		return nil
+	}
+	var value any = want
+	if want == "" {
+		value = nil
+	}
+	patch := map[string]any{"metadata": map[string]any{"annotations": map[string]any{request.AnnotationAllocatedFromPool: value}}}
+	data, err := json.Marshal(patch)
+	if err != nil {
+		return err
+	}
+	return client.IgnoreNotFound(r.Client.Patch(ctx, svc, client.RawPatch(types.MergePatchType, data)))
+}
+
+// report emits events and metrics for the difference between the addresses the Service
+// had and the ones it has now.
+func (r *Reconciler) report(svc *corev1.Service, before []netip.Addr, out outcome, condChanged bool) {
+	var added []string
+	var addedPools []string
+	for i, ip := range out.ips {
+		if !slices.Contains(before, ip) {
+			added = append(added, fmt.Sprintf("%s from pool %s", ip, out.pools[i]))
+			addedPools = append(addedPools, out.pools[i])
+			if r.Metrics != nil {
+				r.Metrics.Allocated(out.pools[i])
+			}
+		}
+	}
+	var removed []string
+	for _, ip := range before {
+		if !slices.Contains(out.ips, ip) {
+			removed = append(removed, ip.String())
+		}
+	}
+	if len(added) > 0 {
+		r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, "IPAllocated", "Allocate", "assigned %s", strings.Join(added, ", "))
+		for _, l := range out.legacy {
+			r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, "LegacyAnnotation", "Allocate",
+				"read MetalLB annotation %s; ironlb's own form is ironlb.io/%s", l, l[strings.Index(l, "/")+1:])
+		}
+		r.poolsChanged(addedPools)
+	}
+	if len(removed) > 0 {
+		r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, "IPReleased", "Release", "released %s", strings.Join(removed, ", "))
+	}
+	if out.cond.status == metav1.ConditionFalse && condChanged {
+		r.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, "AllocationFailed", "Allocate", "%s: %s", out.cond.reason, truncate(out.cond.message))
+	}
+	if out.failure != "" && condChanged && r.Metrics != nil {
+		r.Metrics.Failed(out.failure)
+	}
+}
+
+// clearStatus removes the addresses, condition and annotation this controller wrote on a
+// Service it no longer serves.
+func (r *Reconciler) clearStatus(ctx context.Context, svc *corev1.Service, released []netip.Addr) error {
+	orig := svc.DeepCopy()
+	var keep []corev1.LoadBalancerIngress
+	for _, ing := range svc.Status.LoadBalancer.Ingress {
+		ip, err := netip.ParseAddr(ing.IP)
+		if err == nil && slices.Contains(released, ip) {
+			continue
+		}
+		keep = append(keep, ing)
+	}
+	svc.Status.LoadBalancer.Ingress = keep
+	meta.RemoveStatusCondition(&svc.Status.Conditions, ConditionIPAllocated)
+	if !equality.Semantic.DeepEqual(orig.Status, svc.Status) {
+		patch := client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})
+		if err := r.Client.Status().Patch(ctx, svc, patch); err != nil {
+			return client.IgnoreNotFound(err)
+		}
+	}
+	return r.annotatePools(ctx, svc, nil)
+}
+
+// truncate keeps condition messages within the API's 32768-character limit.
+func truncate(s string) string {
+	const limit = 32000
+	if len(s) <= limit {
+		return s
+	}
+	return s[:limit] + "..."
+}
+
