@@ -286,5 +286,5 @@ type BFDProfileList struct {
 }
 
 func init() {
-	SchemeBuilder.Register(&BGPPeer{}, &BGPPeerList{}, &BFDProfile{}, &BFDProfileList{})
+	register(&BGPPeer{}, &BGPPeerList{}, &BFDProfile{}, &BFDProfileList{})
 }

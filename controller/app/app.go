@@ -20,8 +20,8 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
@@ -69,7 +69,7 @@ func (o Options) Validate() error {
 	if o.Workers <= 0 {
 		errs = append(errs, fmt.Errorf("--workers must be positive, got %d", o.Workers))
 	}
-	if o.LeaderElect && !(o.RetryPeriod < o.RenewDeadline && o.RenewDeadline < o.LeaseDuration) {
+	if o.LeaderElect && (o.RetryPeriod >= o.RenewDeadline || o.RenewDeadline >= o.LeaseDuration) {
 		errs = append(errs, fmt.Errorf("leader election needs --retry-period (%v) < --renew-deadline (%v) < --lease-duration (%v)", o.RetryPeriod, o.RenewDeadline, o.LeaseDuration))
 	}
 	if _, err := parseLevel(o.LogLevel); err != nil {

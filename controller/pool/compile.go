@@ -56,7 +56,6 @@ func Compile(p *ironlbv1.IPAddressPool) (allocator.Pool, error) {
 	return out, nil
 }
 
-
 func strs(in []ironlbv1.AddressRange) []string {
 	out := make([]string, len(in))
 	for i, a := range in {
