@@ -479,3 +479,68 @@ func checkNoDuplicates(t *testing.T, ns string) {
 		}
 	}
 }
+
+func dualStack(svc *corev1.Service, policy corev1.IPFamilyPolicy) *corev1.Service {
+	svc.Spec.IPFamilyPolicy = &policy
+	svc.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol}
+	return svc
+}
+
+func TestDualStack(t *testing.T) {
+	testenv.Require(t, env)
+	ensureNamespace(t, "dual", nil)
+	createPool(t, "dual-v4", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.150.0/24"),
+		ServiceAllocation: &ironlbv1.ServiceAllocation{Namespaces: []string{"dual"}}})
+	startController(t, false)
+
+	createService(t, dualStack(lbService("dual", "prefer", nil, 80), corev1.IPFamilyPolicyPreferDualStack))
+	createService(t, dualStack(lbService("dual", "require", nil, 80), corev1.IPFamilyPolicyRequireDualStack))
+	waitIP(t, "dual", "prefer", "198.18.150.0")
+	waitReason(t, "dual", "require", "FamilyUnavailable")
+
+	// An IPv6 pool appears: the PreferDualStack Service gains its second family and keeps
+	// its first; the RequireDualStack one gets both.
+	createPool(t, "dual-v6", ironlbv1.IPAddressPoolSpec{Addresses: addrs("2001:db8:150::/120"),
+		ServiceAllocation: &ironlbv1.ServiceAllocation{Namespaces: []string{"dual"}}})
+	waitIP(t, "dual", "prefer", "198.18.150.0,2001:db8:150::")
+	waitIP(t, "dual", "require", "198.18.150.1,2001:db8:150::1")
+	waitFor(t, 10*time.Second, func() string {
+		if got := getService(t, "dual", "prefer").Annotations[request.AnnotationAllocatedFromPool]; got != "dual-v4,dual-v6" {
+			return "pool annotation is " + got
+		}
+		return ""
+	})
+
+	// A SingleStack IPv6 Service gets only IPv6.
+	v6 := lbService("dual", "v6only", nil, 80)
+	v6.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol}
+	createService(t, v6)
+	waitIP(t, "dual", "v6only", "2001:db8:150::2")
+}
+
+// TestOtherConditionsSurvive checks that the controller's status writes leave conditions
+// written by other components (the speakers) alone.
+func TestOtherConditionsSurvive(t *testing.T) {
+	testenv.Require(t, env)
+	ensureNamespace(t, "cond", nil)
+	createPool(t, "cond", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.160.0/24")})
+	svc := lbService("cond", "s", map[string]string{request.AnnotationLoadBalancerIPs: "198.18.160.5"}, 80)
+	createService(t, svc)
+	other := metav1.Condition{Type: "example.com/Other", Status: metav1.ConditionTrue, Reason: "Test", Message: "written by someone else", LastTransitionTime: metav1.Now()}
+	svc = getService(t, "cond", "s")
+	svc.Status.Conditions = append(svc.Status.Conditions, other)
+	if err := env.Client.Status().Update(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	startController(t, false)
+	waitIP(t, "cond", "s", "198.18.160.5")
+	svc = getService(t, "cond", "s")
+	svc.Annotations[request.AnnotationLoadBalancerIPs] = "198.18.160.6"
+	if err := env.Client.Update(context.Background(), svc); err != nil {
+		t.Fatal(err)
+	}
+	waitIP(t, "cond", "s", "198.18.160.6")
+	if meta.FindStatusCondition(getService(t, "cond", "s").Status.Conditions, other.Type) == nil {
+		t.Fatal("the controller's status write removed another component's condition")
+	}
+}

@@ -587,7 +587,11 @@ func TestIsOurs(t *testing.T) {
 				svc.Spec.LoadBalancerClass = tt.svcCls
 			})
 			if got := request.IsOurs(svc, tt.ctrlCls); got != tt.want {
-				t.Errorf("IsOurs(type %q, class %v, controller class %q) = %v, want %v", tt.svcType, tt.svcCls, tt.ctrlCls, got, tt.want)
+				cls := "<nil>"
+				if tt.svcCls != nil {
+					cls = *tt.svcCls
+				}
+				t.Errorf("IsOurs(type %q, class %s, controller class %q) = %v, want %v", tt.svcType, cls, tt.ctrlCls, got, tt.want)
 			}
 		})
 	}

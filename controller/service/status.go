@@ -86,7 +86,10 @@ func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, out outcome
 		Message: truncate(out.cond.message), ObservedGeneration: svc.Generation,
 	})
 	if !equality.Semantic.DeepEqual(orig.Status, svc.Status) {
-		patch := client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})
+		// A strategic merge patch touches only our condition (conditions merge by type), so
+		// conditions other components write on the Service survive; the resourceVersion in
+		// the patch refuses a write based on a stale copy.
+		patch := client.StrategicMergeFrom(orig, client.MergeFromWithOptimisticLock{})
 		if err := r.Client.Status().Patch(ctx, svc, patch); err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil
@@ -180,7 +183,7 @@ func (r *Reconciler) clearStatus(ctx context.Context, svc *corev1.Service, relea
 	svc.Status.LoadBalancer.Ingress = keep
 	meta.RemoveStatusCondition(&svc.Status.Conditions, ConditionIPAllocated)
 	if !equality.Semantic.DeepEqual(orig.Status, svc.Status) {
-		patch := client.MergeFromWithOptions(orig, client.MergeFromWithOptimisticLock{})
+		patch := client.StrategicMergeFrom(orig, client.MergeFromWithOptimisticLock{})
 		if err := r.Client.Status().Patch(ctx, svc, patch); err != nil {
 			return client.IgnoreNotFound(err)
 		}
