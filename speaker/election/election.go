@@ -43,4 +43,3 @@ func mix(x uint64) uint64 {
 	x ^= x >> 33
 	return x
 }
-
