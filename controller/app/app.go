@@ -35,7 +35,7 @@ import (
 	"github.com/ironlb/ironlb/controller/metrics"
 	"github.com/ironlb/ironlb/controller/pool"
 	"github.com/ironlb/ironlb/controller/service"
-	"github.com/ironlb/ironlb/controller/trigger"
+	"github.com/ironlb/ironlb/internal/trigger"
 )
 
 // Options are the controller's settings; each is a command-line flag.

@@ -1,4 +1,4 @@
-// Package trigger lets one controller ask another to reconcile objects, for causes that no
+// Package trigger lets code outside a controller ask it to reconcile objects, for causes that no
 // watch sees: a pool edit must retry the Services still waiting for an address, and an
 // allocation must refresh the status of the pool it came from. Requests are collected in a
 // set and handed over after a short delay, so a burst of 3000 allocations becomes a handful
