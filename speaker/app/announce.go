@@ -1,0 +1,239 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/trigger"
+	"github.com/ironlb/ironlb/speaker/election"
+	"github.com/ironlb/ironlb/speaker/eligibility"
+	"github.com/ironlb/ironlb/speaker/layer2"
+	"github.com/ironlb/ironlb/speaker/membership"
+)
+
+// ConditionL2Announced is the Service condition that names the node answering ARP/NDP for
+// the Service's addresses, or says why none does.
+const ConditionL2Announced = "ironlb.io/L2Announced"
+
+// everything is the one reconcile key: any change recomputes every announcement, which for
+// thousands of Services takes milliseconds and keeps the logic in one obvious place.
+var everything = reconcile.Request{NamespacedName: types.NamespacedName{Name: "all"}}
+
+type announcer struct {
+	nodeName string
+	class    string
+	member   *membership.Member
+	l2       *layer2.Announcer
+	client   client.Client
+	recorder events.EventRecorder
+	logger   interface {
+		Info(string, ...any)
+		Warn(string, ...any)
+	}
+	port int
+
+	mu        sync.Mutex
+	owners    map[netip.Addr][]string // last owned services per IP, for foreign-reply events
+	lastSplit map[string]time.Time
+}
+
+func (a *announcer) setup(mgr manager.Manager) error {
+	kick := trigger.New(10 * time.Millisecond)
+	if err := mgr.Add(kick); err != nil {
+		return err
+	}
+	// Membership changes are the failover path: recompute at once.
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		for {
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-a.member.Changes():
+				kick.Add(everything.NamespacedName)
+			}
+		}
+	})); err != nil {
+		return err
+	}
+	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
+		return []reconcile.Request{everything}
+	})
+	b := ctrl.NewControllerManagedBy(mgr).Named("layer2").WatchesRawSource(kick.Source())
+	for _, obj := range []client.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Node{},
+		&ironlbv1.IPAddressPool{}, &ironlbv1.L2Advertisement{}} {
+		b = b.Watches(obj, all)
+	}
+	return b.Complete(a)
+}
+
+// Reconcile recomputes which addresses this node answers for and applies it.
+func (a *announcer) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	var snap eligibility.Snapshot
+	var services corev1.ServiceList
+	var slicesList discoveryv1.EndpointSliceList
+	var nodes corev1.NodeList
+	var pools ironlbv1.IPAddressPoolList
+	var advs ironlbv1.L2AdvertisementList
+	for _, l := range []client.ObjectList{&services, &slicesList, &nodes, &pools, &advs} {
+		if err := a.client.List(ctx, l); err != nil {
+			return reconcile.Result{}, err
+		}
+	}
+	snap.Services, snap.EndpointSlices, snap.Nodes = services.Items, slicesList.Items, nodes.Items
+	snap.Pools, snap.L2Advertisements, snap.Class = pools.Items, advs.Items, a.class
+	alive := a.member.Alive()
+	snap.Alive = map[string][]string{}
+	for _, n := range alive {
+		snap.Alive[n] = nil
+	}
+	a.member.SetPeers(a.peers(nodes.Items))
+
+	decisions := eligibility.Decide(snap)
+	owned := map[netip.Addr][]string{}
+	owners := map[netip.Addr][]string{}
+	for _, d := range decisions {
+		if d.Node == a.nodeName {
+			owned[d.IP] = d.Interfaces
+			owners[d.IP] = d.Services
+		}
+	}
+	if err := a.l2.SetOwned(owned); err != nil {
+		a.logger.Warn("some addresses could not be announced", "error", err)
+	}
+	a.mu.Lock()
+	a.owners = owners
+	a.mu.Unlock()
+	return reconcile.Result{}, a.report(ctx, services.Items, decisions, alive)
+}
+
+// peers lists the memberlist addresses of the other nodes, from their Node addresses.
+func (a *announcer) peers(nodes []corev1.Node) []string {
+	var out []string
+	for _, n := range nodes {
+		if n.Name == a.nodeName {
+			continue
+		}
+		for _, addr := range n.Status.Addresses {
+			if addr.Type == corev1.NodeInternalIP {
+				out = append(out, net.JoinHostPort(addr.Address, strconv.Itoa(a.port)))
+			}
+		}
+	}
+	return out
+}
+
+// report writes the L2Announced condition: the owner writes it for the addresses it
+// announces, and for an address nobody may announce one speaker (chosen like an owner,
+// among all live speakers) writes why. Writes happen only when the condition changes, so
+// they stay off the failover path's critical section and cost nothing in steady state.
+func (a *announcer) report(ctx context.Context, services []corev1.Service, decisions []eligibility.Announcement, alive []string) error {
+	byKey := map[string]*corev1.Service{}
+	for i := range services {
+		byKey[services[i].Namespace+"/"+services[i].Name] = &services[i]
+	}
+	want := map[string][]metav1.Condition{}
+	for _, d := range decisions {
+		var c metav1.Condition
+		switch {
+		case d.Node == a.nodeName:
+			on := "every suitable interface"
+			if len(d.Interfaces) > 0 {
+				on = strings.Join(d.Interfaces, ", ")
+			}
+			c = metav1.Condition{Status: metav1.ConditionTrue, Reason: "Announcing",
+				Message: fmt.Sprintf("node %s answers ARP/NDP for %s on %s", a.nodeName, d.IP, on)}
+		case d.Node == "" && election.Owner(d.IP.String(), alive) == a.nodeName:
+			c = metav1.Condition{Status: metav1.ConditionFalse, Reason: "NoEligibleNode",
+				Message: fmt.Sprintf("%s is not announced: %s", d.IP, d.Reason)}
+		default:
+			continue
+		}
+		for _, key := range d.Services {
+			want[key] = append(want[key], c)
+		}
+	}
+	var firstErr error
+	for key, conds := range want {
+		svc := byKey[key]
+		if svc == nil {
+			continue
+		}
+		merged := conds[0]
+		for _, c := range conds[1:] {
+			merged.Message += "; " + c.Message
+			if c.Status == metav1.ConditionFalse {
+				merged.Status, merged.Reason = c.Status, c.Reason
+			}
+		}
+		merged.Type, merged.ObservedGeneration = ConditionL2Announced, svc.Generation
+		if err := a.writeCondition(ctx, svc, merged); err != nil && firstErr == nil {
+			firstErr = err
+		}
+	}
+	return firstErr
+}
+
+func (a *announcer) writeCondition(ctx context.Context, svc *corev1.Service, c metav1.Condition) error {
+	prev := meta.FindStatusCondition(svc.Status.Conditions, c.Type)
+	if prev != nil && prev.Status == c.Status && prev.Reason == c.Reason && prev.Message == c.Message {
+		return nil
+	}
+	orig := svc.DeepCopy()
+	meta.SetStatusCondition(&svc.Status.Conditions, c)
+	if err := a.client.Status().Patch(ctx, svc, client.StrategicMergeFrom(orig)); err != nil {
+		return client.IgnoreNotFound(err)
+	}
+	if c.Status == metav1.ConditionTrue {
+		a.recorder.Eventf(svc, nil, corev1.EventTypeNormal, "Announcing", "Announce", "%s", c.Message)
+	} else {
+		a.recorder.Eventf(svc, nil, corev1.EventTypeWarning, "NotAnnounced", "Announce", "%s", c.Message)
+	}
+	return nil
+}
+
+// foreignReply is the split-brain alarm: another MAC answers for an address this node owns.
+// It raises a Warning event on the Services of that address, at most once a minute per MAC.
+func (a *announcer) foreignReply(ip netip.Addr, iface string, mac net.HardwareAddr) {
+	a.mu.Lock()
+	services := slices.Clone(a.owners[ip])
+	if a.lastSplit == nil {
+		a.lastSplit = map[string]time.Time{}
+	}
+	key := ip.String() + "/" + mac.String()
+	recent := time.Since(a.lastSplit[key]) < time.Minute
+	if !recent {
+		a.lastSplit[key] = time.Now()
+	}
+	a.mu.Unlock()
+	if recent {
+		return
+	}
+	a.logger.Warn("another node answers for an address this node owns", "ip", ip, "interface", iface, "mac", mac.String())
+	for _, key := range services {
+		ns, name, _ := strings.Cut(key, "/")
+		ref := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+		ref.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Service"))
+		a.recorder.Eventf(ref, nil, corev1.EventTypeWarning, "SplitBrain", "Announce",
+			"MAC %s also answers for %s on %s while node %s owns it", mac, ip, iface, a.nodeName)
+	}
+}

@@ -1,0 +1,266 @@
+package layer2
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// The tests run the Announcer against the real kernel: each test builds its
+// own network namespaces ("node", "client", ...) joined by veth pairs, runs
+// the Announcer in a node namespace and asks from a client namespace with
+// the kernel's tools (arping, ndisc6, ip neigh). They need root.
+
+// labPrefix starts every namespace name; the pid after it lets a later run
+// remove what a killed run left behind.
+const labPrefix = "ironlb-l2t-"
+
+var (
+	labSeq       atomic.Int32
+	cleanupStale sync.Once
+)
+
+// Fixed per-segment addresses (each test has its own segment).
+const (
+	nodeMAC   = "02:00:00:00:50:01"
+	clientMAC = "02:00:00:00:50:02"
+	otherMAC  = "02:00:00:00:50:99" // a MAC nobody has
+	clientV4  = "198.18.50.2/24"
+	nodeV4    = "198.18.50.1/24"
+	clientV6  = "2001:db8:50::2/64"
+	nodeV6    = "2001:db8:50::1/64"
+)
+
+type lab struct {
+	t  *testing.T
+	id string
+}
+
+// newLab skips under -short and otherwise insists on what the tests need.
+func newLab(t *testing.T) *lab {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("needs root and network namespaces")
+	}
+	if os.Geteuid() != 0 {
+		t.Fatal("these tests need root (network namespaces, packet sockets); use -short to skip them")
+	}
+	cleanupStale.Do(removeStaleNamespaces)
+	return &lab{t: t, id: fmt.Sprintf("%s%d-%d", labPrefix, os.Getpid(), labSeq.Add(1))}
+}
+
+// removeStaleNamespaces deletes namespaces of earlier runs whose process is
+// gone (a run killed before its cleanups).
+func removeStaleNamespaces() {
+	out, _ := exec.Command("ip", "netns", "list").Output()
+	for _, line := range strings.Split(string(out), "\n") {
+		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
+		rest, ok := strings.CutPrefix(name, labPrefix)
+		if !ok {
+			continue
+		}
+		pidStr, _, _ := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidStr)
+		if err != nil || pid == os.Getpid() || unix.Kill(pid, 0) == nil {
+			continue
+		}
+		exec.Command("ip", "netns", "del", name).Run()
+	}
+}
+
+// ns creates a namespace that is deleted when the test ends, with loopback up
+// and DAD off so that IPv6 addresses (link-local too) are usable at once.
+func (l *lab) ns(role string) string {
+	l.t.Helper()
+	name := l.id + "-" + role
+	l.run("ip", "netns", "add", name)
+	l.t.Cleanup(func() {
+		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
+			l.t.Errorf("delete namespace %s: %v: %s", name, err, out)
+		}
+	})
+	l.run("ip", "-n", name, "link", "set", "lo", "up")
+	l.run("ip", "netns", "exec", name, "sysctl", "-qw",
+		"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
+	return name
+}
+
+// run runs a command and fails the test if it fails.
+func (l *lab) run(args ...string) string {
+	l.t.Helper()
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		l.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return string(out)
+}
+
+// try runs a command and returns its output and error.
+func (l *lab) try(args ...string) (string, error) {
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	return string(out), err
+}
+
+// in runs fn on this goroutine's thread switched into namespace ns.
+func (l *lab) in(ns string, fn func()) {
+	l.t.Helper()
+	runtime.LockOSThread()
+	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+	if err != nil {
+		runtime.UnlockOSThread()
+		l.t.Fatal(err)
+	}
+	defer orig.Close()
+	target, err := os.Open("/var/run/netns/" + ns)
+	if err != nil {
+		runtime.UnlockOSThread()
+		l.t.Fatal(err)
+	}
+	defer target.Close()
+	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
+		runtime.UnlockOSThread()
+		l.t.Fatalf("enter %s: %v", ns, err)
+	}
+	defer func() {
+		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
+			panic(fmt.Sprintf("cannot leave namespace %s: %v", ns, err)) // thread stays locked
+		}
+		runtime.UnlockOSThread()
+	}()
+	fn()
+}
+
+// segment is a node and a client namespace joined by a veth pair n0 <-> c0.
+type segment struct {
+	*lab
+	node, client string
+}
+
+// newSegment builds node and client. The node gets addresses like a real
+// node would, unless bare is set (then it has no IPv4 address, and no IPv6
+// link-local either when noLinkLocal is set too).
+func newSegment(t *testing.T, bare, noLinkLocal bool) *segment {
+	l := newLab(t)
+	s := &segment{lab: l, node: l.ns("node"), client: l.ns("client")}
+	s.run("ip", "-n", s.node, "link", "add", "n0", "address", nodeMAC, "type", "veth",
+		"peer", "name", "c0", "address", clientMAC, "netns", s.client)
+	if noLinkLocal {
+		s.run("ip", "-n", s.node, "link", "set", "n0", "addrgenmode", "none")
+	}
+	if !bare {
+		s.run("ip", "-n", s.node, "addr", "add", nodeV4, "dev", "n0")
+		s.run("ip", "-n", s.node, "addr", "add", nodeV6, "dev", "n0", "nodad")
+	}
+	s.run("ip", "-n", s.client, "addr", "add", clientV4, "dev", "c0")
+	s.run("ip", "-n", s.client, "addr", "add", clientV6, "dev", "c0", "nodad")
+	s.run("ip", "-n", s.node, "link", "set", "n0", "up")
+	s.run("ip", "-n", s.client, "link", "set", "c0", "up")
+	s.waitIPv6Ready(s.client, "c0")
+	if !noLinkLocal {
+		s.waitIPv6Ready(s.node, "n0")
+	}
+	return s
+}
+
+// waitIPv6Ready waits until the kernel has set IPv6 up on a link that just
+// came up (carrier, link-local route, multicast route); before that, sending
+// NDP fails with "network unreachable".
+func (l *lab) waitIPv6Ready(ns, dev string) {
+	l.t.Helper()
+	ready := func() bool {
+		out, _ := l.try("ip", "-n", ns, "-6", "route", "show", "table", "all", "dev", dev)
+		return strings.Contains(out, "ff00::/8") && strings.Contains(out, "fe80::/64")
+	}
+	if !waitFor(5*time.Second, ready) {
+		l.t.Fatalf("IPv6 on %s in %s did not come up", dev, ns)
+	}
+}
+
+// announcer starts an Announcer inside ns and closes it before the
+// namespaces go.
+func (l *lab) announcer(ns string, o Options) *Announcer {
+	l.t.Helper()
+	var a *Announcer
+	l.in(ns, func() { a = New(o) })
+	l.t.Cleanup(func() { a.Close() })
+	return a
+}
+
+// arping asks for ip from the client and returns the MAC that answered, or
+// "" if none did within a second.
+func (s *segment) arping(ip string) string {
+	out, err := s.try("ip", "netns", "exec", s.client, "arping", "-r", "-C", "1", "-c", "1", "-w", "1", "-i", "c0", ip)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(out)
+}
+
+// ndisc6 solicits ip from the client and returns the MAC that answered, or
+// "" if none did within half a second.
+func (s *segment) ndisc6(ip string) string {
+	out, err := s.try("ip", "netns", "exec", s.client, "ndisc6", "-q", "-1", "-r", "1", "-w", "500", ip, "c0")
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(strings.TrimSpace(out))
+}
+
+// neigh returns the client's neighbour entry for ip ("" if none), e.g.
+// "198.18.50.10 dev c0 lladdr 02:00:00:00:50:01 STALE".
+func (s *segment) neigh(ip string) string {
+	return strings.TrimSpace(s.run("ip", "-n", s.client, "neigh", "show", ip, "dev", "c0"))
+}
+
+// waitFor polls cond every 20ms until it holds or d passes.
+func waitFor(d time.Duration, cond func() bool) bool {
+	deadline := time.Now().Add(d)
+	for {
+		if cond() {
+			return true
+		}
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// poke sends one UDP datagram from the client to ip, which makes the
+// client's kernel resolve (or re-check) ip like any application would.
+func (s *segment) poke(ip string) {
+	s.t.Helper()
+	s.in(s.client, func() {
+		c, err := net.Dial("udp", net.JoinHostPort(ip, "9"))
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		defer c.Close()
+		if _, err := c.Write([]byte("x")); err != nil {
+			s.t.Fatal(err)
+		}
+	})
+}
+
+// testLogger sends the Announcer's log to the test's log.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(p)))
+	return len(p), nil
+}

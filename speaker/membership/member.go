@@ -1,0 +1,171 @@
+package membership
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Member is this speaker's membership in the speakers' gossip cluster.
+// Its methods are safe for concurrent use.
+type Member struct {
+	cfg     Config
+	log     *slog.Logger
+	ml      *memberlist.Memberlist
+	events  *events
+	metrics *metrics
+	self    netip.AddrPort
+
+	peersMu sync.Mutex
+	peers   []netip.AddrPort
+
+	kick     chan struct{} // buffered 1: run the rejoin loop now
+	stop     chan struct{} // closed to stop the rejoin loop
+	loopDone chan struct{} // closed when the rejoin loop has returned
+
+	stopOnce sync.Once
+	leaveMu  sync.Mutex // serialises Leave and Shutdown, and guards down and downErr
+	down     bool       // memberlist has been shut down
+	downErr  error
+}
+
+// New starts a member: it binds the port, starts probing and gossiping, and starts the
+// rejoin loop. It is alone until SetPeers names the other speakers.
+func New(cfg Config) (*Member, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	key, err := DeriveKey(cfg.Secret)
+	if err != nil {
+		return nil, err
+	}
+	keyring, err := memberlist.NewKeyring(nil, key)
+	if err != nil {
+		return nil, fmt.Errorf("membership: %w", err)
+	}
+	log := cfg.Logger.With("component", "membership", "node", cfg.NodeName)
+	met, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, fmt.Errorf("membership: registering metrics: %w", err)
+	}
+	ev := newEvents(log, met)
+
+	mc := cfg.memberlistConfig()
+	mc.Keyring = keyring
+	mc.Events = ev
+	mc.Conflict = ev
+	mc.Delegate = ev
+	mc.Logger = newMemberlistLogger(cfg.Logger, cfg.MemberlistLogLevels)
+	if cfg.wrapTransport != nil {
+		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
+			BindAddrs: []string{cfg.BindAddr}, BindPort: cfg.Port, Logger: mc.Logger,
+		})
+		if err != nil {
+			met.unregister()
+			return nil, fmt.Errorf("membership: %w", err)
+		}
+		mc.Transport = cfg.wrapTransport(nt)
+	}
+
+	ml, err := memberlist.Create(mc)
+	if err != nil {
+		met.unregister()
+		return nil, fmt.Errorf("membership: starting memberlist on %s: %w",
+			netip.AddrPortFrom(netip.MustParseAddr(cfg.BindAddr), uint16(cfg.Port)), err)
+	}
+	m := &Member{
+		cfg:      cfg,
+		log:      log,
+		ml:       ml,
+		events:   ev,
+		metrics:  met,
+		self:     addrPort(ml.LocalNode()),
+		kick:     make(chan struct{}, 1),
+		stop:     make(chan struct{}),
+		loopDone: make(chan struct{}),
+	}
+	log.Info("gossip started", "addr", m.self.String(),
+		"probeInterval", cfg.ProbeInterval, "suspicionMult", cfg.SuspicionMult)
+	go m.rejoinLoop()
+	return m, nil
+}
+
+// Name is this member's node name.
+func (m *Member) Name() string { return m.cfg.NodeName }
+
+// Addr is the address this member advertises to the others.
+func (m *Member) Addr() netip.AddrPort { return m.self }
+
+// Alive returns the sorted names of the live members, this one included. A member
+// that is merely suspected still counts: it may yet refute the suspicion. After Leave
+// or Shutdown it returns nothing, so a caller deciding ownership from it owns nothing.
+func (m *Member) Alive() []string { return m.events.names() }
+
+// Changes signals, coalesced, that the set of live members changed (a join, a leave
+// or a failure). Read Alive after each signal. The channel is never closed.
+func (m *Member) Changes() <-chan struct{} { return m.events.changes }
+
+// Leave tells the cluster this member is going away, so the others drop it at once
+// instead of after failure detection, then shuts it down. It waits up to timeout for
+// the news to go out (0: as long as it takes). After Leave, Shutdown does nothing.
+func (m *Member) Leave(timeout time.Duration) error {
+	m.stopLoop()
+	m.leaveMu.Lock()
+	defer m.leaveMu.Unlock()
+	if m.down {
+		return nil
+	}
+	start := time.Now()
+	// First gossip "leaving" metadata, so the others count a leave, not a failure.
+	// It must go out before the leave itself, which supersedes it in the gossip queue.
+	m.events.leaving.Store(true)
+	var errs []error
+	if err := m.ml.UpdateNode(timeout); err != nil {
+		errs = append(errs, fmt.Errorf("membership: announcing leave: %w", err))
+	}
+	rest := time.Duration(0) // memberlist: no limit
+	if timeout > 0 {
+		rest = max(timeout-time.Since(start), time.Millisecond)
+	}
+	if err := m.ml.Leave(rest); err != nil {
+		errs = append(errs, fmt.Errorf("membership: leaving: %w", err))
+	}
+	m.log.Info("left the cluster", "took", time.Since(start))
+	errs = append(errs, m.shutdownLocked())
+	return errors.Join(errs...)
+}
+
+// Shutdown stops this member without telling the others, as a crash would: they
+// drop it after failure detection. Use Leave for a graceful stop.
+func (m *Member) Shutdown() error {
+	m.stopLoop()
+	m.leaveMu.Lock()
+	defer m.leaveMu.Unlock()
+	return m.shutdownLocked()
+}
+
+func (m *Member) shutdownLocked() error {
+	if m.down {
+		return m.downErr
+	}
+	m.down = true
+	m.events.stop()
+	if err := m.ml.Shutdown(); err != nil {
+		m.downErr = fmt.Errorf("membership: shutdown: %w", err)
+	}
+	m.metrics.unregister()
+	m.log.Info("gossip stopped")
+	return m.downErr
+}
+
+// stopLoop stops the rejoin loop and waits for it, so no join runs after a leave.
+func (m *Member) stopLoop() {
+	m.stopOnce.Do(func() { close(m.stop) })
+	<-m.loopDone
+}

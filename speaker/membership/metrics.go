@@ -1,0 +1,57 @@
+package membership
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Event types counted in ironlb_memberlist_events_total.
+const (
+	eventJoin     = "join"     // a node became a live member (including a restart)
+	eventLeave    = "leave"    // a node left gracefully (Leave)
+	eventFailed   = "failed"   // a node was declared dead by failure detection
+	eventUpdate   = "update"   // a live node changed its address or metadata
+	eventConflict = "conflict" // two nodes claimed the same name: a misconfiguration
+)
+
+// metrics are this package's Prometheus collectors. They exist even when not
+// registered, so the code never checks for nil.
+type metrics struct {
+	members prometheus.Gauge
+	events  *prometheus.CounterVec
+	reg     prometheus.Registerer
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		members: prometheus.NewGauge(prometheus.GaugeOpts{
+			Namespace: "ironlb", Subsystem: "memberlist", Name: "members",
+			Help: "Live members of the speakers' gossip cluster as seen by this speaker, itself included.",
+		}),
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "ironlb", Subsystem: "memberlist", Name: "events_total",
+			Help: "Membership changes seen by this speaker, by type (join, leave, failed, update, conflict).",
+		}, []string{"type"}),
+		reg: reg,
+	}
+	// Expose every type from the start, so rate() and alerts see 0 rather than nothing.
+	for _, t := range []string{eventJoin, eventLeave, eventFailed, eventUpdate, eventConflict} {
+		m.events.WithLabelValues(t)
+	}
+	if reg == nil {
+		return m, nil
+	}
+	if err := reg.Register(m.members); err != nil {
+		return nil, err
+	}
+	if err := reg.Register(m.events); err != nil {
+		reg.Unregister(m.members)
+		return nil, err
+	}
+	return m, nil
+}
+
+// unregister removes the collectors so a new Member can register its own.
+func (m *metrics) unregister() {
+	if m.reg != nil {
+		m.reg.Unregister(m.members)
+		m.reg.Unregister(m.events)
+	}
+}
