@@ -14,7 +14,8 @@ export PATH := $(BIN):$(PATH)
 all: build
 
 build:
-	go build -o $(BIN)/ ./controller ./speaker
+	go build -o $(BIN)/ironlb-controller ./controller
+	go build -o $(BIN)/ironlb-speaker ./speaker
 
 ## generate: deepcopy functions and CRDs from the API types.
 generate:
@@ -43,7 +44,7 @@ lint: $(BIN)/golangci-lint
 	$(BIN)/golangci-lint run ./...
 
 ## test: every test: unit, integration on a real API server, end-to-end in the lab.
-test: check-generated lab-tools
+test: check-generated lab-tools build
 	go test -count=1 ./...
 
 ## unit: only the tests that need neither the API server nor the lab.
@@ -54,11 +55,14 @@ unit:
 bench: lab-tools
 	go test -run '^$$' -bench . -benchmem ./controller/allocator/
 
-demo: lab-tools
-	@echo "demo: not built yet (the lab lands with issue 4)"; exit 1
+## demo: a 3-node lab (needs root) with ironlb's controller and speakers, a pool and a
+## LoadBalancer Service reached through its EXTERNAL-IP. It stays up until make demo-down.
+demo: lab-tools build
+	go run ./e2e/cmd/lab up --with-controller
 
+## demo-down: removes the lab: namespaces, links, processes, FRR files.
 demo-down:
-	@echo "demo-down: not built yet (the lab lands with issue 4)"; exit 1
+	go run ./e2e/cmd/lab down
 
 clean:
 	rm -rf $(BIN)

@@ -62,6 +62,12 @@ func (a *announcer) setup(mgr manager.Manager) error {
 	if err := mgr.Add(kick); err != nil {
 		return err
 	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		publishInterfaces(ctx, a.member, time.Second, a.logger)
+		return nil
+	})); err != nil {
+		return err
+	}
 	// Membership changes are the failover path: recompute at once.
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		for {
@@ -101,21 +107,36 @@ func (a *announcer) Reconcile(ctx context.Context, _ reconcile.Request) (reconci
 	}
 	snap.Services, snap.EndpointSlices, snap.Nodes = services.Items, slicesList.Items, nodes.Items
 	snap.Pools, snap.L2Advertisements, snap.Class = pools.Items, advs.Items, a.class
-	alive := a.member.Alive()
 	snap.Alive = map[string][]string{}
-	for _, n := range alive {
-		snap.Alive[n] = nil
+	var alive []string
+	for n, meta := range a.member.AliveMeta() {
+		snap.Alive[n] = decodeInterfaces(meta)
+		alive = append(alive, n)
 	}
+	slices.Sort(alive)
 	a.member.SetPeers(a.peers(nodes.Items))
 
 	decisions := eligibility.Decide(snap)
 	owned := map[netip.Addr][]string{}
 	owners := map[netip.Addr][]string{}
+	var suitable []string
 	for _, d := range decisions {
-		if d.Node == a.nodeName {
-			owned[d.IP] = d.Interfaces
-			owners[d.IP] = d.Services
+		if d.Node != a.nodeName {
+			continue
 		}
+		ifaces := d.Interfaces
+		if len(ifaces) == 0 {
+			// The advertisement names no interface: answer on every suitable one.
+			if suitable == nil {
+				var err error
+				if suitable, err = layer2.Suitable(); err != nil {
+					a.logger.Warn("listing interfaces", "error", err)
+				}
+			}
+			ifaces = suitable
+		}
+		owned[d.IP] = ifaces
+		owners[d.IP] = d.Services
 	}
 	if err := a.l2.SetOwned(owned); err != nil {
 		a.logger.Warn("some addresses could not be announced", "error", err)

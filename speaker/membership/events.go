@@ -29,8 +29,11 @@ type events struct {
 	leaving atomic.Bool   // our own NodeMeta says we are leaving
 	stopped atomic.Bool   // this member has shut down: it sees nobody, not even itself
 
+	local atomic.Pointer[[]byte] // our own metadata (the interfaces we report up)
+
 	mu    sync.Mutex
 	alive map[string]netip.AddrPort // live members (memberlist's alive or suspect) by name
+	metas map[string][]byte         // their metadata, by name
 }
 
 func newEvents(log *slog.Logger, m *metrics) *events {
@@ -39,6 +42,7 @@ func newEvents(log *slog.Logger, m *metrics) *events {
 		metrics: m,
 		changes: make(chan struct{}, 1),
 		alive:   make(map[string]netip.AddrPort),
+		metas:   make(map[string][]byte),
 	}
 }
 
@@ -57,8 +61,10 @@ func (e *events) update(n *memberlist.Node, live bool) int {
 	defer e.mu.Unlock()
 	if live {
 		e.alive[n.Name] = addrPort(n)
+		e.metas[n.Name] = bytes.Clone(n.Meta)
 	} else {
 		delete(e.alive, n.Name)
+		delete(e.metas, n.Name)
 	}
 	return len(e.alive)
 }
@@ -87,9 +93,10 @@ func (e *events) NotifyLeave(n *memberlist.Node) {
 }
 
 // NotifyUpdate is called when a live node changes address or metadata. The set of live
-// names does not change, so no change is signalled.
+// names does not change, but the metadata (its interfaces) may, so a change is signalled.
 func (e *events) NotifyUpdate(n *memberlist.Node) {
 	e.update(n, true)
+	e.notify()
 	e.metrics.events.WithLabelValues(eventUpdate).Inc()
 	e.log.Debug("member updated", "node", n.Name, "addr", addrPort(n).String())
 }
@@ -135,12 +142,29 @@ func (e *events) liveAddrs() map[netip.AddrPort]bool {
 	return out
 }
 
-// NodeMeta is our metadata: empty, or leavingMeta once Leave has started.
+// NodeMeta is our metadata: what SetMeta gave, or leavingMeta once Leave has started.
 func (e *events) NodeMeta(limit int) []byte {
 	if e.leaving.Load() {
 		return leavingMeta
 	}
+	if p := e.local.Load(); p != nil && len(*p) <= limit {
+		return *p
+	}
 	return nil
+}
+
+// aliveMeta returns the live members with their metadata.
+func (e *events) aliveMeta() map[string][]byte {
+	if e.stopped.Load() {
+		return nil
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string][]byte, len(e.alive))
+	for name := range e.alive {
+		out[name] = bytes.Clone(e.metas[name])
+	}
+	return out
 }
 
 // The rest of memberlist.Delegate is unused: speakers exchange no data of their own.

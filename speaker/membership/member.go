@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -95,6 +96,24 @@ func New(cfg Config) (*Member, error) {
 	go m.rejoinLoop()
 	return m, nil
 }
+
+// MaxMetaLen is the most metadata a member can carry (memberlist's limit).
+const MaxMetaLen = memberlist.MetaMaxSize
+
+// SetMeta publishes a small piece of metadata about this node to every member (the
+// speaker uses it for the interfaces it has up, so all speakers elect from the same
+// facts). It returns once the update is queued for gossip.
+func (m *Member) SetMeta(meta []byte) error {
+	if len(meta) > MaxMetaLen {
+		return fmt.Errorf("membership: metadata is %d bytes; at most %d fit", len(meta), MaxMetaLen)
+	}
+	b := bytes.Clone(meta)
+	m.events.local.Store(&b)
+	return m.ml.UpdateNode(m.cfg.TCPTimeout)
+}
+
+// AliveMeta returns the live members (self included) with the metadata each published.
+func (m *Member) AliveMeta() map[string][]byte { return m.events.aliveMeta() }
 
 // Name is this member's node name.
 func (m *Member) Name() string { return m.cfg.NodeName }

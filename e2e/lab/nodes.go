@@ -1,0 +1,113 @@
+package lab
+
+import (
+	"context"
+	"fmt"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/resource"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// newNodes describes the nodes of the lab (addresses, names, labels) before anything exists.
+func (l *Lab) newNodes() []*Node {
+	var nodes []*Node
+	for i := 1; i <= l.opts.Nodes; i++ {
+		v4, v6 := nodeAddrs(i)
+		p4, p6 := podCIDRs(i)
+		name := fmt.Sprintf("node-%d", i)
+		labels := map[string]string{"kubernetes.io/hostname": name, "kubernetes.io/os": "linux"}
+		for k, v := range l.opts.NodeLabels {
+			labels[k] = v
+		}
+		for k, v := range l.opts.PerNodeLabels[name] {
+			labels[k] = v
+		}
+		nodes = append(nodes, &Node{
+			Name: name, Index: i,
+			Netns: l.name(fmt.Sprintf("n%d", i)), Link: l.uplink(),
+			IPv4: v4, IPv6: v6, MAC: macFor(v4),
+			PodCIDRv4: p4, PodCIDRv6: p6,
+			Labels: labels,
+		})
+	}
+	return nodes
+}
+
+// Node returns the node with the given Kubernetes name, or nil.
+func (l *Lab) Node(name string) *Node {
+	for _, n := range l.Nodes {
+		if n.Name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+// NodeByMAC returns the node whose bridge interface has the given MAC, or nil; it turns an
+// ARP or NDP answer into the node that gave it.
+func (l *Lab) NodeByMAC(mac string) *Node {
+	for _, n := range l.Nodes {
+		if n.MAC == mac {
+			return n
+		}
+	}
+	return nil
+}
+
+// registerNodes creates the Node objects and does the kubelet's part: status addresses,
+// capacity and a Ready condition. The not-ready taint that the API server's admission adds
+// to new nodes is removed, as the node lifecycle controller would once the node is Ready;
+// components that skip tainted nodes then see the nodes as a cluster would show them.
+func (l *Lab) registerNodes(ctx context.Context) error {
+	for _, n := range l.Nodes {
+		obj := &corev1.Node{
+			ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels},
+			Spec: corev1.NodeSpec{
+				PodCIDR:  n.PodCIDRv4.String(),
+				PodCIDRs: []string{n.PodCIDRv4.String(), n.PodCIDRv6.String()},
+			},
+		}
+		created, err := l.Kube.CoreV1().Nodes().Create(ctx, obj, metav1.CreateOptions{})
+		if err != nil {
+			return fmt.Errorf("create Node %s: %w", n.Name, err)
+		}
+		now := metav1.Now()
+		created.Status = corev1.NodeStatus{
+			Addresses: []corev1.NodeAddress{
+				{Type: corev1.NodeInternalIP, Address: n.IPv4.String()},
+				{Type: corev1.NodeInternalIP, Address: n.IPv6.String()},
+				{Type: corev1.NodeHostName, Address: n.Name},
+			},
+			Capacity: corev1.ResourceList{
+				corev1.ResourceCPU:    resource.MustParse("2"),
+				corev1.ResourceMemory: resource.MustParse("4Gi"),
+				corev1.ResourcePods:   resource.MustParse("110"),
+			},
+			Conditions: []corev1.NodeCondition{{
+				Type: corev1.NodeReady, Status: corev1.ConditionTrue,
+				Reason: "LabNodeReady", Message: "the ironlb lab set this node ready",
+				LastHeartbeatTime: now, LastTransitionTime: now,
+			}},
+			NodeInfo: corev1.NodeSystemInfo{OperatingSystem: "linux", Architecture: "amd64"},
+		}
+		created.Status.Allocatable = created.Status.Capacity
+		updated, err := l.Kube.CoreV1().Nodes().UpdateStatus(ctx, created, metav1.UpdateOptions{})
+		if err != nil {
+			return fmt.Errorf("set status of Node %s: %w", n.Name, err)
+		}
+		var taints []corev1.Taint
+		for _, t := range updated.Spec.Taints {
+			if t.Key != corev1.TaintNodeNotReady {
+				taints = append(taints, t)
+			}
+		}
+		if len(taints) != len(updated.Spec.Taints) {
+			updated.Spec.Taints = taints
+			if _, err := l.Kube.CoreV1().Nodes().Update(ctx, updated, metav1.UpdateOptions{}); err != nil {
+				return fmt.Errorf("remove not-ready taint of Node %s: %w", n.Name, err)
+			}
+		}
+	}
+	return nil
+}
