@@ -8,25 +8,32 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
@@ -50,8 +57,12 @@ type Options struct {
 	RetryPeriod             time.Duration
 	QPS                     float64
 	Burst                   int
-	Workers                 int
-	LogLevel                string
+	// EventsQPS and EventsBurst limit event writes on a client of their own, so that a
+	// burst of allocations spends the API budget on addresses, not on their events.
+	EventsQPS   float64
+	EventsBurst int
+	Workers     int
+	LogLevel    string
 
 	// Config, when set, is used instead of --kubeconfig (for tests).
 	Config *rest.Config
@@ -65,6 +76,9 @@ func (o Options) Validate() error {
 	}
 	if o.Burst <= 0 {
 		errs = append(errs, fmt.Errorf("--kube-api-burst must be positive, got %d", o.Burst))
+	}
+	if o.EventsQPS <= 0 || o.EventsBurst <= 0 {
+		errs = append(errs, fmt.Errorf("--events-qps and --events-burst must be positive, got %v and %d", o.EventsQPS, o.EventsBurst))
 	}
 	if o.Workers <= 0 {
 		errs = append(errs, fmt.Errorf("--workers must be positive, got %d", o.Workers))
@@ -133,7 +147,11 @@ func Run(ctx context.Context, o Options) error {
 	if err != nil {
 		return fmt.Errorf("creating the manager: %w", err)
 	}
-	if err := wire(mgr, o); err != nil {
+	recorder, err := eventRecorder(mgr, cfg, o)
+	if err != nil {
+		return err
+	}
+	if err := wire(mgr, o, recorder); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -146,7 +164,7 @@ func Run(ctx context.Context, o Options) error {
 }
 
 // wire builds the reconcilers around one allocator.
-func wire(mgr manager.Manager, o Options) error {
+func wire(mgr manager.Manager, o Options, recorder events.EventRecorder) error {
 	alloc := allocator.New()
 	m := metrics.New()
 	ready := make(chan struct{})
@@ -154,7 +172,6 @@ func wire(mgr manager.Manager, o Options) error {
 	// Pool status is refreshed at most about once a second, whatever the allocation rate.
 	poolTrigger := trigger.New(time.Second)
 	serviceTrigger := trigger.New(100 * time.Millisecond)
-	recorder := mgr.GetEventRecorder("ironlb-controller")
 
 	services := &service.Reconciler{
 		Client: mgr.GetClient(), Alloc: alloc, Recorder: recorder, Class: o.LoadBalancerClass, Ready: ready,
@@ -165,6 +182,7 @@ func wire(mgr manager.Manager, o Options) error {
 		Client: mgr.GetClient(), Alloc: alloc, Recorder: recorder, Ready: ready, Metrics: m,
 		RetryServices: func() { serviceTrigger.Add(services.Waiting()...) },
 	}
+	services.PoolsSynced = pools.Synced
 	pools.RequeuePools = func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
@@ -187,13 +205,43 @@ func wire(mgr manager.Manager, o Options) error {
 		return fmt.Errorf("creating the service controller: %w", err)
 	}
 	err = ctrl.NewControllerManagedBy(mgr).Named("ipaddresspool").
-		For(&ironlbv1.IPAddressPool{}).
+		// The pool controller writes the pool's status; reacting to its own writes would
+		// loop, so only spec, deletion and finalizer changes come in through the watch.
+		For(&ironlbv1.IPAddressPool{}, builder.WithPredicates(predicate.Funcs{UpdateFunc: specChanged})).
 		WatchesRawSource(poolTrigger.Source()).
 		Complete(pools)
 	if err != nil {
 		return fmt.Errorf("creating the pool controller: %w", err)
 	}
 	return nil
+}
+
+// eventRecorder sends events through a client with its own rate limit (see EventsQPS).
+func eventRecorder(mgr manager.Manager, cfg *rest.Config, o Options) (events.EventRecorder, error) {
+	ecfg := rest.CopyConfig(cfg)
+	ecfg.QPS, ecfg.Burst = float32(o.EventsQPS), o.EventsBurst
+	cs, err := kubernetes.NewForConfig(ecfg)
+	if err != nil {
+		return nil, err
+	}
+	b := events.NewBroadcaster(&events.EventSinkImpl{Interface: cs.EventsV1()})
+	stop := make(chan struct{})
+	b.StartRecordingToSink(stop)
+	err = mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		<-ctx.Done()
+		close(stop)
+		b.Shutdown()
+		return nil
+	}))
+	return b.NewRecorder(mgr.GetScheme(), "ironlb-controller"), err
+}
+
+func specChanged(e event.UpdateEvent) bool {
+	o, n := e.ObjectOld, e.ObjectNew
+	return o.GetGeneration() != n.GetGeneration() ||
+		!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
+		!slices.Equal(o.GetFinalizers(), n.GetFinalizers()) ||
+		!maps.Equal(o.GetLabels(), n.GetLabels())
 }
 
 func names(pools []string) []types.NamespacedName {

@@ -40,7 +40,7 @@ func startController(t *testing.T, leaderElect bool) *controller {
 	o := app.Options{
 		Config: env.Config, MetricsAddr: "0", HealthAddr: "0", LeaderElect: leaderElect,
 		LeaderElectionNamespace: "ironlb-system", LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second,
-		RetryPeriod: 500 * time.Millisecond, QPS: 500, Burst: 1000, Workers: 8, LogLevel: "error",
+		RetryPeriod: 500 * time.Millisecond, QPS: 500, Burst: 1000, EventsQPS: 100, EventsBurst: 200, Workers: 8, LogLevel: "error",
 	}
 	go func() { c.done <- app.Run(ctx, o) }()
 	t.Cleanup(c.stop)
@@ -502,8 +502,19 @@ func TestDualStack(t *testing.T) {
 	// its first; the RequireDualStack one gets both.
 	createPool(t, "dual-v6", ironlbv1.IPAddressPoolSpec{Addresses: addrs("2001:db8:150::/120"),
 		ServiceAllocation: &ironlbv1.ServiceAllocation{Namespaces: []string{"dual"}}})
-	waitIP(t, "dual", "prefer", "198.18.150.0,2001:db8:150::")
-	waitIP(t, "dual", "require", "198.18.150.1,2001:db8:150::1")
+	// Both Services wait for the pool, so which one is retried first (and gets the lower
+	// IPv6 address) is up to the work queue; the IPv4 address the first one has is kept.
+	waitFor(t, 20*time.Second, func() string {
+		p, r := ingress(getService(t, "dual", "prefer")), ingress(getService(t, "dual", "require"))
+		pair := map[string]bool{p: true, r: true}
+		if pair["198.18.150.0,2001:db8:150::"] && pair["198.18.150.1,2001:db8:150::1"] && strings.HasPrefix(p, "198.18.150.0,") {
+			return ""
+		}
+		if pair["198.18.150.0,2001:db8:150::1"] && pair["198.18.150.1,2001:db8:150::"] && strings.HasPrefix(p, "198.18.150.0,") {
+			return ""
+		}
+		return fmt.Sprintf("prefer %q, require %q", p, r)
+	})
 	waitFor(t, 10*time.Second, func() string {
 		if got := getService(t, "dual", "prefer").Annotations[request.AnnotationAllocatedFromPool]; got != "dual-v4,dual-v6" {
 			return "pool annotation is " + got

@@ -58,6 +58,34 @@ type Reconciler struct {
 	applied map[string]appliedState
 	// shrunkWarned remembers which Services were told their address is outside the pool.
 	shrunkWarned map[string]bool
+	// seen is the generation of each pool last reconciled, compiled or not.
+	seen map[string]int64
+}
+
+// Synced tells whether every pool in the cache has been given to the allocator, so that a
+// Service failing for lack of a pool is not told so while a new pool is still on its way.
+func (r *Reconciler) Synced(ctx context.Context) bool {
+	var all ironlbv1.IPAddressPoolList
+	if err := r.Client.List(ctx, &all); err != nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, p := range all.Items {
+		if gen, ok := r.seen[p.Name]; !ok || gen != p.Generation {
+			return false
+		}
+	}
+	return true
+}
+
+func (r *Reconciler) markSeen(p *ironlbv1.IPAddressPool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		r.seen = map[string]int64{}
+	}
+	r.seen[p.Name] = p.Generation
 }
 
 type appliedState struct {
@@ -111,6 +139,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		compiled.Conflict = state.conflict != "" || deleting
 		r.apply(p.Name, compiled, state)
 	}
+	r.markSeen(p)
 	r.warnShrunk(p)
 	return reconcile.Result{}, r.writeStatus(ctx, p, compileErr, conflicts[p.Name])
 }
@@ -141,6 +170,7 @@ func (r *Reconciler) forget(name string) {
 	r.mu.Lock()
 	_, known := r.applied[name]
 	delete(r.applied, name)
+	delete(r.seen, name)
 	r.mu.Unlock()
 	r.Alloc.DeletePool(name)
 	if r.Metrics != nil {
@@ -221,8 +251,7 @@ func (r *Reconciler) writeStatus(ctx context.Context, p *ironlbv1.IPAddressPool,
 	patch := client.MergeFromWithOptions(p.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	p.Status = *status
 	if err := r.Client.Status().Patch(ctx, p, patch); err != nil {
-		if apierrors.IsConflict(err) || apierrors.IsNotFound(err) {
-			// A newer version is on its way through the watch; it will be reconciled.
+		if apierrors.IsNotFound(err) {
 			return nil
 		}
 		return err

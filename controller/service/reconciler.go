@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -42,7 +43,11 @@ type Reconciler struct {
 	Ready <-chan struct{}
 	// PoolsChanged asks for a status refresh of the named pools.
 	PoolsChanged func(pools ...string)
-	Metrics      Metrics
+	// PoolsSynced tells whether the allocator has every pool the cache holds; while it has
+	// not, a failure is retried shortly instead of being reported (a pool created just
+	// before the Service would otherwise cause a false "no pool" event).
+	PoolsSynced func(ctx context.Context) bool
+	Metrics     Metrics
 
 	mu sync.Mutex
 	// waiting holds the Services that lack an address (or a family), to retry when pools
@@ -77,6 +82,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, err
 	}
 	out := r.decide(&svc, ns.Labels, key)
+	if out.failure != "" && out.failure != request.InvalidAnnotation && r.PoolsSynced != nil && !r.PoolsSynced(ctx) {
+		return reconcile.Result{RequeueAfter: 200 * time.Millisecond}, nil
+	}
 	r.setWaiting(req.NamespacedName, out.waiting)
 	return reconcile.Result{}, r.write(ctx, &svc, out)
 }
