@@ -16,6 +16,8 @@ import (
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/ironlb/ironlb/internal/repo"
 )
 
 // Options configure a lab. The zero value is a 3-node lab found from the working directory.
@@ -80,26 +82,8 @@ func (o *Options) setDefaults() error {
 	return nil
 }
 
-// RepoRoot finds the repository root (the folder with go.mod and e2e/) above the working
-// directory.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			if _, err := os.Stat(filepath.Join(dir, "e2e", "lab")); err == nil {
-				return dir, nil
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("lab: repository root (go.mod with e2e/lab) not found above the working directory")
-		}
-		dir = parent
-	}
-}
+// RepoRoot finds the repository root above the working directory.
+func RepoRoot() (string, error) { return repo.Root() }
 
 // Lab is a running lab. Its methods are safe for concurrent use.
 type Lab struct {

@@ -7,7 +7,6 @@ package testenv
 import (
 	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -22,6 +21,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/repo"
 )
 
 // Env is a running API server with ironlb's CRDs.
@@ -39,26 +39,9 @@ type Env struct {
 	dir string
 }
 
-// RepoRoot finds the repository root (the folder holding go.mod) from the working directory,
-// so tests in any package find bin/ and config/.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			if _, err := os.Stat(filepath.Join(dir, "api")); err == nil {
-				return dir, nil
-			}
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("repository root with go.mod and api/ not found above the working directory")
-		}
-		dir = parent
-	}
-}
+// RepoRoot finds the repository root (the folder holding go.mod and api/) from the working
+// directory, so tests in any package find bin/ and config/.
+func RepoRoot() (string, error) { return repo.Root() }
 
 // Start launches etcd and kube-apiserver and installs the CRDs from config/crd/bases.
 func Start() (*Env, error) {
