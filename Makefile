@@ -55,7 +55,7 @@ unit:
 ## 3000 Services against the real API server next to its write ceiling (JSON in e2e/results/).
 bench: lab-tools
 	go test -run '^$$' -bench . -benchmem ./controller/allocator/
-	IRONLB_BENCH=1 go test -count=1 -v -timeout 30m ./e2e/bench/
+	IRONLB_BENCH=1 go test -count=1 -v -timeout 60m ./e2e/bench/
 
 ## demo: a 3-node lab (needs root) with ironlb's controller and speakers, a pool and a
 ## LoadBalancer Service reached through its EXTERNAL-IP. It stays up until make demo-down.

@@ -3,6 +3,7 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -82,7 +83,17 @@ func (l *Lab) Probe(ctx context.Context, netns, url string, every time.Duration)
 	if err != nil {
 		return nil, err
 	}
-	client := &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+	// http.Transport does not cancel a dial when its request is canceled (it dials with a
+	// context detached from the request's; see getConn in net/http), so a SYN lost to a
+	// dead node would keep the dialer's one thread busy until the kernel's SYN
+	// retransmission (1 s, 3 s, ...), and every probe queued behind it would fail: gaps
+	// would be whole seconds. Bound each dial by the probe timeout instead.
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		ctx, cancel := context.WithTimeout(ctx, timeout)
+		defer cancel()
+		return d.DialContext(ctx, network, addr)
+	}
+	client := &http.Client{Timeout: timeout, Transport: &http.Transport{DialContext: dial, DisableKeepAlives: true}}
 	ctx, cancel := context.WithCancel(ctx)
 	p := &Prober{cancel: cancel, done: make(chan struct{}), result: ProbeResult{Responders: map[string]int{}}}
 	go func() {

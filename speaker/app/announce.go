@@ -52,12 +52,21 @@ type announcer struct {
 	}
 	port int
 
+	// started is when the speaker started; see joinGrace.
+	started time.Time
+
 	mu        sync.Mutex
 	owners    map[netip.Addr][]string // last owned services per IP, for foreign-reply events
 	lastSplit map[string]time.Time
 }
 
+// joinGrace is how long a speaker that is still alone, while other nodes exist, waits for
+// the cluster before it announces anything: otherwise a restarting speaker would briefly
+// elect itself for every address and pull traffic away from the real owners.
+const joinGrace = 3 * time.Second
+
 func (a *announcer) setup(mgr manager.Manager) error {
+	a.started = time.Now()
 	kick := trigger.New(10 * time.Millisecond)
 	if err := mgr.Add(kick); err != nil {
 		return err
@@ -114,7 +123,11 @@ func (a *announcer) Reconcile(ctx context.Context, _ reconcile.Request) (reconci
 		alive = append(alive, n)
 	}
 	slices.Sort(alive)
-	a.member.SetPeers(a.peers(nodes.Items))
+	peers := a.peers(nodes.Items)
+	a.member.SetPeers(peers)
+	if len(alive) <= 1 && len(peers) > 0 && time.Since(a.started) < joinGrace {
+		return reconcile.Result{RequeueAfter: 250 * time.Millisecond}, nil
+	}
 
 	decisions := eligibility.Decide(snap)
 	owned := map[netip.Addr][]string{}
@@ -163,55 +176,57 @@ func (a *announcer) peers(nodes []corev1.Node) []string {
 	return out
 }
 
-// report writes the L2Announced condition: the owner writes it for the addresses it
-// announces, and for an address nobody may announce one speaker (chosen like an owner,
-// among all live speakers) writes why. Writes happen only when the condition changes, so
-// they stay off the failover path's critical section and cost nothing in steady state.
+// report writes the L2Announced condition. Every speaker computes the same decisions, so
+// one speaker per Service (chosen like an owner, among the live speakers, by the Service's
+// name) writes the whole condition: one writer means no two speakers overwrite each other
+// when a dual-stack Service's addresses are announced by different nodes. Writes happen
+// only when the condition changes, so steady state costs nothing and failover does not
+// wait for them.
 func (a *announcer) report(ctx context.Context, services []corev1.Service, decisions []eligibility.Announcement, alive []string) error {
 	byKey := map[string]*corev1.Service{}
 	for i := range services {
 		byKey[services[i].Namespace+"/"+services[i].Name] = &services[i]
 	}
-	want := map[string][]metav1.Condition{}
+	perService := map[string][]eligibility.Announcement{}
 	for _, d := range decisions {
-		var c metav1.Condition
-		switch {
-		case d.Node == a.nodeName:
-			on := "every suitable interface"
-			if len(d.Interfaces) > 0 {
-				on = strings.Join(d.Interfaces, ", ")
-			}
-			c = metav1.Condition{Status: metav1.ConditionTrue, Reason: "Announcing",
-				Message: fmt.Sprintf("node %s answers ARP/NDP for %s on %s", a.nodeName, d.IP, on)}
-		case d.Node == "" && election.Owner(d.IP.String(), alive) == a.nodeName:
-			c = metav1.Condition{Status: metav1.ConditionFalse, Reason: "NoEligibleNode",
-				Message: fmt.Sprintf("%s is not announced: %s", d.IP, d.Reason)}
-		default:
-			continue
-		}
 		for _, key := range d.Services {
-			want[key] = append(want[key], c)
+			perService[key] = append(perService[key], d)
 		}
 	}
 	var firstErr error
-	for key, conds := range want {
+	for key, anns := range perService {
 		svc := byKey[key]
-		if svc == nil {
+		if svc == nil || election.Owner(key, alive) != a.nodeName {
 			continue
 		}
-		merged := conds[0]
-		for _, c := range conds[1:] {
-			merged.Message += "; " + c.Message
-			if c.Status == metav1.ConditionFalse {
-				merged.Status, merged.Reason = c.Status, c.Reason
-			}
-		}
-		merged.Type, merged.ObservedGeneration = ConditionL2Announced, svc.Generation
-		if err := a.writeCondition(ctx, svc, merged); err != nil && firstErr == nil {
+		c := announcedCondition(anns)
+		c.ObservedGeneration = svc.Generation
+		if err := a.writeCondition(ctx, svc, c); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
 	return firstErr
+}
+
+// announcedCondition sums up a Service's announcements: True when every address has a
+// node, else False with the reason for each address left out.
+func announcedCondition(anns []eligibility.Announcement) metav1.Condition {
+	c := metav1.Condition{Type: ConditionL2Announced, Status: metav1.ConditionTrue, Reason: "Announcing"}
+	var parts []string
+	for _, d := range anns {
+		if d.Node == "" {
+			c.Status, c.Reason = metav1.ConditionFalse, "NoEligibleNode"
+			parts = append(parts, fmt.Sprintf("%s is not announced: %s", d.IP, d.Reason))
+			continue
+		}
+		on := "every suitable interface"
+		if len(d.Interfaces) > 0 {
+			on = strings.Join(d.Interfaces, ", ")
+		}
+		parts = append(parts, fmt.Sprintf("node %s answers ARP/NDP for %s on %s", d.Node, d.IP, on))
+	}
+	c.Message = strings.Join(parts, "; ")
+	return c
 }
 
 func (a *announcer) writeCondition(ctx context.Context, svc *corev1.Service, c metav1.Condition) error {
