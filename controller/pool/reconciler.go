@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"math/big"
-	"net/netip"
 	"strings"
 	"sync"
 
@@ -200,7 +199,7 @@ func (r *Reconciler) warnShrunk(p *ironlbv1.IPAddressPool) {
 		ref.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Service"))
 		if asg, ok := r.Alloc.Holding(key); ok {
 			r.Recorder.Eventf(ref, p, corev1.EventTypeWarning, "IPOutsidePool", "Allocate",
-				"keeping %s although pool %s no longer contains it; edit the pool back or delete and recreate the Service to move it", ipsString(asg.IPs), p.Name)
+				"keeping %s although pool %s no longer contains it; edit the pool back or delete and recreate the Service to move it", ipset.FormatAddrs(asg.IPs), p.Name)
 		}
 	}
 }
@@ -288,14 +287,6 @@ func firstFew(keys []string) string {
 		return strings.Join(keys, ", ")
 	}
 	return strings.Join(keys[:5], ", ") + fmt.Sprintf(" and %d more", len(keys)-5)
-}
-
-func ipsString(ips []netip.Addr) string {
-	parts := make([]string, len(ips))
-	for i, ip := range ips {
-		parts[i] = ip.String()
-	}
-	return strings.Join(parts, ", ")
 }
 
 // Names lists every pool's name, for re-queueing them all.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/internal/ipset"
+	"github.com/ironlb/ironlb/internal/lbservice"
 )
 
 // The annotations a user sets on a Service.
@@ -21,9 +22,8 @@ const (
 	AnnotationLoadBalancerIPs = "ironlb.io/loadBalancerIPs"
 	AnnotationAddressPool     = "ironlb.io/address-pool"
 	AnnotationAllowSharedIP   = "ironlb.io/allow-shared-ip"
-	// AnnotationAllocatedFromPool is written by the controller: the pool (or pools, comma
-	// separated, one per IP) the Service's addresses came from.
-	AnnotationAllocatedFromPool = "ironlb.io/ip-allocated-from-pool"
+	// AnnotationAllocatedFromPool is written by the controller (see lbservice).
+	AnnotationAllocatedFromPool = lbservice.AnnotationAllocatedFromPool
 )
 
 // legacyPrefixes are MetalLB's annotation prefixes, newest first. ironlb's own annotation
@@ -168,14 +168,6 @@ func policy(svc *corev1.Service) allocator.FamilyPolicy {
 	return allocator.SingleStack
 }
 
-// IsOurs tells whether the controller with the given loadBalancerClass ("" for the
-// default controller) manages this Service.
-func IsOurs(svc *corev1.Service, class string) bool {
-	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if svc.Spec.LoadBalancerClass == nil {
-		return class == ""
-	}
-	return *svc.Spec.LoadBalancerClass == class
-}
+// IsOurs tells whether the controller with the given loadBalancerClass ("" for the default
+// controller) manages this Service.
+func IsOurs(svc *corev1.Service, class string) bool { return lbservice.IsOurs(svc, class) }

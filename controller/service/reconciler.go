@@ -22,6 +22,7 @@ import (
 
 	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/controller/request"
+	"github.com/ironlb/ironlb/internal/ipset"
 )
 
 // Metrics receives allocation outcomes; may be nil.
@@ -130,7 +131,7 @@ func keeping(msg string, held []netip.Addr) string {
 	if len(held) == 0 {
 		return msg
 	}
-	return fmt.Sprintf("%s; the Service keeps %s until this is fixed", strings.TrimSuffix(msg, "."), joinIPs(held))
+	return fmt.Sprintf("%s; the Service keeps %s until this is fixed", strings.TrimSuffix(msg, "."), ipset.FormatAddrs(held))
 }
 
 func (r *Reconciler) setWaiting(n types.NamespacedName, waiting bool) {
@@ -174,16 +175,20 @@ func (r *Reconciler) release(key string) []netip.Addr {
 }
 
 func (r *Reconciler) poolsChanged(pools []string) {
-	if r.PoolsChanged == nil {
-		return
+	if r.PoolsChanged != nil {
+		r.PoolsChanged(uniquePools(pools)...)
 	}
+}
+
+// uniquePools lists the named pools once each, in order ("" is an address in no pool).
+func uniquePools(pools []string) []string {
 	var names []string
 	for _, p := range pools {
 		if p != "" && !slices.Contains(names, p) {
 			names = append(names, p)
 		}
 	}
-	r.PoolsChanged(names...)
+	return names
 }
 
 // stopServing releases the addresses of a Service that is no longer ours (its type or class
@@ -195,15 +200,7 @@ func (r *Reconciler) stopServing(ctx context.Context, svc *corev1.Service, key s
 	}
 	if len(released) > 0 {
 		r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, "IPReleased", "Release",
-			"released %s: the Service is no longer a LoadBalancer served by ironlb", joinIPs(released))
+			"released %s: the Service is no longer a LoadBalancer served by ironlb", ipset.FormatAddrs(released))
 	}
 	return nil
-}
-
-func joinIPs(ips []netip.Addr) string {
-	parts := make([]string, len(ips))
-	for i, ip := range ips {
-		parts[i] = ip.String()
-	}
-	return strings.Join(parts, ", ")
 }

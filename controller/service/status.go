@@ -109,15 +109,7 @@ func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, out outcome
 
 // poolAnnotation is the ip-allocated-from-pool value: the pools of the addresses, in order,
 // without repeats.
-func poolAnnotation(pools []string) string {
-	var names []string
-	for _, p := range pools {
-		if p != "" && !slices.Contains(names, p) {
-			names = append(names, p)
-		}
-	}
-	return strings.Join(names, ",")
-}
+func poolAnnotation(pools []string) string { return strings.Join(uniquePools(pools), ",") }
 
 func setPoolAnnotation(svc *corev1.Service, pools []string) {
 	want := poolAnnotation(pools)

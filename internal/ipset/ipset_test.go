@@ -679,3 +679,18 @@ func ExampleSet_Subtract() {
 	fmt.Println(pool.Subtract(used))
 	// Output: 198.18.0.1-198.18.0.2, 198.18.0.5-198.18.0.7, 2001:db8::/128, 2001:db8::2/127
 }
+
+func TestFormatAddrs(t *testing.T) {
+	for _, c := range []struct {
+		in   []netip.Addr
+		want string
+	}{
+		{nil, ""},
+		{[]netip.Addr{netip.MustParseAddr("198.18.0.1")}, "198.18.0.1"},
+		{[]netip.Addr{netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("2001:db8::1")}, "198.18.0.1, 2001:db8::1"},
+	} {
+		if got := FormatAddrs(c.in); got != c.want {
+			t.Errorf("FormatAddrs(%v) = %q, want %q", c.in, got, c.want)
+		}
+	}
+}

@@ -13,6 +13,7 @@ import (
 	"fmt"
 	"math/big"
 	"net/netip"
+	"strings"
 )
 
 // Family is an IP address family.
@@ -144,4 +145,13 @@ func lastOf(p netip.Prefix) netip.Addr {
 	}
 	a, _ := netip.AddrFromSlice(b)
 	return a
+}
+
+// FormatAddrs joins addresses for messages users read, such as "198.18.0.1, 2001:db8::1".
+func FormatAddrs(addrs []netip.Addr) string {
+	parts := make([]string, len(addrs))
+	for i, a := range addrs {
+		parts[i] = a.String()
+	}
+	return strings.Join(parts, ", ")
 }

@@ -18,6 +18,7 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/ipset"
+	"github.com/ironlb/ironlb/internal/lbservice"
 	"github.com/ironlb/ironlb/speaker/election"
 )
 
@@ -67,7 +68,7 @@ func Decide(s Snapshot) []Announcement {
 	reasons := map[netip.Addr][]string{}
 	for i := range s.Services {
 		svc := &s.Services[i]
-		if !isOurs(svc, s.Class) {
+		if !lbservice.IsOurs(svc, s.Class) {
 			continue
 		}
 		key := svc.Namespace + "/" + svc.Name
@@ -120,16 +121,6 @@ func Decide(s Snapshot) []Announcement {
 	return out
 }
 
-func isOurs(svc *corev1.Service, class string) bool {
-	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer {
-		return false
-	}
-	if svc.Spec.LoadBalancerClass == nil {
-		return class == ""
-	}
-	return *svc.Spec.LoadBalancerClass == class
-}
-
 type compiledPool struct {
 	pool *ironlbv1.IPAddressPool
 	set  ipset.Set
@@ -155,7 +146,7 @@ func compilePools(in []ironlbv1.IPAddressPool) []compiledPool {
 // poolOf finds the pool an address came from: the one the controller recorded on the
 // Service if it contains the address, else the first pool (by name) that does.
 func poolOf(ip netip.Addr, svc *corev1.Service, pools []compiledPool) *ironlbv1.IPAddressPool {
-	recorded := strings.Split(svc.Annotations["ironlb.io/ip-allocated-from-pool"], ",")
+	recorded := strings.Split(svc.Annotations[lbservice.AnnotationAllocatedFromPool], ",")
 	var first *ironlbv1.IPAddressPool
 	for _, p := range pools {
 		if !p.set.Contains(ip) {
