@@ -49,38 +49,14 @@ func l2Lab(t *testing.T) *lab.Lab {
 }
 
 // l2Service creates a dual-stack LoadBalancer Service with one pod per given node and
-// returns it once it has its addresses.
+// returns it once it has its addresses (see extraService).
 func l2Service(t *testing.T, l *lab.Lab, name string, local bool, nodes ...string) (*corev1.Service, []*lab.Pod) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	var pods []*lab.Pod
-	for i, n := range nodes {
-		p, err := l.StartPod(ctx, n, fmt.Sprintf("%s-%d", name, i), map[string]string{"app": name})
-		if err != nil {
-			t.Fatal(err)
+	return extraService(t, l, name, func(svc *corev1.Service) {
+		if local {
+			svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
 		}
-		pods = append(pods, p)
-	}
-	svc := lab.NewLoadBalancerService("e2e", name)
-	if local {
-		svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
-	}
-	svc, err := l.CreateService(ctx, svc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := l.SetEndpoints(ctx, svc, lab.Ready(pods...)); err != nil {
-		t.Fatal(err)
-	}
-	svc, err = l.WaitForIngress(ctx, svc.Namespace, svc.Name, time.Minute)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(svc.Status.LoadBalancer.Ingress) != 2 {
-		t.Fatalf("want an IPv4 and an IPv6 address, got %+v", svc.Status.LoadBalancer.Ingress)
-	}
-	return svc, pods
+	}, nodes...)
 }
 
 func ingressAddrs(svc *corev1.Service) []netip.Addr {

@@ -225,7 +225,7 @@ func TestControllerBench(t *testing.T) {
 		res.Latency.P50Ms, res.Latency.P99Ms, res.Footprint.RSSMiB)
 
 	printTable(res)
-	writeJSON(t, res)
+	logf("wrote %s", writeJSON(t, "controller-bench.json", res))
 	summary = res.Summary
 	fmt.Println(res.Summary)
 }
@@ -1078,7 +1078,8 @@ func printTable(res Results) {
 	fmt.Println()
 }
 
-func writeJSON(t *testing.T, res Results) {
+// writeJSON writes a benchmark's results to e2e/results/NAME and returns the path.
+func writeJSON(t *testing.T, name string, res any) string {
 	t.Helper()
 	root, err := testenv.RepoRoot()
 	if err != nil {
@@ -1092,11 +1093,11 @@ func writeJSON(t *testing.T, res Results) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	path := filepath.Join(dir, "controller-bench.json")
+	path := filepath.Join(dir, name)
 	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	logf("wrote %s", path)
+	return path
 }
 
 func envInt(t *testing.T, name string, def int) int {

@@ -19,7 +19,6 @@ package bench
 import (
 	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
 	"net"
@@ -295,7 +294,7 @@ func TestL2Bench(t *testing.T) {
 	}
 	res.Summary = l2Summary(res)
 	l2PrintTable(res)
-	l2WriteJSON(t, res)
+	l2Logf("wrote %s", writeJSON(t, "l2-bench.json", res))
 	// TestMain (controller_bench_test.go) prints `summary` after all tests and the API
 	// server are done; appending keeps this line the last one the test binary prints.
 	summary = strings.TrimSpace(summary + "\n" + res.Summary)
@@ -1004,27 +1003,6 @@ func l2PrintTable(r L2Results) {
 		fmt.Printf("CPU seconds while the %d Services were created and announced (%.1fs): %s\n", fp.Services, fp.ConditionsSeconds, strings.Join(cpu, ", "))
 	}
 	fmt.Printf("load average (1m) before/after: %.2f / %.2f; run took %s\n", r.LoadAverage[0], r.LoadAverage[1], r.Duration.Round(time.Second))
-}
-
-func l2WriteJSON(t *testing.T, r L2Results) {
-	t.Helper()
-	root, err := lab.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, "e2e", "results")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	data, err := json.MarshalIndent(r, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, "l2-bench.json")
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	l2Logf("wrote %s", path)
 }
 
 // ---- helpers (prefixed: the package's other file has its own) ----
