@@ -1,5 +1,6 @@
 // Command ironlb-speaker makes the network deliver traffic for LoadBalancer addresses to
-// this node: in layer-2 mode it answers ARP and NDP for the addresses it is elected for.
+// this node: in layer-2 mode it answers ARP and NDP for the addresses it is elected for; in
+// BGP mode it advertises them to its routers.
 package main
 
 import (
@@ -20,6 +21,9 @@ func main() {
 	var validateOnly bool
 	// --kubeconfig is registered by controller-runtime; empty uses the in-cluster ServiceAccount.
 	flag.StringVar(&o.NodeName, "node-name", os.Getenv("NODE_NAME"), "this node's name (default $NODE_NAME)")
+	flag.BoolVar(&o.Layer2, "layer2", true, "answer ARP/NDP for the addresses this node is elected for (needs memberlist)")
+	flag.BoolVar(&o.BGP, "bgp", true, "run the embedded BGP server for the BGPPeers that select this node")
+	flag.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the namespace the speaker runs in, the only one it reads Secrets (BGP passwords) in (default $POD_NAMESPACE)")
 	flag.StringVar(&o.LoadBalancerClass, "load-balancer-class", "", "announce Services with this spec.loadBalancerClass; empty announces Services without a class")
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":7474", "address of the Prometheus /metrics endpoint; 0 turns it off")
 	flag.StringVar(&o.HealthAddr, "health-probe-bind-address", ":7475", "address of the /healthz and /readyz endpoints")

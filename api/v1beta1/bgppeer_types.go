@@ -72,7 +72,7 @@ type BGPPeerSpec struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule=`duration(self) == duration('0s') || duration(self) >= duration('3s')`,message="holdTime must be 0s or at least 3s"
 	// +optional
-	HoldTime metav1.Duration `json:"holdTime,omitempty"`
+	HoldTime *metav1.Duration `json:"holdTime,omitempty"`
 
 	// KeepaliveTime is the interval between keepalives; less than holdTime. Empty means a
 	// third of holdTime.
@@ -88,7 +88,7 @@ type BGPPeerSpec struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule=`duration(self) >= duration('1s') && duration(self) <= duration('1h')`,message="connectTime must be between 1s and 1h"
 	// +optional
-	ConnectTime metav1.Duration `json:"connectTime,omitempty"`
+	ConnectTime *metav1.Duration `json:"connectTime,omitempty"`
 
 	// Password for TCP MD5 authentication (RFC 2385), in the clear. Prefer passwordSecret.
 	// +kubebuilder:validation:MaxLength=80
@@ -135,7 +135,7 @@ type GracefulRestart struct {
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule=`duration(self) >= duration('1s') && duration(self) <= duration('4095s')`,message="restartTime must be between 1s and 4095s (a 12-bit field in BGP)"
 	// +optional
-	RestartTime metav1.Duration `json:"restartTime,omitempty"`
+	RestartTime *metav1.Duration `json:"restartTime,omitempty"`
 }
 
 // PeerNodeStatus is the session state seen from one node.

@@ -1,6 +1,7 @@
 // Package app wires the speaker: memberlist membership, the Kubernetes objects it watches,
-// the per-address election and the ARP/NDP announcer, plus metrics, health and a graceful
-// shutdown that hands addresses over before this node stops answering.
+// the per-address election and the ARP/NDP announcer, the embedded BGP server, plus
+// metrics, health and a graceful shutdown that hands addresses over before this node stops
+// answering.
 package app
 
 import (
@@ -9,15 +10,18 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -25,6 +29,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/speaker/bgp"
 	"github.com/ironlb/ironlb/speaker/layer2"
 	"github.com/ironlb/ironlb/speaker/membership"
 )
@@ -38,6 +43,12 @@ type Options struct {
 	LogLevel          string
 	QPS               float64
 	Burst             int
+
+	// Layer2 answers ARP/NDP for elected addresses (it needs memberlist); BGP runs the
+	// embedded BGP server for BGPPeers that select this node.
+	Layer2, BGP bool
+	// Namespace is the only namespace the speaker reads Secrets in (BGP passwords).
+	Namespace string
 
 	// Memberlist: the node's address, the port, the file holding the Secret the gossip
 	// key is derived from, and the failure-detection timings.
@@ -62,14 +73,19 @@ func (o Options) Validate() error {
 	if o.NodeName == "" {
 		errs = append(errs, errors.New("--node-name is required (set it from spec.nodeName)"))
 	}
-	if o.BindAddr == "" {
-		errs = append(errs, errors.New("--memberlist-bind-address is required (set it from status.hostIP)"))
+	if !o.Layer2 && !o.BGP {
+		errs = append(errs, errors.New("--layer2 and --bgp are both false: the speaker would announce nothing"))
 	}
-	if o.SecretFile == "" {
-		errs = append(errs, errors.New("--memberlist-secret-file is required: speakers never gossip unencrypted"))
-	}
-	if o.Membership.Port < 1 || o.Membership.Port > 65535 {
-		errs = append(errs, fmt.Errorf("--memberlist-port must be 1-65535, got %d", o.Membership.Port))
+	if o.Layer2 {
+		if o.BindAddr == "" {
+			errs = append(errs, errors.New("--memberlist-bind-address is required (set it from status.hostIP)"))
+		}
+		if o.SecretFile == "" {
+			errs = append(errs, errors.New("--memberlist-secret-file is required: speakers never gossip unencrypted"))
+		}
+		if o.Membership.Port < 1 || o.Membership.Port > 65535 {
+			errs = append(errs, fmt.Errorf("--memberlist-port must be 1-65535, got %d", o.Membership.Port))
+		}
 	}
 	if o.QPS <= 0 || o.Burst <= 0 {
 		errs = append(errs, fmt.Errorf("--kube-api-qps and --kube-api-burst must be positive"))
@@ -91,9 +107,52 @@ func Run(ctx context.Context, o Options) error {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", o.NodeName)
 	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
 
+	mgr, err := newManager(o)
+	if err != nil {
+		return err
+	}
+	var stops []func()
+	defer func() {
+		for _, stop := range slices.Backward(stops) {
+			stop()
+		}
+	}()
+	if o.BGP {
+		b := &bgpAdvertiser{nodeName: o.NodeName, class: o.LoadBalancerClass, namespace: o.Namespace,
+			client: mgr.GetClient(), recorder: mgr.GetEventRecorder("ironlb-speaker"), logger: logger.With("component", "bgp")}
+		b.speaker = bgp.New(bgp.Options{Logger: b.logger, LogLevel: level, OnChange: b.sessionChanged})
+		// Stopping keeps the routes of graceful-restart sessions at their routers, so a
+		// restarting speaker does not move traffic; the other sessions withdraw at once.
+		stops = append(stops, func() { _ = b.speaker.Close(true) })
+		if err := crmetrics.Registry.Register(bgp.NewCollector(b.speaker, o.NodeName)); err != nil {
+			return err
+		}
+		if err := b.setup(mgr); err != nil {
+			return err
+		}
+	}
+	var handOver func()
+	if o.Layer2 {
+		an, stop, err := setupLayer2(mgr, o, logger)
+		if err != nil {
+			return err
+		}
+		stops = append(stops, stop)
+		handOver = an
+	}
+	runErr := mgr.Start(ctx)
+	if handOver != nil {
+		handOver()
+	}
+	return runErr
+}
+
+// setupLayer2 joins memberlist and starts the ARP/NDP announcer. It returns the graceful
+// hand-over to run after the manager stops, and the final cleanup.
+func setupLayer2(mgr manager.Manager, o Options, logger *slog.Logger) (func(), func(), error) {
 	secret, err := os.ReadFile(o.SecretFile)
 	if err != nil {
-		return fmt.Errorf("reading the memberlist secret: %w", err)
+		return nil, nil, fmt.Errorf("reading the memberlist secret: %w", err)
 	}
 	mcfg := o.Membership
 	mcfg.NodeName, mcfg.BindAddr, mcfg.Secret = o.NodeName, o.BindAddr, secret
@@ -101,10 +160,8 @@ func Run(ctx context.Context, o Options) error {
 	mcfg.Registerer = crmetrics.Registry
 	member, err := membership.New(mcfg)
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	defer func() { _ = member.Shutdown() }()
-
 	an := &announcer{nodeName: o.NodeName, class: o.LoadBalancerClass, member: member, logger: logger, port: mcfg.Port}
 	an.l2 = layer2.New(layer2.Options{
 		Logger:             logger.With("component", "layer2"),
@@ -114,29 +171,26 @@ func Run(ctx context.Context, o Options) error {
 		OnForeignReply:     an.foreignReply,
 		Metrics:            layer2.NewMetrics(crmetrics.Registry),
 	})
-
-	mgr, err := newManager(o)
-	if err != nil {
+	stop := func() {
 		_ = an.l2.Close()
-		return err
+		_ = member.Shutdown()
 	}
 	an.client = mgr.GetClient()
 	an.recorder = mgr.GetEventRecorder("ironlb-speaker")
 	if err := an.setup(mgr); err != nil {
-		_ = an.l2.Close()
-		return err
+		stop()
+		return nil, nil, err
 	}
-	runErr := mgr.Start(ctx)
-
 	// Graceful hand-over: leave first so the others elect new owners and announce them,
 	// keep answering meanwhile, then go quiet.
-	logger.Info("leaving the speaker cluster", "handoverDelay", o.HandoverDelay)
-	if err := member.Leave(time.Second); err != nil {
-		logger.Warn("leaving memberlist", "error", err)
+	handOver := func() {
+		logger.Info("leaving the speaker cluster", "handoverDelay", o.HandoverDelay)
+		if err := member.Leave(time.Second); err != nil {
+			logger.Warn("leaving memberlist", "error", err)
+		}
+		time.Sleep(o.HandoverDelay)
 	}
-	time.Sleep(o.HandoverDelay)
-	_ = an.l2.Close()
-	return runErr
+	return handOver, stop, nil
 }
 
 func newManager(o Options) (manager.Manager, error) {
@@ -161,7 +215,7 @@ func newManager(o Options) (manager.Manager, error) {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress: o.HealthAddr,
-		Cache:                  cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache:                  cacheOptions(o),
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
 	if err != nil {
@@ -174,4 +228,16 @@ func newManager(o Options) (manager.Manager, error) {
 		return nil, err
 	}
 	return mgr, nil
+}
+
+// cacheOptions strips managed fields (never read) and limits the Secret cache to the
+// speaker's own namespace, the only one its RBAC lets it read.
+func cacheOptions(o Options) cache.Options {
+	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	if o.BGP && o.Namespace != "" {
+		opts.ByObject = map[client.Object]cache.ByObject{
+			&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.Namespace: {}}},
+		}
+	}
+	return opts
 }

@@ -169,7 +169,7 @@ func matchingAdvertisements(advs []ironlbv1.L2Advertisement, pool *ironlbv1.IPAd
 	var out []*ironlbv1.L2Advertisement
 	for i := range advs {
 		adv := &advs[i]
-		if selectsPool(adv.Spec.PoolSelection, pool) && anySelector(adv.Spec.ServiceSelectors, svc.Labels) {
+		if selectsPool(adv.Spec.PoolSelection, pool) && MatchesAny(adv.Spec.ServiceSelectors, svc.Labels) {
 			out = append(out, adv)
 		}
 	}
@@ -183,11 +183,12 @@ func selectsPool(sel ironlbv1.PoolSelection, pool *ironlbv1.IPAddressPool) bool 
 	if slices.Contains(sel.IPAddressPools, pool.Name) {
 		return true
 	}
-	return len(sel.IPAddressPoolSelectors) > 0 && anySelector(sel.IPAddressPoolSelectors, pool.Labels)
+	return len(sel.IPAddressPoolSelectors) > 0 && MatchesAny(sel.IPAddressPoolSelectors, pool.Labels)
 }
 
-// anySelector is true when the list is empty or one selector matches.
-func anySelector(sels []metav1.LabelSelector, set map[string]string) bool {
+// MatchesAny is true when the list is empty or one selector matches: the meaning of every
+// selector list in the API.
+func MatchesAny(sels []metav1.LabelSelector, set map[string]string) bool {
 	if len(sels) == 0 {
 		return true
 	}
@@ -258,7 +259,7 @@ func interfacesFor(advs []*ironlbv1.L2Advertisement, node *corev1.Node, up []str
 	selected, any := false, false
 	var ifaces []string
 	for _, adv := range advs {
-		if !anySelector(adv.Spec.NodeSelectors, node.Labels) {
+		if !MatchesAny(adv.Spec.NodeSelectors, node.Labels) {
 			continue
 		}
 		selected = true
@@ -307,12 +308,7 @@ func localEndpoints(slices []discoveryv1.EndpointSlice) map[string]map[string]bo
 		}
 		key := s.Namespace + "/" + svc
 		for _, ep := range s.Endpoints {
-			if ep.NodeName == nil {
-				continue
-			}
-			ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
-			serving := ep.Conditions.Serving != nil && *ep.Conditions.Serving
-			if !ready && !serving {
+			if ep.NodeName == nil || !endpointUp(ep) {
 				continue
 			}
 			if out[key] == nil {
@@ -352,4 +348,12 @@ func intersect(a, b []string) []string {
 		}
 	}
 	return out
+}
+
+// endpointUp is true for a ready endpoint, or a serving one (terminating but still
+// answering, which kube-proxy falls back to).
+func endpointUp(ep discoveryv1.Endpoint) bool {
+	ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
+	serving := ep.Conditions.Serving != nil && *ep.Conditions.Serving
+	return ready || serving
 }

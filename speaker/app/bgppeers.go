@@ -1,0 +1,225 @@
+package app
+
+import (
+	"fmt"
+	"net/netip"
+	"slices"
+	"strings"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/speaker/bgp"
+	"github.com/ironlb/ironlb/speaker/eligibility"
+)
+
+// peerInputs is what turning BGPPeers into sessions needs besides the peers themselves.
+type peerInputs struct {
+	node      *corev1.Node
+	profiles  map[string]*ironlbv1.BFDProfile
+	secrets   map[types.NamespacedName]*corev1.Secret
+	namespace string // where the speaker may read Secrets
+}
+
+// resolvedPeer is a BGPPeer selected for this node: the session to open, or why none is.
+type resolvedPeer struct {
+	obj     *ironlbv1.BGPPeer
+	session *bgp.Peer // nil: not opened, see problem
+	problem string    // a configuration problem the user must fix ("" when none)
+	reason  string    // the Ready condition's reason for problem
+	notes   []string  // settings accepted but ignored, worth telling
+}
+
+// resolvePeers selects the peers whose nodeSelectors match this node and resolves each.
+// Two peers with the same address cannot both have a session (a router is one neighbor
+// per address): the first by name wins and the other reports the conflict.
+func resolvePeers(peers []ironlbv1.BGPPeer, in peerInputs) []resolvedPeer {
+	sorted := slices.Clone(peers)
+	slices.SortFunc(sorted, func(a, b ironlbv1.BGPPeer) int { return strings.Compare(a.Name, b.Name) })
+	var out []resolvedPeer
+	byAddr := map[netip.Addr]string{}
+	for i := range sorted {
+		p := &sorted[i]
+		if in.node == nil || !eligibility.MatchesAny(p.Spec.NodeSelectors, in.node.Labels) {
+			continue
+		}
+		r := resolvePeer(p, in)
+		if r.session != nil {
+			if other, ok := byAddr[r.session.Address]; ok {
+				r.session = nil
+				r.reason = "AddressConflict"
+				r.problem = fmt.Sprintf("spec.peerAddress %s is also the address of BGPPeer %s; a node has one session per router address, so this one is not opened", p.Spec.PeerAddress, other)
+			} else {
+				byAddr[r.session.Address] = p.Name
+			}
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// resolvePeer reads the password and BFD profile of one peer.
+func resolvePeer(p *ironlbv1.BGPPeer, in peerInputs) resolvedPeer {
+	r := resolvedPeer{obj: p}
+	s := p.Spec
+	addr, err := netip.ParseAddr(s.PeerAddress)
+	if err != nil {
+		r.reason, r.problem = "InvalidPeerAddress", fmt.Sprintf("spec.peerAddress %q is not an IP address", s.PeerAddress)
+		return r
+	}
+	session := bgp.Peer{
+		Name: p.Name, Address: addr.Unmap(), Port: uint16(s.PeerPort),
+		MyASN: uint32(s.MyASN), PeerASN: uint32(s.PeerASN),
+		HoldTime: durationOr(s.HoldTime, 90*time.Second), ConnectTime: durationOr(s.ConnectTime, 10*time.Second),
+		Password: s.Password, EBGPMultiHop: s.EBGPMultiHop, DualStack: s.DualStackAddressFamily,
+	}
+	if session.Port == 0 {
+		session.Port = 179
+	}
+	session.KeepaliveTime = durationOr(s.KeepaliveTime, 0)
+	if s.SourceAddress != "" {
+		session.SourceAddress, _ = netip.ParseAddr(s.SourceAddress)
+	}
+	if gr := s.GracefulRestart; gr != nil && gr.Enabled {
+		session.GracefulRestart = durationOr(gr.RestartTime, 120*time.Second)
+	}
+	if ref := s.PasswordSecret; ref != nil {
+		password, reason, problem := readPassword(ref, in)
+		if problem != "" {
+			r.reason, r.problem = reason, problem
+			return r
+		}
+		session.Password = password
+	}
+	if s.BFDProfile != "" {
+		prof := in.profiles[s.BFDProfile]
+		if prof == nil {
+			r.reason = "BFDProfileNotFound"
+			r.problem = fmt.Sprintf("spec.bfdProfile: BFDProfile %q does not exist; the session waits for it rather than run without the failure detection asked for", s.BFDProfile)
+			return r
+		}
+		session.BFD, r.notes = bfdFrom(prof)
+	}
+	r.session = &session
+	return r
+}
+
+// durationOr is d, or def when unset (the API server defaults it, Go clients may not).
+func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
+	if d == nil {
+		return def
+	}
+	return d.Duration
+}
+
+// readPassword returns the TCP MD5 password from the peer's Secret, or why it cannot.
+func readPassword(ref *ironlbv1.SecretKeyReference, in peerInputs) (password, reason, problem string) {
+	key := ref.Key
+	if key == "" {
+		key = "password"
+	}
+	name := ref.Namespace + "/" + ref.Name
+	if ref.Namespace != in.namespace {
+		return "", "SecretNotReadable", fmt.Sprintf("spec.passwordSecret: Secret %s is outside namespace %q, the only one the speaker may read Secrets in; create it there", name, in.namespace)
+	}
+	secret := in.secrets[types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}]
+	if secret == nil {
+		return "", "SecretNotFound", fmt.Sprintf("spec.passwordSecret: Secret %s does not exist; the session stays closed until it does", name)
+	}
+	value, ok := secret.Data[key]
+	if !ok || len(value) == 0 {
+		return "", "SecretKeyMissing", fmt.Sprintf("spec.passwordSecret: Secret %s has no key %q (or it is empty)", name, key)
+	}
+	if len(value) > 80 {
+		return "", "SecretInvalid", fmt.Sprintf("spec.passwordSecret: the password in Secret %s key %q is %d bytes; TCP MD5 allows at most 80", name, key, len(value))
+	}
+	return string(value), "", ""
+}
+
+// bfdFrom converts a BFDProfile, with notes for the settings the embedded BFD (single-hop,
+// asynchronous mode) does not implement.
+func bfdFrom(p *ironlbv1.BFDProfile) (*bgp.BFD, []string) {
+	ms := func(v *int32, def int32) time.Duration {
+		if v == nil {
+			return time.Duration(def) * time.Millisecond
+		}
+		return time.Duration(*v) * time.Millisecond
+	}
+	b := &bgp.BFD{
+		ReceiveInterval:  ms(p.Spec.ReceiveInterval, 300),
+		TransmitInterval: ms(p.Spec.TransmitInterval, 300),
+		DetectMultiplier: 3,
+	}
+	if p.Spec.DetectMultiplier != nil {
+		b.DetectMultiplier = uint32(*p.Spec.DetectMultiplier)
+	}
+	var notes []string
+	if p.Spec.EchoMode {
+		notes = append(notes, fmt.Sprintf("BFDProfile %s: echoMode is not supported by the embedded BFD and is ignored", p.Name))
+	}
+	if p.Spec.PassiveMode {
+		notes = append(notes, fmt.Sprintf("BFDProfile %s: passiveMode is not supported by the embedded BFD (it always sends) and is ignored", p.Name))
+	}
+	return b, notes
+}
+
+// routerID picks the node's BGP identifier: the routerID of the first selected peer (by
+// name) that sets one, else the node's IPv4 address, else one derived from its name.
+func routerID(peers []resolvedPeer, nodeIPv4 netip.Addr, nodeName string) netip.Addr {
+	configured := ""
+	for _, p := range peers {
+		if p.session != nil && p.obj.Spec.RouterID != "" {
+			configured = p.obj.Spec.RouterID
+			break
+		}
+	}
+	return bgp.RouterID(configured, nodeIPv4, nodeName)
+}
+
+// nodeAddresses returns the node's first IPv4 and IPv6 InternalIP.
+func nodeAddresses(n *corev1.Node) (v4, v6 netip.Addr) {
+	if n == nil {
+		return
+	}
+	for _, a := range n.Status.Addresses {
+		if a.Type != corev1.NodeInternalIP {
+			continue
+		}
+		ip, err := netip.ParseAddr(a.Address)
+		switch {
+		case err != nil:
+		case ip.Is4() && !v4.IsValid():
+			v4 = ip
+		case ip.Is6() && !v6.IsValid():
+			v6 = ip
+		}
+	}
+	return
+}
+
+// toRoutes converts the eligibility decision into routes, parsing communities.
+func toRoutes(prefixes []eligibility.Prefix) []bgp.Route {
+	out := make([]bgp.Route, 0, len(prefixes))
+	for _, p := range prefixes {
+		r := bgp.Route{Prefix: p.Prefix, Peers: p.Peers}
+		for _, c := range p.Communities {
+			std, large, err := bgp.ParseCommunity(string(c))
+			switch {
+			case err != nil: // refused by the CRD's validation; nothing to send
+			case std != nil:
+				r.Communities = append(r.Communities, *std)
+			default:
+				r.LargeCommunities = append(r.LargeCommunities, *large)
+			}
+		}
+		if p.LocalPref != nil {
+			v := uint32(*p.LocalPref)
+			r.LocalPref = &v
+		}
+		out = append(out, r)
+	}
+	return out
+}
