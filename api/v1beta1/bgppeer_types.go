@@ -25,7 +25,7 @@ type SecretKeyReference struct {
 // BGPPeerSpec describes one BGP session that the selected nodes open to a router.
 //
 // +kubebuilder:validation:XValidation:rule=`!(has(self.password) && has(self.passwordSecret))`,fieldPath=`.password`,message="password and passwordSecret are mutually exclusive: set one of them"
-// +kubebuilder:validation:XValidation:rule=`!has(self.keepaliveTime) || (duration(self.holdTime) == duration('0s') ? duration(self.keepaliveTime) == duration('0s') : duration(self.keepaliveTime) < duration(self.holdTime))`,fieldPath=`.keepaliveTime`,message="keepaliveTime must be less than holdTime (and 0s when holdTime is 0s)"
+// +kubebuilder:validation:XValidation:rule=`!has(self.keepaliveTime) || !has(self.holdTime) || duration(self.keepaliveTime) < duration(self.holdTime)`,fieldPath=`.keepaliveTime`,message="keepaliveTime must be less than holdTime"
 // +kubebuilder:validation:XValidation:rule=`!(has(self.ebgpMultiHop) && self.ebgpMultiHop && self.myASN == self.peerASN)`,fieldPath=`.ebgpMultiHop`,message="ebgpMultiHop applies to eBGP only; myASN and peerASN are equal, so this is an iBGP session"
 // +kubebuilder:validation:XValidation:rule=`!has(self.sourceAddress) || ip(self.sourceAddress).family() == ip(self.peerAddress).family()`,fieldPath=`.sourceAddress`,message="sourceAddress must be of the same IP family as peerAddress"
 type BGPPeerSpec struct {
@@ -65,17 +65,18 @@ type BGPPeerSpec struct {
 	// +optional
 	RouterID string `json:"routerID,omitempty"`
 
-	// HoldTime is how long the session survives without a message from the router:
-	// 0s (no keepalives) or at least 3s.
+	// HoldTime is how long the session survives without a message from the router, from
+	// 3s to 65535s. (RFC 4271 also allows 0s, no keepalives at all; the embedded BGP
+	// server cannot run without them, so it is refused here rather than ignored.)
 	// +kubebuilder:default="90s"
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
-	// +kubebuilder:validation:XValidation:rule=`duration(self) == duration('0s') || duration(self) >= duration('3s')`,message="holdTime must be 0s or at least 3s"
+	// +kubebuilder:validation:XValidation:rule=`duration(self) >= duration('3s') && duration(self) <= duration('65535s')`,message="holdTime must be between 3s and 65535s"
 	// +optional
 	HoldTime *metav1.Duration `json:"holdTime,omitempty"`
 
-	// KeepaliveTime is the interval between keepalives; less than holdTime. Empty means a
-	// third of holdTime.
+	// KeepaliveTime is the interval between keepalives; less than holdTime. Empty or 0s
+	// means a third of holdTime.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule=`duration(self) >= duration('0s')`,message="keepaliveTime must not be negative"

@@ -90,15 +90,21 @@ func (a *announcer) setup(mgr manager.Manager) error {
 	})); err != nil {
 		return err
 	}
+	return recomputeOnAnyChange(mgr, "layer2", kick, a, &corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Node{},
+		&ironlbv1.IPAddressPool{}, &ironlbv1.L2Advertisement{})
+}
+
+// recomputeOnAnyChange runs r, under one reconcile key, whenever kick fires or any of the
+// watched objects changes.
+func recomputeOnAnyChange(mgr manager.Manager, name string, kick *trigger.Trigger, r reconcile.Reconciler, watched ...client.Object) error {
 	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{everything}
 	})
-	b := ctrl.NewControllerManagedBy(mgr).Named("layer2").WatchesRawSource(kick.Source())
-	for _, obj := range []client.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Node{},
-		&ironlbv1.IPAddressPool{}, &ironlbv1.L2Advertisement{}} {
+	b := ctrl.NewControllerManagedBy(mgr).Named(name).WatchesRawSource(kick.Source())
+	for _, obj := range watched {
 		b = b.Watches(obj, all)
 	}
-	return b.Complete(a)
+	return b.Complete(r)
 }
 
 // Reconcile recomputes which addresses this node answers for and applies it.

@@ -16,9 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
-	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -70,18 +68,12 @@ func (b *bgpAdvertiser) setup(mgr manager.Manager) error {
 	})); err != nil {
 		return err
 	}
-	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{everything}
-	})
-	c := ctrl.NewControllerManagedBy(mgr).Named("bgp").WatchesRawSource(b.kick.Source())
-	for _, obj := range []client.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Node{},
-		&ironlbv1.IPAddressPool{}, &ironlbv1.BGPAdvertisement{}, &ironlbv1.BGPPeer{}, &ironlbv1.BFDProfile{}} {
-		c = c.Watches(obj, all)
-	}
+	watched := []client.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Node{},
+		&ironlbv1.IPAddressPool{}, &ironlbv1.BGPAdvertisement{}, &ironlbv1.BGPPeer{}, &ironlbv1.BFDProfile{}}
 	if b.namespace != "" {
-		c = c.Watches(&corev1.Secret{}, all)
+		watched = append(watched, &corev1.Secret{})
 	}
-	return c.Complete(b)
+	return recomputeOnAnyChange(mgr, "bgp", b.kick, b, watched...)
 }
 
 // sessionChanged is the speaker's callback on a session state change.

@@ -47,13 +47,16 @@ func resolvePeers(peers []ironlbv1.BGPPeer, in peerInputs) []resolvedPeer {
 			continue
 		}
 		r := resolvePeer(p, in)
-		if r.session != nil {
-			if other, ok := byAddr[r.session.Address]; ok {
+		// The first peer by name owns its address even while its own configuration has a
+		// problem, so fixing that problem never moves the session from one peer to another.
+		if addr, err := netip.ParseAddr(p.Spec.PeerAddress); err == nil {
+			addr = addr.Unmap()
+			if other, ok := byAddr[addr]; ok {
 				r.session = nil
 				r.reason = "AddressConflict"
 				r.problem = fmt.Sprintf("spec.peerAddress %s is also the address of BGPPeer %s; a node has one session per router address, so this one is not opened", p.Spec.PeerAddress, other)
 			} else {
-				byAddr[r.session.Address] = p.Name
+				byAddr[addr] = p.Name
 			}
 		}
 		out = append(out, r)
@@ -122,6 +125,9 @@ func readPassword(ref *ironlbv1.SecretKeyReference, in peerInputs) (password, re
 		key = "password"
 	}
 	name := ref.Namespace + "/" + ref.Name
+	if in.namespace == "" {
+		return "", "SecretNotReadable", fmt.Sprintf("spec.passwordSecret: Secret %s cannot be read: the speaker runs without --namespace (set POD_NAMESPACE), so it reads no Secrets", name)
+	}
 	if ref.Namespace != in.namespace {
 		return "", "SecretNotReadable", fmt.Sprintf("spec.passwordSecret: Secret %s is outside namespace %q, the only one the speaker may read Secrets in; create it there", name, in.namespace)
 	}

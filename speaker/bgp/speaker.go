@@ -9,7 +9,6 @@ import (
 	"net/netip"
 	"reflect"
 	"slices"
-	"strconv"
 	"sync"
 	"time"
 
@@ -192,7 +191,7 @@ func (s *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, at time.Tim
 	}
 	s.mu.Unlock()
 	if changed {
-		s.opts.Logger.Info("BGP session state", "peer", addr, "state", stateName(ev.Peer.State.SessionState),
+		s.opts.Logger.Info("BGP session state", "peer", addr, "state", ev.Peer.State.SessionState.String(),
 			"reason", ev.Peer.State.DisconnectMessage)
 		if s.opts.OnChange != nil {
 			s.opts.OnChange()
@@ -457,24 +456,6 @@ func (s *Speaker) peersSnapshot() map[string]Peer {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return maps.Clone(s.peers)
-}
-
-func stateName(st bgp.FSMState) string {
-	switch st {
-	case bgp.BGP_FSM_IDLE:
-		return "Idle"
-	case bgp.BGP_FSM_CONNECT:
-		return "Connect"
-	case bgp.BGP_FSM_ACTIVE:
-		return "Active"
-	case bgp.BGP_FSM_OPENSENT:
-		return "OpenSent"
-	case bgp.BGP_FSM_OPENCONFIRM:
-		return "OpenConfirm"
-	case bgp.BGP_FSM_ESTABLISHED:
-		return "Established"
-	}
-	return "Unknown(" + strconv.Itoa(int(st)) + ")"
 }
 
 func sessionName(st api.PeerState_SessionState) string {

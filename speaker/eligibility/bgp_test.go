@@ -1,0 +1,788 @@
+package eligibility_test
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/speaker/eligibility"
+)
+
+// ---- BGP builders ---------------------------------------------------------------------
+
+type bgpOpt func(*ironlbv1.BGPAdvertisement)
+
+func bgpAdv(name string, opts ...bgpOpt) ironlbv1.BGPAdvertisement {
+	a := ironlbv1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: name}}
+	for _, o := range opts {
+		o(&a)
+	}
+	return a
+}
+
+func bPools(names ...string) bgpOpt {
+	return func(a *ironlbv1.BGPAdvertisement) { a.Spec.IPAddressPools = append(a.Spec.IPAddressPools, names...) }
+}
+func bPoolSel(kv ...string) bgpOpt {
+	return func(a *ironlbv1.BGPAdvertisement) {
+		a.Spec.IPAddressPoolSelectors = append(a.Spec.IPAddressPoolSelectors, metav1.LabelSelector{MatchLabels: lbl(kv...)})
+	}
+}
+func bSvcSel(kv ...string) bgpOpt {
+	return func(a *ironlbv1.BGPAdvertisement) {
+		a.Spec.ServiceSelectors = append(a.Spec.ServiceSelectors, metav1.LabelSelector{MatchLabels: lbl(kv...)})
+	}
+}
+func bNodeSel(kv ...string) bgpOpt {
+	return func(a *ironlbv1.BGPAdvertisement) {
+		a.Spec.NodeSelectors = append(a.Spec.NodeSelectors, metav1.LabelSelector{MatchLabels: lbl(kv...)})
+	}
+}
+func aggLen(n int32) bgpOpt {
+	return func(a *ironlbv1.BGPAdvertisement) { a.Spec.AggregationLength = &n }
+}
+func aggLenV6(n int32) bgpOpt {
+	return func(a *ironlbv1.BGPAdvertisement) { a.Spec.AggregationLengthV6 = &n }
+}
+func lpref(n int64) bgpOpt { return func(a *ironlbv1.BGPAdvertisement) { a.Spec.LocalPref = &n } }
+func comms(cs ...string) bgpOpt {
+	return func(a *ironlbv1.BGPAdvertisement) {
+		for _, c := range cs {
+			a.Spec.Communities = append(a.Spec.Communities, ironlbv1.Community(c))
+		}
+	}
+}
+func toPeers(names ...string) bgpOpt {
+	return func(a *ironlbv1.BGPAdvertisement) { a.Spec.Peers = append(a.Spec.Peers, names...) }
+}
+
+// withBGPDefaults fills the fields a case left empty: this node is "a"; nodes a, b and c;
+// pool "main" (198.18.0.0/24 and 2001:db8::/120); one BGPAdvertisement selecting
+// everything; and, when EndpointSlices is nil, one ready endpoint on node "c" for every
+// Service (so Cluster Services are advertised and Local ones are not, from "a"). An empty,
+// non-nil value keeps the field empty.
+func withBGPDefaults(s eligibility.BGPSnapshot) eligibility.BGPSnapshot {
+	if s.Node == "" {
+		s.Node = "a"
+	}
+	if s.Nodes == nil {
+		s.Nodes = nodes("a", "b", "c")
+	}
+	if s.Pools == nil {
+		s.Pools = []ironlbv1.IPAddressPool{pool("main", nil, "198.18.0.0/24", "2001:db8::/120")}
+	}
+	if s.BGPAdvertisements == nil {
+		s.BGPAdvertisements = []ironlbv1.BGPAdvertisement{bgpAdv("all")}
+	}
+	if s.EndpointSlices == nil {
+		for _, sv := range s.Services {
+			s.EndpointSlices = append(s.EndpointSlices, slice(sv.Namespace+"/"+sv.Name, ep("c", yes, yes)))
+		}
+	}
+	return s
+}
+
+// route is an expected Prefix for the given Services, to every peer and with no attributes.
+func route(prefix string, services ...string) eligibility.Prefix {
+	return eligibility.Prefix{Prefix: netip.MustParsePrefix(prefix), Services: services}
+}
+
+func withComms(p eligibility.Prefix, cs ...string) eligibility.Prefix {
+	for _, c := range cs {
+		p.Communities = append(p.Communities, ironlbv1.Community(c))
+	}
+	return p
+}
+
+func withLocalPref(p eligibility.Prefix, v int64) eligibility.Prefix {
+	p.LocalPref = &v
+	return p
+}
+
+func withPeers(p eligibility.Prefix, names ...string) eligibility.Prefix {
+	p.Peers = names
+	return p
+}
+
+func samePrefix(a, b eligibility.Prefix) bool {
+	if a.Prefix != b.Prefix || !slices.Equal(a.Communities, b.Communities) || !slices.Equal(a.Services, b.Services) {
+		return false
+	}
+	// nil Peers means every peer; an empty non-nil list would mean none.
+	if (a.Peers == nil) != (b.Peers == nil) || !slices.Equal(a.Peers, b.Peers) {
+		return false
+	}
+	if (a.LocalPref == nil) != (b.LocalPref == nil) || (a.LocalPref != nil && *a.LocalPref != *b.LocalPref) {
+		return false
+	}
+	return true
+}
+
+func describePrefixes(ps []eligibility.Prefix) string {
+	var b strings.Builder
+	for _, p := range ps {
+		lp := "none"
+		if p.LocalPref != nil {
+			lp = fmt.Sprint(*p.LocalPref)
+		}
+		peers := "every peer"
+		if p.Peers != nil {
+			peers = fmt.Sprint(p.Peers)
+		}
+		fmt.Fprintf(&b, "\n  %s services=%v communities=%v localPref=%s peers=%s", p.Prefix, p.Services, p.Communities, lp, peers)
+	}
+	if b.Len() == 0 {
+		return " (none)"
+	}
+	return b.String()
+}
+
+// ---- table ----------------------------------------------------------------------------
+
+func TestDecideBGP(t *testing.T) {
+	web := func(opts ...svcOpt) []corev1.Service {
+		return []corev1.Service{svc("ns/web", []string{"198.18.0.1"}, opts...)}
+	}
+	cases := []struct {
+		name string
+		snap eligibility.BGPSnapshot
+		want []eligibility.Prefix
+	}{
+		// externalTrafficPolicy: Cluster needs a ready endpoint somewhere.
+		{
+			name: "cluster: a ready endpoint on another node is enough",
+			snap: eligibility.BGPSnapshot{Services: web()},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "cluster: a ready endpoint on this node",
+			snap: eligibility.BGPSnapshot{Services: web(),
+				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("a", yes, yes))}},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "cluster: no endpoint at all, nothing is advertised",
+			snap: eligibility.BGPSnapshot{Services: web(), EndpointSlices: []discoveryv1.EndpointSlice{}},
+			want: nil,
+		},
+		{
+			name: "cluster: an empty EndpointSlice, nothing is advertised",
+			snap: eligibility.BGPSnapshot{Services: web(), EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web")}},
+			want: nil,
+		},
+		{
+			name: "cluster: only endpoints neither ready nor serving, nothing is advertised",
+			snap: eligibility.BGPSnapshot{Services: web(),
+				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("b", no, no), ep("c", no, nil))}},
+			want: nil,
+		},
+		{
+			name: "cluster: a terminating endpoint that still serves counts",
+			snap: eligibility.BGPSnapshot{Services: web(),
+				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("b", no, yes))}},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "cluster: an unset Ready condition means ready",
+			snap: eligibility.BGPSnapshot{Services: web(),
+				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("b", nil, nil))}},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "cluster: an endpoint without a node still counts",
+			snap: eligibility.BGPSnapshot{Services: web(),
+				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("", yes, yes))}},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "cluster: a slice without the service-name label belongs to no Service",
+			snap: eligibility.BGPSnapshot{Services: web(),
+				EndpointSlices: []discoveryv1.EndpointSlice{unlabelledSlice("ns/web", ep("b", yes, yes))}},
+			want: nil,
+		},
+		{
+			name: "cluster: the endpoints of a same-named Service in another namespace do not count",
+			snap: eligibility.BGPSnapshot{Services: web(),
+				EndpointSlices: []discoveryv1.EndpointSlice{slice("other/web", ep("b", yes, yes))}},
+			want: nil,
+		},
+		{
+			name: "cluster: one ready endpoint among unready ones in several slices",
+			snap: eligibility.BGPSnapshot{Services: web(),
+				EndpointSlices: []discoveryv1.EndpointSlice{
+					slice("ns/web", ep("b", no, no)),
+					slice("ns/web", ep("c", no, no), ep("b", yes, yes)),
+				}},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+
+		// externalTrafficPolicy: Local needs a ready endpoint on this node.
+		{
+			name: "local: a ready endpoint on this node",
+			snap: eligibility.BGPSnapshot{Services: web(local()),
+				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("a", yes, yes))}},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "local: ready endpoints only on other nodes, nothing is advertised",
+			snap: eligibility.BGPSnapshot{Services: web(local()),
+				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("b", yes, yes), ep("c", yes, yes))}},
+			want: nil,
+		},
+		{
+			name: "local: the endpoint on this node is not ready, nothing is advertised",
+			snap: eligibility.BGPSnapshot{Services: web(local()),
+				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("a", no, no), ep("b", yes, yes))}},
+			want: nil,
+		},
+		{
+			name: "local: a serving terminating endpoint on this node counts",
+			snap: eligibility.BGPSnapshot{Services: web(local()),
+				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("a", no, yes))}},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "local: another node advertises what this one does not",
+			snap: eligibility.BGPSnapshot{Node: "b", Services: web(local()),
+				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("b", yes, yes))}},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "local and cluster Services side by side",
+			snap: eligibility.BGPSnapshot{
+				Services: []corev1.Service{
+					svc("ns/loc", []string{"198.18.0.2"}, local()),
+					svc("ns/clu", []string{"198.18.0.3"}),
+				},
+				EndpointSlices: []discoveryv1.EndpointSlice{
+					slice("ns/loc", ep("b", yes, yes)),
+					slice("ns/clu", ep("b", yes, yes)),
+				}},
+			want: []eligibility.Prefix{route("198.18.0.3/32", "ns/clu")},
+		},
+
+		// This node.
+		{
+			name: "node excluded from load balancers: nothing",
+			snap: eligibility.BGPSnapshot{Services: web(),
+				Nodes: []corev1.Node{node("a", nodeLabels(eligibility.ExcludeLabel, "")), node("b"), node("c")}},
+			want: nil,
+		},
+		{
+			name: "node excluded from load balancers, with a value: nothing",
+			snap: eligibility.BGPSnapshot{Services: web(),
+				Nodes: []corev1.Node{node("a", nodeLabels(eligibility.ExcludeLabel, "true")), node("b"), node("c")}},
+			want: nil,
+		},
+		{
+			name: "another node excluded: this one still advertises",
+			snap: eligibility.BGPSnapshot{Services: web(),
+				Nodes: []corev1.Node{node("a"), node("b", nodeLabels(eligibility.ExcludeLabel, "")), node("c")}},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "node with NetworkUnavailable=True: nothing",
+			snap: eligibility.BGPSnapshot{Services: web(),
+				Nodes: []corev1.Node{node("a", condition(corev1.NodeNetworkUnavailable, corev1.ConditionTrue)), node("b"), node("c")}},
+			want: nil,
+		},
+		{
+			name: "node with NetworkUnavailable=False advertises",
+			snap: eligibility.BGPSnapshot{Services: web(),
+				Nodes: []corev1.Node{node("a", condition(corev1.NodeNetworkUnavailable, corev1.ConditionFalse)), node("b"), node("c")}},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "node with NetworkUnavailable=True and a local endpoint: nothing",
+			snap: eligibility.BGPSnapshot{Services: web(local()),
+				Nodes:          []corev1.Node{node("a", condition(corev1.NodeNetworkUnavailable, corev1.ConditionTrue)), node("b"), node("c")},
+				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("a", yes, yes))}},
+			want: nil,
+		},
+		{
+			name: "this node has no Node object: nothing",
+			snap: eligibility.BGPSnapshot{Node: "ghost", Services: web()},
+			want: nil,
+		},
+		{
+			name: "no Node objects at all: nothing",
+			snap: eligibility.BGPSnapshot{Services: web(), Nodes: []corev1.Node{}},
+			want: nil,
+		},
+
+		// Which Services count.
+		{
+			name: "only type LoadBalancer Services",
+			snap: eligibility.BGPSnapshot{Services: []corev1.Service{
+				svc("ns/np", []string{"198.18.0.2"}, ofType(corev1.ServiceTypeNodePort)),
+				svc("ns/lb", []string{"198.18.0.1"}),
+			}},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/lb")},
+		},
+		{
+			name: "default class: Services of another loadBalancerClass are ignored",
+			snap: eligibility.BGPSnapshot{Services: []corev1.Service{
+				svc("ns/theirs", []string{"198.18.0.2"}, class("other.io/lb")),
+				svc("ns/ours", []string{"198.18.0.1"}),
+			}},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/ours")},
+		},
+		{
+			name: "named class: only Services of that class",
+			snap: eligibility.BGPSnapshot{Class: "ironlb.io/bgp", Services: []corev1.Service{
+				svc("ns/unclassed", []string{"198.18.0.1"}),
+				svc("ns/ours", []string{"198.18.0.2"}, class("ironlb.io/bgp")),
+				svc("ns/theirs", []string{"198.18.0.3"}, class("other.io/lb")),
+			}},
+			want: []eligibility.Prefix{route("198.18.0.2/32", "ns/ours")},
+		},
+		{
+			name: "an address in no pool is ignored",
+			snap: eligibility.BGPSnapshot{Services: []corev1.Service{
+				svc("ns/stray", []string{"198.19.0.1"}),
+				svc("ns/web", []string{"198.18.0.1"}),
+			}},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "no pools at all: nothing",
+			snap: eligibility.BGPSnapshot{Services: web(), Pools: []ironlbv1.IPAddressPool{}},
+			want: nil,
+		},
+		{
+			name: "no BGPAdvertisement: nothing",
+			snap: eligibility.BGPSnapshot{Services: web(), BGPAdvertisements: []ironlbv1.BGPAdvertisement{}},
+			want: nil,
+		},
+		{
+			name: "hostname and malformed ingress entries are skipped",
+			snap: eligibility.BGPSnapshot{Services: []corev1.Service{
+				svc("ns/named", nil, hostnameIngress("lb.example")),
+				svc("ns/garbage", []string{"not-an-ip"}),
+				svc("ns/pending", nil),
+				svc("ns/ok", []string{"198.18.0.7"}),
+			}},
+			want: []eligibility.Prefix{route("198.18.0.7/32", "ns/ok")},
+		},
+		{
+			name: "dual-stack Service: a /32 and a /128",
+			snap: eligibility.BGPSnapshot{Services: []corev1.Service{svc("ns/ds", []string{"2001:db8::7", "198.18.0.7"})}},
+			want: []eligibility.Prefix{route("198.18.0.7/32", "ns/ds"), route("2001:db8::7/128", "ns/ds")},
+		},
+		{
+			name: "two Services sharing an address: one prefix listing both",
+			snap: eligibility.BGPSnapshot{Services: []corev1.Service{
+				svc("ns/web-udp", []string{"198.18.0.9"}),
+				svc("ns/web-tcp", []string{"198.18.0.9"}),
+			}},
+			want: []eligibility.Prefix{route("198.18.0.9/32", "ns/web-tcp", "ns/web-udp")},
+		},
+		{
+			name: "sharing an address, one Service without endpoints: the other still advertises it",
+			snap: eligibility.BGPSnapshot{
+				Services: []corev1.Service{
+					svc("ns/web-udp", []string{"198.18.0.9"}),
+					svc("ns/web-tcp", []string{"198.18.0.9"}),
+				},
+				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web-tcp", ep("b", yes, yes))},
+			},
+			want: []eligibility.Prefix{route("198.18.0.9/32", "ns/web-tcp")},
+		},
+
+		// Which advertisements select an address.
+		{
+			name: "pool selected by name",
+			snap: eligibility.BGPSnapshot{
+				Pools: []ironlbv1.IPAddressPool{
+					pool("p-web", nil, "198.18.0.0/25"),
+					pool("p-db", nil, "198.18.0.128/25"),
+				},
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("web", bPools("p-web"))},
+				Services: []corev1.Service{
+					svc("ns/db", []string{"198.18.0.200"}),
+					svc("ns/web", []string{"198.18.0.10"}),
+				},
+			},
+			want: []eligibility.Prefix{route("198.18.0.10/32", "ns/web")},
+		},
+		{
+			name: "pool selected by label",
+			snap: eligibility.BGPSnapshot{
+				Pools: []ironlbv1.IPAddressPool{
+					pool("p-web", lbl("tier", "web"), "198.18.0.0/25"),
+					pool("p-db", lbl("tier", "db"), "198.18.0.128/25"),
+				},
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("db", bPoolSel("tier", "db"))},
+				Services: []corev1.Service{
+					svc("ns/db", []string{"198.18.0.200"}),
+					svc("ns/web", []string{"198.18.0.10"}),
+				},
+			},
+			want: []eligibility.Prefix{route("198.18.0.200/32", "ns/db")},
+		},
+		{
+			name: "a named pool that does not exist selects nothing",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("gone", bPools("gone"))},
+				Services:          web(),
+			},
+			want: nil,
+		},
+		{
+			name: "the pool recorded on the Service decides between overlapping pools",
+			snap: eligibility.BGPSnapshot{
+				Pools: []ironlbv1.IPAddressPool{
+					pool("aa-small", nil, "198.18.0.0/28"),
+					pool("main", nil, "198.18.0.0/24"),
+				},
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("main-only", bPools("main"))},
+				Services: []corev1.Service{
+					svc("ns/recorded", []string{"198.18.0.2"}, fromPool("main")),
+					svc("ns/unrecorded", []string{"198.18.0.3"}),
+				},
+			},
+			want: []eligibility.Prefix{route("198.18.0.2/32", "ns/recorded")},
+		},
+		{
+			name: "serviceSelectors: only matching Services",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("web", bSvcSel("app", "web"))},
+				Services: []corev1.Service{
+					svc("ns/api", []string{"198.18.0.2"}, svcLabels("app", "api")),
+					svc("ns/web", []string{"198.18.0.1"}, svcLabels("app", "web")),
+					svc("ns/bare", []string{"198.18.0.3"}),
+				},
+			},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "serviceSelectors: several select the union",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("web", bSvcSel("app", "web"), bSvcSel("app", "api"))},
+				Services: []corev1.Service{
+					svc("ns/api", []string{"198.18.0.2"}, svcLabels("app", "api")),
+					svc("ns/web", []string{"198.18.0.1"}, svcLabels("app", "web")),
+					svc("ns/db", []string{"198.18.0.3"}, svcLabels("app", "db")),
+				},
+			},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web"), route("198.18.0.2/32", "ns/api")},
+		},
+		{
+			name: "nodeSelectors matching this node",
+			snap: eligibility.BGPSnapshot{Services: web(),
+				Nodes:             []corev1.Node{node("a", nodeLabels("rack", "r1")), node("b", nodeLabels("rack", "r2"))},
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("r1", bNodeSel("rack", "r1"))}},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "nodeSelectors not matching this node: nothing",
+			snap: eligibility.BGPSnapshot{Services: web(),
+				Nodes:             []corev1.Node{node("a", nodeLabels("rack", "r1")), node("b", nodeLabels("rack", "r2"))},
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("r2", bNodeSel("rack", "r2"))}},
+			want: nil,
+		},
+		{
+			name: "nodeSelectors: only the advertisement selecting this node applies",
+			snap: eligibility.BGPSnapshot{Services: web(),
+				Nodes: []corev1.Node{node("a", nodeLabels("rack", "r1")), node("b", nodeLabels("rack", "r2"))},
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{
+					bgpAdv("r1", bNodeSel("rack", "r1"), comms("65000:1")),
+					bgpAdv("r2", bNodeSel("rack", "r2"), comms("65000:2"), lpref(500), toPeers("far")),
+				}},
+			want: []eligibility.Prefix{withComms(route("198.18.0.1/32", "ns/web"), "65000:1")},
+		},
+
+		// Aggregation.
+		{
+			name: "default: a /32 and a /128 per address",
+			snap: eligibility.BGPSnapshot{Services: []corev1.Service{
+				svc("ns/a", []string{"198.18.0.1"}),
+				svc("ns/b", []string{"2001:db8::1"}),
+			}},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/a"), route("2001:db8::1/128", "ns/b")},
+		},
+		{
+			name: "aggregationLength 24: two addresses in one /24 give one prefix listing both",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLen(24))},
+				Services: []corev1.Service{
+					svc("ns/b", []string{"198.18.0.200"}),
+					svc("ns/a", []string{"198.18.0.1"}),
+				},
+			},
+			want: []eligibility.Prefix{route("198.18.0.0/24", "ns/a", "ns/b")},
+		},
+		{
+			name: "aggregationLength 25: two addresses in different /25s give two prefixes",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLen(25))},
+				Services: []corev1.Service{
+					svc("ns/b", []string{"198.18.0.200"}),
+					svc("ns/a", []string{"198.18.0.1"}),
+				},
+			},
+			want: []eligibility.Prefix{route("198.18.0.0/25", "ns/a"), route("198.18.0.128/25", "ns/b")},
+		},
+		{
+			name: "aggregationLength 32 is the address alone",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLen(32))},
+				Services:          web(),
+			},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "aggregationLengthV6 64 aggregates IPv6 only; aggregationLength IPv4 only",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLenV6(64))},
+				Services: []corev1.Service{
+					svc("ns/v6a", []string{"2001:db8::1"}),
+					svc("ns/v6b", []string{"2001:db8::2"}),
+					svc("ns/v4", []string{"198.18.0.1"}),
+				},
+			},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/v4"), route("2001:db8::/64", "ns/v6a", "ns/v6b")},
+		},
+		{
+			name: "aggregationLength does not apply to IPv6 addresses",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLen(24))},
+				Services:          []corev1.Service{svc("ns/v6", []string{"2001:db8::1"})},
+			},
+			want: []eligibility.Prefix{route("2001:db8::1/128", "ns/v6")},
+		},
+		{
+			name: "an aggregate and a host route from two advertisements are two prefixes",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{
+					bgpAdv("agg", aggLen(24), comms("65000:24")),
+					bgpAdv("host", comms("65000:32")),
+				},
+				Services: web(),
+			},
+			want: []eligibility.Prefix{
+				withComms(route("198.18.0.0/24", "ns/web"), "65000:24"),
+				withComms(route("198.18.0.1/32", "ns/web"), "65000:32"),
+			},
+		},
+
+		{
+			name: "aggregates of one address sort shortest first",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{
+					bgpAdv("host", comms("65000:32")),
+					bgpAdv("agg25", aggLen(25), comms("65000:25")),
+					bgpAdv("agg24", aggLen(24), comms("65000:24")),
+				},
+				Services: web(),
+			},
+			want: []eligibility.Prefix{
+				withComms(route("198.18.0.0/24", "ns/web"), "65000:24"),
+				withComms(route("198.18.0.0/25", "ns/web"), "65000:25"),
+				withComms(route("198.18.0.1/32", "ns/web"), "65000:32"),
+			},
+		},
+
+		// Attributes and combining advertisements.
+		{
+			name: "one advertisement's attributes",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{
+					bgpAdv("x", comms("65000:2", "large:1:2:3", "65000:1"), lpref(150), toPeers("r2", "r1")),
+				},
+				Services: web(),
+			},
+			want: []eligibility.Prefix{withPeers(withLocalPref(withComms(route("198.18.0.1/32", "ns/web"),
+				"65000:1", "65000:2", "large:1:2:3"), 150), "r1", "r2")},
+		},
+		{
+			name: "two advertisements on one prefix: communities union, highest localPref, peers union",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{
+					bgpAdv("x", comms("65000:2", "no-export", "65000:1"), lpref(100), toPeers("r2", "r1")),
+					bgpAdv("y", comms("65000:1", "large:1:2:3"), lpref(300), toPeers("r3", "r1")),
+					bgpAdv("z", lpref(200), toPeers("r2")),
+				},
+				Services: web(),
+			},
+			want: []eligibility.Prefix{withPeers(withLocalPref(withComms(route("198.18.0.1/32", "ns/web"),
+				"65000:1", "65000:2", "large:1:2:3", "no-export"), 300), "r1", "r2", "r3")},
+		},
+		{
+			name: "highest localPref wins whatever the order",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("high", lpref(300)), bgpAdv("low", lpref(100))},
+				Services:          web(),
+			},
+			want: []eligibility.Prefix{withLocalPref(route("198.18.0.1/32", "ns/web"), 300)},
+		},
+		{
+			name: "an advertisement without localPref does not clear another's",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("set", lpref(50)), bgpAdv("unset")},
+				Services:          web(),
+			},
+			want: []eligibility.Prefix{withLocalPref(route("198.18.0.1/32", "ns/web"), 50)},
+		},
+		{
+			name: "localPref 0 is kept",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("zero", lpref(0))},
+				Services:          web(),
+			},
+			want: []eligibility.Prefix{withLocalPref(route("198.18.0.1/32", "ns/web"), 0)},
+		},
+		{
+			name: "an advertisement without peers sends the prefix to every peer",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("some", toPeers("r1")), bgpAdv("every")},
+				Services:          web(),
+			},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "an advertisement without peers listed second also means every peer",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("every"), bgpAdv("some", toPeers("r1"))},
+				Services:          web(),
+			},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "an empty, non-nil peers list means every peer",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{
+					{ObjectMeta: metav1.ObjectMeta{Name: "empty"}, Spec: ironlbv1.BGPAdvertisementSpec{Peers: []string{}}},
+				},
+				Services: web(),
+			},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+		},
+		{
+			name: "aggregated Services with different advertisements combine on the aggregate",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{
+					bgpAdv("web", aggLen(24), bSvcSel("app", "web"), comms("65000:1"), toPeers("r1")),
+					bgpAdv("api", aggLen(24), bSvcSel("app", "api"), comms("65000:2"), lpref(10), toPeers("r2")),
+				},
+				Services: []corev1.Service{
+					svc("ns/web", []string{"198.18.0.1"}, svcLabels("app", "web")),
+					svc("ns/api", []string{"198.18.0.2"}, svcLabels("app", "api")),
+				},
+			},
+			want: []eligibility.Prefix{withPeers(withLocalPref(withComms(route("198.18.0.0/24", "ns/api", "ns/web"),
+				"65000:1", "65000:2"), 10), "r1", "r2")},
+		},
+		{
+			name: "a Service selected by two advertisements is listed once",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("x", comms("65000:1")), bgpAdv("y", comms("65000:1"))},
+				Services:          web(),
+			},
+			want: []eligibility.Prefix{withComms(route("198.18.0.1/32", "ns/web"), "65000:1")},
+		},
+
+		// Order.
+		{
+			name: "output sorted by prefix: numerically, IPv4 before IPv6",
+			snap: eligibility.BGPSnapshot{Services: []corev1.Service{
+				svc("ns/s1", []string{"2001:db8::10"}),
+				svc("ns/s2", []string{"198.18.0.10"}),
+				svc("ns/s3", []string{"2001:db8::9"}),
+				svc("ns/s4", []string{"198.18.0.100"}),
+				svc("ns/s5", []string{"198.18.0.9"}),
+			}},
+			want: []eligibility.Prefix{
+				route("198.18.0.9/32", "ns/s5"),
+				route("198.18.0.10/32", "ns/s2"),
+				route("198.18.0.100/32", "ns/s4"),
+				route("2001:db8::9/128", "ns/s3"),
+				route("2001:db8::10/128", "ns/s1"),
+			},
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := eligibility.DecideBGP(withBGPDefaults(c.snap))
+			ok := len(got) == len(c.want)
+			for i := 0; ok && i < len(got); i++ {
+				ok = samePrefix(got[i], c.want[i])
+			}
+			if !ok {
+				t.Errorf("DecideBGP:%s\nwant:%s", describePrefixes(got), describePrefixes(c.want))
+			}
+		})
+	}
+}
+
+// Every speaker lists the objects in its own order; all must reach the same routes.
+func TestDecideBGPIgnoresOrder(t *testing.T) {
+	snap := withBGPDefaults(eligibility.BGPSnapshot{
+		Nodes: []corev1.Node{node("a", nodeLabels("rack", "r1")), node("b", nodeLabels("rack", "r2"))},
+		Pools: []ironlbv1.IPAddressPool{
+			pool("main", lbl("tier", "front"), "198.18.0.0/24", "2001:db8::/120"),
+			pool("aa-overlap", nil, "198.18.0.0/28"),
+			pool("extra", lbl("tier", "back"), "198.18.1.0/24"),
+		},
+		BGPAdvertisements: []ironlbv1.BGPAdvertisement{
+			bgpAdv("all", comms("65000:1"), toPeers("r1")),
+			bgpAdv("agg", bPools("main"), aggLen(26), aggLenV6(124), comms("large:1:2:3", "65000:1"), lpref(100), toPeers("r2")),
+			bgpAdv("back", bPoolSel("tier", "back"), lpref(300)),
+			bgpAdv("web", bSvcSel("app", "web"), comms("no-export"), toPeers("r3", "r1")),
+			bgpAdv("r2only", bNodeSel("rack", "r2"), lpref(900)),
+		},
+	})
+	snap.EndpointSlices = nil
+	for i := range 40 {
+		key := fmt.Sprintf("ns%d/svc%d", i%3, i)
+		ips := []string{fmt.Sprintf("198.18.%d.%d", i%2, i*5%250+1)}
+		if i%4 == 0 {
+			ips = append(ips, fmt.Sprintf("2001:db8::%x", i+1))
+		}
+		opts := []svcOpt{svcLabels("app", []string{"web", "api"}[i%2])}
+		if i%5 == 0 {
+			opts = append(opts, local())
+		}
+		if i%7 == 0 {
+			opts = append(opts, fromPool("aa-overlap"))
+		}
+		snap.Services = append(snap.Services, svc(key, ips, opts...))
+		if i%3 != 0 {
+			snap.EndpointSlices = append(snap.EndpointSlices, slice(key, ep([]string{"a", "b"}[i%2], yes, yes)))
+		}
+	}
+	want := eligibility.DecideBGP(snap)
+	if len(want) < 5 {
+		t.Fatalf("the snapshot gives only %d prefixes; it is meant to exercise more:%s", len(want), describePrefixes(want))
+	}
+	for i := 1; i < len(want); i++ {
+		if want[i-1].Prefix.Addr().Compare(want[i].Prefix.Addr()) > 0 {
+			t.Fatalf("output not sorted:%s", describePrefixes(want))
+		}
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	for run := range 50 {
+		s := snap
+		s.Services = shuffled(r, snap.Services)
+		s.EndpointSlices = shuffled(r, snap.EndpointSlices)
+		s.Nodes = shuffled(r, snap.Nodes)
+		s.Pools = shuffled(r, snap.Pools)
+		s.BGPAdvertisements = shuffled(r, snap.BGPAdvertisements)
+		got := eligibility.DecideBGP(s)
+		ok := len(got) == len(want)
+		for i := 0; ok && i < len(got); i++ {
+			ok = samePrefix(got[i], want[i])
+		}
+		if !ok {
+			t.Fatalf("run %d: a shuffled snapshot gives%s\nwant:%s", run, describePrefixes(got), describePrefixes(want))
+		}
+	}
+}
