@@ -9,7 +9,7 @@ CRD_DIRS := config/crd/bases charts/ironlb/crds
 export KUBEBUILDER_ASSETS := $(BIN)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build generate check-generated lab-tools lint test unit bench demo demo-down clean
+.PHONY: all build generate check-generated lab-tools tools images lint test unit bench demo demo-down clean
 
 all: build
 
@@ -17,23 +17,45 @@ build:
 	go build -o $(BIN)/ironlb-controller ./controller
 	go build -o $(BIN)/ironlb-speaker ./speaker
 
-## generate: deepcopy functions and CRDs from the API types.
-generate:
+## generate: deepcopy functions and CRDs from the API types, and the plain manifests in
+## config/rbac and config/manifests from the Helm chart.
+generate: tools
 	$(CONTROLLER_GEN) object paths=./api/...
 	@for d in $(CRD_DIRS); do rm -f $$d/ironlb.io_*.yaml; $(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config=$$d; done
+	e2e/tools/release/render-config.sh $(BIN)/helm config
 
 ## check-generated: regenerates into a scratch folder and fails when the committed
-## deepcopy functions or CRDs differ, so a change to api/ without make generate is caught.
-check-generated:
+## deepcopy functions, CRDs or chart-rendered manifests differ, so a change to api/ or the
+## chart without make generate is caught.
+check-generated: tools
 	@tmp="$$(mktemp -d)"; trap 'rm -rf "$$tmp"' EXIT; status=0; \
 	$(CONTROLLER_GEN) object paths=./api/... output:object:stdout > "$$tmp/deepcopy.go"; \
 	diff -u api/v1beta1/zz_generated.deepcopy.go "$$tmp/deepcopy.go" || { echo "deepcopy is stale: run make generate" >&2; status=1; }; \
 	$(CONTROLLER_GEN) crd paths=./api/... output:crd:artifacts:config="$$tmp/crd"; \
 	for d in $(CRD_DIRS); do diff -ru "$$d" "$$tmp/crd" || { echo "$$d is stale: run make generate" >&2; status=1; }; done; \
+	e2e/tools/release/render-config.sh $(BIN)/helm "$$tmp/config"; \
+	for f in $$(cd "$$tmp/config" && find . -name '*.yaml'); do \
+		diff -u "config/$$f" "$$tmp/config/$$f" || { echo "config/$$f is stale: run make generate" >&2; status=1; }; done; \
 	exit $$status
 
 lab-tools:
 	@e2e/tools/build.sh $(BIN)
+
+## tools: Helm and ironlb-image (the image builder), built from Go modules (e2e/tools/release).
+tools:
+	@e2e/tools/release/build.sh $(BIN)
+
+## images: OCI image tarballs of both binaries in bin/images/, without a container daemon:
+## static binaries on an empty base, user 65532, tagged with the chart's appVersion.
+IMAGE_VERSION = $(shell awk '$$1=="appVersion:"{gsub(/"/,"",$$2); print $$2}' charts/ironlb/Chart.yaml)
+IMAGE_REGISTRY ?= localhost/ironlb
+images: tools
+	@mkdir -p $(BIN)/images
+	@for c in controller speaker; do \
+		CGO_ENABLED=0 GOOS=linux go build -trimpath -ldflags "-s -w" -o $(BIN)/images/ironlb-$$c ./$$c && \
+		$(BIN)/ironlb-image build -binary $(BIN)/images/ironlb-$$c -ref $(IMAGE_REGISTRY)/ironlb-$$c:$(IMAGE_VERSION) \
+			-o $(BIN)/images/ironlb-$$c.tar && echo "$(BIN)/images/ironlb-$$c.tar: $(IMAGE_REGISTRY)/ironlb-$$c:$(IMAGE_VERSION)" || exit 1; \
+	done
 
 $(BIN)/golangci-lint:
 	GOBIN=$(BIN) go install github.com/golangci/golangci-lint/v2/cmd/golangci-lint@$(GOLANGCI_LINT_VERSION)
@@ -44,7 +66,7 @@ lint: $(BIN)/golangci-lint
 	$(BIN)/golangci-lint run ./...
 
 ## test: every test: unit, integration on a real API server, end-to-end in the lab.
-test: check-generated lab-tools build
+test: check-generated lab-tools tools build images
 	go test -count=1 ./...
 
 ## unit: only the tests that need neither the API server nor the lab.
@@ -52,7 +74,9 @@ unit:
 	go test -count=1 -short ./...
 
 ## bench: the allocator's cost at 1%, 50% and 99% full (a /16) and from an IPv6 /64, then
-## 3000 Services against the real API server next to its write ceiling (JSON in e2e/results/).
+## 3000 Services against the real API server next to its write ceiling, then in the lab (root)
+## layer-2 failover and BGP (route convergence, 3000 Services advertised, node loss with BFD,
+## speaker footprint) (JSON in e2e/results/).
 bench: lab-tools
 	go test -run '^$$' -bench . -benchmem ./controller/allocator/
 	IRONLB_BENCH=1 go test -count=1 -v -timeout 60m ./e2e/bench/

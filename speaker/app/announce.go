@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -51,6 +52,9 @@ type announcer struct {
 		Warn(string, ...any)
 	}
 	port int
+	// unannounced counts the layer-2 addresses no node answers for, as this speaker sees
+	// them (every speaker computes the same decision, so any one of them can alert).
+	unannounced prometheus.Gauge
 
 	// started is when the speaker started; see joinGrace.
 	started time.Time
@@ -136,6 +140,7 @@ func (a *announcer) Reconcile(ctx context.Context, _ reconcile.Request) (reconci
 	}
 
 	decisions := eligibility.Decide(snap)
+	a.unannounced.Set(float64(countUnannounced(decisions)))
 	owned := map[netip.Addr][]string{}
 	owners := map[netip.Addr][]string{}
 	var suitable []string
@@ -164,6 +169,16 @@ func (a *announcer) Reconcile(ctx context.Context, _ reconcile.Request) (reconci
 	a.owners = owners
 	a.mu.Unlock()
 	return reconcile.Result{}, a.report(ctx, services.Items, decisions, alive)
+}
+
+func countUnannounced(decisions []eligibility.Announcement) int {
+	n := 0
+	for _, d := range decisions {
+		if d.Node == "" {
+			n++
+		}
+	}
+	return n
 }
 
 // peers lists the memberlist addresses of the other nodes, from their Node addresses.

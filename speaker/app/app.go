@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -162,7 +163,15 @@ func setupLayer2(mgr manager.Manager, o Options, logger *slog.Logger) (func(), f
 	if err != nil {
 		return nil, nil, err
 	}
-	an := &announcer{nodeName: o.NodeName, class: o.LoadBalancerClass, member: member, logger: logger, port: mcfg.Port}
+	an := &announcer{nodeName: o.NodeName, class: o.LoadBalancerClass, member: member, logger: logger, port: mcfg.Port,
+		unannounced: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ironlb_speaker_unannounced_addresses",
+			Help: "Layer-2 Service addresses that no node answers ARP/NDP for, as this speaker sees them.",
+		})}
+	if err := crmetrics.Registry.Register(an.unannounced); err != nil {
+		_ = member.Shutdown()
+		return nil, nil, err
+	}
 	an.l2 = layer2.New(layer2.Options{
 		Logger:             logger.With("component", "layer2"),
 		GratuitousCount:    o.GratuitousCount,

@@ -384,7 +384,7 @@ func TestToPath(t *testing.T) {
 					t.Errorf("attribute %v appears %d times", typ, n)
 				}
 			}
-			if origin == nil || origin.Value != uint8(packet.BGP_ORIGIN_ATTR_TYPE_IGP) {
+			if origin == nil || origin.Value != packet.BGP_ORIGIN_ATTR_TYPE_IGP {
 				t.Errorf("ORIGIN = %v, want IGP", origin)
 			}
 			if c.family == packet.RF_IPv4_UC {
@@ -398,21 +398,19 @@ func TestToPath(t *testing.T) {
 				if nextHop != nil {
 					t.Errorf("an IPv6 route carries NEXT_HOP: %v", nextHop)
 				}
-				switch {
-				case mpReach == nil:
-					t.Errorf("no MP_REACH_NLRI")
-				default:
-					if mpReach.Nexthop != c.nextHop {
-						t.Errorf("MP_REACH next hop = %v, want %v", mpReach.Nexthop, c.nextHop)
-					}
-					if mpReach.AFI != packet.AFI_IP6 || mpReach.SAFI != packet.SAFI_UNICAST {
-						t.Errorf("MP_REACH AFI/SAFI = %d/%d, want IPv6 unicast", mpReach.AFI, mpReach.SAFI)
-					}
-					if len(mpReach.Value) != 1 {
-						t.Errorf("MP_REACH holds %d NLRI, want 1", len(mpReach.Value))
-					} else if n, ok := mpReach.Value[0].NLRI.(*packet.IPAddrPrefix); !ok || n.Prefix != c.prefix {
-						t.Errorf("MP_REACH NLRI = %v, want %v", mpReach.Value[0].NLRI, c.prefix)
-					}
+				if mpReach == nil {
+					t.Fatalf("no MP_REACH_NLRI")
+				}
+				if mpReach.Nexthop != c.nextHop {
+					t.Errorf("MP_REACH next hop = %v, want %v", mpReach.Nexthop, c.nextHop)
+				}
+				if mpReach.AFI != packet.AFI_IP6 || mpReach.SAFI != packet.SAFI_UNICAST {
+					t.Errorf("MP_REACH AFI/SAFI = %d/%d, want IPv6 unicast", mpReach.AFI, mpReach.SAFI)
+				}
+				if len(mpReach.Value) != 1 {
+					t.Errorf("MP_REACH holds %d NLRI, want 1", len(mpReach.Value))
+				} else if n, ok := mpReach.Value[0].NLRI.(*packet.IPAddrPrefix); !ok || n.Prefix != c.prefix {
+					t.Errorf("MP_REACH NLRI = %v, want %v", mpReach.Value[0].NLRI, c.prefix)
 				}
 			}
 			switch {
