@@ -341,6 +341,9 @@ func toPath(r Route, nh4, nh6 netip.Addr) *apiutil.Path {
 	return &apiutil.Path{Family: family, Nlri: nlri, Attrs: attrs}
 }
 
+// idleHoldAfterReset is how long, in seconds, a reset session waits before reconnecting.
+const idleHoldAfterReset = 2
+
 // toAPIPeer converts a Peer to GoBGP's neighbor configuration.
 func toAPIPeer(p Peer) *api.Peer {
 	keepalive := p.KeepaliveTime
@@ -361,6 +364,10 @@ func toAPIPeer(p Peer) *api.Peer {
 			KeepaliveInterval: uint64(keepalive / time.Second),
 			// Updates go out as soon as they are ready: failover is the point.
 			MinimumAdvertisementInterval: 0,
+			// After a reset (BFD down included) try again soon, not after GoBGP's 30s. It
+			// matters on first contact with FRR, whose BFD session is re-created once BGP
+			// is up: the old session's AdminDown makes GoBGP reset the new BGP session.
+			IdleHoldTimeAfterReset: idleHoldAfterReset,
 		}},
 		Transport: &api.Transport{RemotePort: uint32(p.Port)},
 	}

@@ -264,6 +264,10 @@ func wantTimers(t *testing.T, got *api.Peer, hold, keepalive uint64) {
 	if c.GetHoldTime() != hold || c.GetKeepaliveInterval() != keepalive {
 		t.Errorf("timers = hold %d keepalive %d, want hold %d keepalive %d", c.GetHoldTime(), c.GetKeepaliveInterval(), hold, keepalive)
 	}
+	// Zero would mean GoBGP's 30 s wait after every reset, BFD-triggered ones included.
+	if c.GetIdleHoldTimeAfterReset() == 0 || c.GetIdleHoldTimeAfterReset() > 5 {
+		t.Errorf("idle hold after reset = %d s, want 1-5 s", c.GetIdleHoldTimeAfterReset())
+	}
 }
 
 // families lists the AFIs of a peer's address families, in order.
