@@ -160,7 +160,8 @@ func requireClean(t *testing.T, when string, before, after footprint, prefixes .
 
 // TestTeardownLeavesNothing checks the lab's whole life cycle against the machine's own
 // view: a lab left running by `lab up` (whose process has exited, as after a crash) is
-// removed by the next Start; Stop removes everything, including pods; and `lab down` removes
+// removed by the next Start; Stop removes everything, including pods and the multi-hop
+// router; and `lab down` removes
 // a detached lab. After each removal no namespace, link, process, mount, FRR folder or host
 // firewall rule of a lab remains.
 func TestTeardownLeavesNothing(t *testing.T) {
@@ -232,6 +233,13 @@ func TestTeardownLeavesNothing(t *testing.T) {
 		}
 		if _, err := l.StartPod(ctx, l.Nodes[0].Name, "pod-a", nil); err != nil {
 			t.Fatal(err)
+		}
+		// The multi-hop router is a second FRR pathspace (PREFIX-mh) in the BGP client.
+		if _, err := l.StartMultiHopRouter(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if found := takeFootprint(t).has(l.Prefix + "-mh"); len(found) == 0 {
+			t.Errorf("the multi-hop router's FRR pathspace %s-mh is not visible", l.Prefix)
 		}
 		start := time.Now()
 		stopped = true

@@ -102,8 +102,9 @@ func (l *Lab) RestartController(ctx context.Context) error {
 
 // StartSpeaker runs bin/ironlb-speaker inside a node's namespace (host networking, as a
 // DaemonSet pod would) as the ServiceAccount ironlb-system/ironlb-speaker, and waits until
-// its health endpoint answers. Like the DaemonSet's downward API, NODE_NAME and NODE_IP
-// (the node's IPv4 address) are set in its environment; its flags are --kubeconfig,
+// its health endpoint answers. Like the DaemonSet's downward API, NODE_NAME, NODE_IP (the
+// node's IPv4 address) and POD_NAMESPACE (ironlb-system, where the speaker reads BGP password
+// Secrets) are set in its environment; its flags are --kubeconfig,
 // --node-name, --metrics-bind-address / --health-probe-bind-address on the node's IPv4
 // address (ports SpeakerMetricsPort and SpeakerHealthPort) and --memberlist-secret-file (one
 // random secret per lab, as the chart's Secret), followed by args.
@@ -131,7 +132,7 @@ func (l *Lab) StartSpeaker(ctx context.Context, node string, args ...string) err
 	c := &component{
 		binary:     l.SpeakerBinary(),
 		netns:      n.Netns,
-		env:        []string{"NODE_NAME=" + node, "NODE_IP=" + host},
+		env:        []string{"NODE_NAME=" + node, "NODE_IP=" + host, "POD_NAMESPACE=" + ControllerNamespace},
 		kubeconfig: kubeconfig,
 		healthURL:  "http://" + net.JoinHostPort(host, strconv.Itoa(SpeakerHealthPort)),
 		args: append([]string{

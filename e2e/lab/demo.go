@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"time"
@@ -17,7 +18,10 @@ import (
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 )
 
-// demoObjects is the address pool the demo applies: a slice of the lab's pool range.
+// demoObjects are what the demo applies: a pool announced on layer 2, and a pool advertised
+// by BGP from every node to the lab router (an IPv4 and an IPv6 session per node). Both are
+// slices of the lab's pool range; the BGP pool is not handed out automatically, so only the
+// Service that asks for it gets its addresses.
 const demoObjects = `apiVersion: ironlb.io/v1beta1
 kind: IPAddressPool
 metadata:
@@ -34,12 +38,49 @@ metadata:
   name: demo
 spec:
   ipAddressPools: [demo]
+---
+apiVersion: ironlb.io/v1beta1
+kind: IPAddressPool
+metadata:
+  name: demo-bgp
+spec:
+  addresses:
+    - 198.18.103.0/24
+    - 2001:db8:100:3::/120
+  avoidBuggyIPs: true
+  autoAssign: false
+---
+apiVersion: ironlb.io/v1beta1
+kind: BGPAdvertisement
+metadata:
+  name: demo-bgp
+spec:
+  ipAddressPools: [demo-bgp]
+---
+apiVersion: ironlb.io/v1beta1
+kind: BGPPeer
+metadata:
+  name: lab-router
+spec:
+  myASN: %[1]d
+  peerASN: %[2]d
+  peerAddress: "%[3]s"
+---
+apiVersion: ironlb.io/v1beta1
+kind: BGPPeer
+metadata:
+  name: lab-router-v6
+spec:
+  myASN: %[1]d
+  peerASN: %[2]d
+  peerAddress: "%[4]s"
 `
 
-// RunDemo shows ironlb at work in the lab: it starts the controller, applies an address
-// pool, creates a LoadBalancer Service with a pod behind node-1, waits for the Service's
-// external IP, and prints what a user would look at (kubectl get/describe) and a request
-// through the EXTERNAL-IP from the L2 client. The controller, speakers and pod keep running.
+// RunDemo shows ironlb at work in the lab: it starts the controller and the speakers,
+// applies the demo's pools, advertisements and BGP peers, creates a LoadBalancer Service
+// with a pod behind node-1, waits for the Service's external IP, and prints what a user would
+// look at (kubectl get/describe) and a request through the EXTERNAL-IP from the L2 client.
+// Then the same over BGP (demoBGP). The controller, speakers and pods keep running.
 func (l *Lab) RunDemo(ctx context.Context, w io.Writer) error {
 	if err := l.StartController(ctx); err != nil {
 		return fmt.Errorf("demo: start the controller: %w", err)
@@ -50,23 +91,26 @@ func (l *Lab) RunDemo(ctx context.Context, w io.Writer) error {
 		}
 	}
 	file := filepath.Join(l.Dir, "demo.yaml")
-	if err := os.WriteFile(file, []byte(demoObjects), 0o644); err != nil {
+	objects := fmt.Sprintf(demoObjects, l.opts.NodeASN, l.Router.ASN, l.Router.IPv4, l.Router.IPv6)
+	if err := os.WriteFile(file, []byte(objects), 0o644); err != nil {
 		return err
 	}
 	if err := l.applyFiles(ctx, []string{file}); err != nil {
-		return fmt.Errorf("demo: apply the pool: %w", err)
+		return fmt.Errorf("demo: apply the pools, advertisements and BGP peers: %w", err)
 	}
 	// A Service created before the controller has seen the pool would first get an
-	// "AllocationFailed" event; wait for the pool to be Ready so the demo shows the usual case.
-	err := poll(ctx, 30*time.Second, 100*time.Millisecond, "IPAddressPool demo to be Ready", func(ctx context.Context) (bool, error) {
-		var pool ironlbv1.IPAddressPool
-		if err := l.Client.Get(ctx, client.ObjectKey{Name: "demo"}, &pool); err != nil {
-			return false, err
+	// "AllocationFailed" event; wait for the pools to be Ready so the demo shows the usual case.
+	for _, name := range []string{"demo", "demo-bgp"} {
+		err := poll(ctx, 30*time.Second, 100*time.Millisecond, "IPAddressPool "+name+" to be Ready", func(ctx context.Context) (bool, error) {
+			var pool ironlbv1.IPAddressPool
+			if err := l.Client.Get(ctx, client.ObjectKey{Name: name}, &pool); err != nil {
+				return false, err
+			}
+			return meta.IsStatusConditionTrue(pool.Status.Conditions, "Ready"), nil
+		})
+		if err != nil {
+			return fmt.Errorf("demo: %w (controller log: %s)", err, l.ControllerLog())
 		}
-		return meta.IsStatusConditionTrue(pool.Status.Conditions, "Ready"), nil
-	})
-	if err != nil {
-		return fmt.Errorf("demo: %w (controller log: %s)", err, l.ControllerLog())
 	}
 	pod, err := l.StartPod(ctx, l.Nodes[0].Name, "demo-1", map[string]string{"app": "demo"})
 	if err != nil {
@@ -104,6 +148,78 @@ func (l *Lab) RunDemo(ctx context.Context, w io.Writer) error {
 			return err == nil, err
 		})
 		_, _ = fmt.Fprintf(w, "$ ip netns exec %s curl -g %s\n%s\n", l.L2Client.Netns, url, body)
+		if err != nil {
+			return err
+		}
+	}
+	_, _ = fmt.Fprintln(w)
+	return l.demoBGP(ctx, w)
+}
+
+// demoBGP shows the BGP path: a Service from the BGP pool with a pod behind node-2, the
+// router's route to its address through every node (ECMP), and a request from the BGP
+// client, which reaches the address only through that route.
+func (l *Lab) demoBGP(ctx context.Context, w io.Writer) error {
+	pod, err := l.StartPod(ctx, l.Nodes[min(1, len(l.Nodes)-1)].Name, "demo-bgp-1", map[string]string{"app": "demo-bgp"})
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	spec := NewLoadBalancerService("demo", "demo-bgp")
+	spec.Annotations = map[string]string{"ironlb.io/address-pool": "demo-bgp"}
+	svc, err := l.CreateService(ctx, spec)
+	if err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	if err := l.SetEndpoints(ctx, svc, Ready(pod)); err != nil {
+		return fmt.Errorf("demo: %w", err)
+	}
+	svc, err = l.WaitForIngress(ctx, svc.Namespace, svc.Name, time.Minute)
+	if err != nil {
+		return fmt.Errorf("demo: %w (controller log: %s)", err, l.ControllerLog())
+	}
+	for _, ing := range svc.Status.LoadBalancer.Ingress {
+		a, err := netip.ParseAddr(ing.IP)
+		if err != nil {
+			return fmt.Errorf("demo: ingress %q: %w", ing.IP, err)
+		}
+		prefix := netip.PrefixFrom(a, a.BitLen())
+		// Every node advertises the address (externalTrafficPolicy Cluster), so the router
+		// should have one next hop per node.
+		err = poll(ctx, 30*time.Second, 200*time.Millisecond, "the router's route to "+prefix.String()+" through every node", func(ctx context.Context) (bool, error) {
+			hops, err := l.RouterRoutes(ctx, prefix)
+			if err != nil {
+				return false, err
+			}
+			if len(hops) != len(l.Nodes) {
+				return false, fmt.Errorf("%d next hops, want %d", len(hops), len(l.Nodes))
+			}
+			return true, nil
+		})
+		family := "ip"
+		if a.Is6() {
+			family = "ipv6"
+		}
+		cmd := fmt.Sprintf("show %s route %s", family, prefix)
+		out, _ := l.Vtysh(ctx, cmd)
+		_, _ = fmt.Fprintf(w, "$ vtysh -N %s -c '%s'\n%s\n\n", l.Router.FRRName, cmd, out)
+		if err != nil {
+			return fmt.Errorf("demo: %w (speaker logs: %s)", err, l.SpeakerLog(l.Nodes[0].Name))
+		}
+	}
+	for _, args := range [][]string{{"get", "svc", "-n", "demo", "demo-bgp"}, {"get", "bgppeers"}} {
+		if out, err := l.Kubectl(ctx, args...); err == nil {
+			_, _ = fmt.Fprintf(w, "$ kubectl %s\n%s\n\n", commandLine(args[0], args[1:]), out)
+		}
+	}
+	for _, ing := range svc.Status.LoadBalancer.Ingress {
+		url := "http://" + net.JoinHostPort(ing.IP, "80") + "/"
+		var body string
+		err := poll(ctx, 30*time.Second, 200*time.Millisecond, "the EXTERNAL-IP at "+url+" from the BGP client", func(ctx context.Context) (bool, error) {
+			var err error
+			body, err = l.Curl(ctx, l.BGPClient.Netns, url)
+			return err == nil, err
+		})
+		_, _ = fmt.Fprintf(w, "$ ip netns exec %s curl -g %s   # the BGP client, behind the router\n%s\n", l.BGPClient.Netns, url, body)
 		if err != nil {
 			return err
 		}

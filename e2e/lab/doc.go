@@ -6,9 +6,11 @@
 // ServiceAccount tokens; every node is a Linux network namespace on a shared bridge and
 // runs a real kube-proxy in iptables mode; pods are small HTTP servers in their own
 // namespaces behind a node; a router namespace runs FRR (zebra, bgpd, bfdd) with a BGP
-// client behind it, and an L2 client sits on the bridge. Because there is no
-// kube-controller-manager and no kubelet, the lab does their few jobs itself: it creates
-// Node objects with addresses and a Ready condition, and writes EndpointSlices.
+// client behind it, and an L2 client sits on the bridge. A second FRR, for multi-hop eBGP,
+// runs in the BGP client's namespace when a test asks for it (StartMultiHopRouter).
+// Because there is no kube-controller-manager and no kubelet, the lab does their few jobs
+// itself: it creates Node objects with addresses and a Ready condition, and writes
+// EndpointSlices.
 //
 // Everything a lab creates (namespaces, links, processes, FRR pathspaces) carries a
 // per-run prefix such as "ilbk3x", and the lab's state is written under StateDir so that

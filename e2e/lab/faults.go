@@ -2,9 +2,14 @@ package lab
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
+	"syscall"
+	"time"
 )
 
 // LinkDown cuts a node's cable: its port on the bridge goes down, so the node loses carrier
@@ -18,13 +23,35 @@ func (l *Lab) LinkDown(ctx context.Context, node string) error {
 	return ip(ctx, l.switchNS(), "link", "set", n.SwitchPort, "down")
 }
 
-// LinkUp reconnects a node cut by LinkDown.
+// LinkUp reconnects a node cut by LinkDown and returns once the node reaches the host (the
+// API server's address) again. While the cable was out the node's neighbour entry for the
+// host failed, and until it resolves anew a connection fails at once with "no route to
+// host": a speaker started right after LinkUp would die on its first API request.
 func (l *Lab) LinkUp(ctx context.Context, node string) error {
 	n := l.Node(node)
 	if n == nil {
 		return fmt.Errorf("link up: no node %q", node)
 	}
-	return ip(ctx, l.switchNS(), "link", "set", n.SwitchPort, "up")
+	if err := ip(ctx, l.switchNS(), "link", "set", n.SwitchPort, "up"); err != nil {
+		return err
+	}
+	d, err := newNSDialer(n.Netns)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	addr := net.JoinHostPort(hostV4.String(), strconv.Itoa(apiServerPort))
+	return poll(ctx, 10*time.Second, 50*time.Millisecond, node+" to reach "+addr+" after link up", func(ctx context.Context) (bool, error) {
+		ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
+		defer cancel()
+		c, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			_ = c.Close()
+			return true, nil
+		}
+		// A refusal (the API server stopped by a test) still proves the path works.
+		return errors.Is(err, syscall.ECONNREFUSED), err
+	})
 }
 
 // memberlistTable is the nftables table that BlockMemberlist adds inside a node namespace;

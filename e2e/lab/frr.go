@@ -2,9 +2,7 @@ package lab
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"os/user"
@@ -31,7 +29,7 @@ var frrDaemons = []string{"zebra", "bgpd", "bfdd"}
 func (l *Lab) frrConfig() string {
 	r := l.Router
 	var b strings.Builder
-	fmt.Fprintf(&b, "frr defaults traditional\nhostname %s\nlog file %s informational\n!\n", r.Netns, filepath.Join(l.Dir, "logs", "frr.log"))
+	fmt.Fprintf(&b, "frr defaults traditional\nhostname %s\nlog file %s informational\n!\n", r.Netns, l.frrLog(r))
 	fmt.Fprintf(&b, "router bgp %d\n", r.ASN)
 	fmt.Fprintf(&b, " bgp router-id %s\n", r.IPv4)
 	b.WriteString(" no bgp ebgp-requires-policy\n no bgp default ipv4-unicast\n no bgp network import-check\n")
@@ -55,11 +53,39 @@ func (l *Lab) frrConfig() string {
 	return b.String()
 }
 
-// startFRR gives the router its own FRR pathspace (/etc/frr/NAME, /var/run/frr/NAME owned by
-// frr), starts zebra, bgpd and bfdd daemonised inside the router namespace, and loads the
-// configuration with `vtysh -b`. It returns once vtysh shows the configured neighbors.
+// startFRR starts the lab router's FRR and returns once vtysh shows the configured
+// neighbors.
 func (l *Lab) startFRR(ctx context.Context) error {
-	name := l.Router.FRRName
+	if err := l.startFRRInstance(ctx, l.Router, l.frrConfig(), frrDaemons); err != nil {
+		return err
+	}
+	want := 2 * len(l.Nodes)
+	return poll(ctx, 20*time.Second, 100*time.Millisecond, "FRR to list its BGP neighbors", func(ctx context.Context) (bool, error) {
+		peers, err := l.Router.BGPNeighbors(ctx)
+		if err != nil {
+			return false, err
+		}
+		if len(peers) < want {
+			return false, fmt.Errorf("%d of %d neighbors configured", len(peers), want)
+		}
+		return true, nil
+	})
+}
+
+// frrLog is the log file an FRR instance writes (as user frr) in the lab's log folder.
+func (l *Lab) frrLog(r *Router) string {
+	if r.FRRName == l.Prefix {
+		return filepath.Join(l.Dir, "logs", "frr.log")
+	}
+	return filepath.Join(l.Dir, "logs", "frr-"+strings.TrimPrefix(r.FRRName, l.Prefix+"-")+".log")
+}
+
+// startFRRInstance gives a router its own FRR pathspace (/etc/frr/NAME, /var/run/frr/NAME
+// owned by frr), starts the daemons daemonised inside the router's namespace, and loads the
+// configuration with `vtysh -b`. Several instances coexist on one machine because each has
+// its own pathspace (sockets, pid files) and its own network namespace (port 179).
+func (l *Lab) startFRRInstance(ctx context.Context, r *Router, config string, daemons []string) error {
+	name := r.FRRName
 	etc, runDir := filepath.Join(frrEtcDir, name), filepath.Join(frrRunDir, name)
 	frrUser, err := user.Lookup("frr")
 	if err != nil {
@@ -75,7 +101,7 @@ func (l *Lab) startFRR(ctx context.Context) error {
 			return err
 		}
 	}
-	files := map[string]string{"frr.conf": l.frrConfig(), "vtysh.conf": ""}
+	files := map[string]string{"frr.conf": config, "vtysh.conf": ""}
 	for f, content := range files {
 		p := filepath.Join(etc, f)
 		if err := os.WriteFile(p, []byte(content), 0o640); err != nil {
@@ -86,37 +112,27 @@ func (l *Lab) startFRR(ctx context.Context) error {
 		}
 	}
 	// FRR writes its log as user frr; the file must exist and be theirs.
-	logFile := filepath.Join(l.Dir, "logs", "frr.log")
+	logFile := l.frrLog(r)
 	if err := os.WriteFile(logFile, nil, 0o644); err != nil {
 		return err
 	}
 	if err := os.Chown(logFile, uid, gid); err != nil {
 		return err
 	}
-	for _, d := range frrDaemons {
-		if err := l.startFRRDaemon(ctx, d); err != nil {
+	for _, d := range daemons {
+		if err := l.startFRRDaemon(ctx, r, d); err != nil {
 			return err
 		}
 	}
 	if out, err := run(ctx, "vtysh", "-N", name, "-b"); err != nil {
-		return fmt.Errorf("load FRR configuration: %w (%s)", err, out)
+		return fmt.Errorf("load FRR configuration of %s: %w (%s)", name, err, out)
 	}
-	want := 2 * len(l.Nodes)
-	return poll(ctx, 20*time.Second, 100*time.Millisecond, "FRR to list its BGP neighbors", func(ctx context.Context) (bool, error) {
-		peers, err := l.BGPNeighbors(ctx)
-		if err != nil {
-			return false, err
-		}
-		if len(peers) < want {
-			return false, fmt.Errorf("%d of %d neighbors configured", len(peers), want)
-		}
-		return true, nil
-	})
+	return nil
 }
 
 // startFRRDaemon starts one FRR daemon with -d (it forks and the parent exits), vty on
-// loopback only, inside the router namespace, marked with markerEnv like every lab process.
-func (l *Lab) startFRRDaemon(ctx context.Context, daemon string) error {
+// loopback only, inside the router's namespace, marked with markerEnv like every lab process.
+func (l *Lab) startFRRDaemon(ctx context.Context, r *Router, daemon string) error {
 	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
 	defer cancel()
 	log, err := os.OpenFile(l.logPath("frr-start"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
@@ -125,154 +141,16 @@ func (l *Lab) startFRRDaemon(ctx context.Context, daemon string) error {
 	}
 	defer func() { _ = log.Close() }()
 	// Output goes to a file, not a pipe: a daemon that kept the pipe open would block Wait.
-	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", l.Router.Netns,
-		filepath.Join(frrDaemonDir, daemon), "-d", "-N", l.Router.FRRName, "-A", "127.0.0.1", "--limit-fds", "4096")
+	cmd := exec.CommandContext(ctx, "ip", "netns", "exec", r.Netns,
+		filepath.Join(frrDaemonDir, daemon), "-d", "-N", r.FRRName, "-A", "127.0.0.1", "--limit-fds", "4096")
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = append(os.Environ(), markerEnv+"="+l.Prefix)
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("start FRR %s: %w; log:\n%s", daemon, err, logTail(l.logPath("frr-start"), 10))
+		return fmt.Errorf("start FRR %s of %s: %w; log:\n%s", daemon, r.FRRName, err, logTail(l.logPath("frr-start"), 10))
 	}
-	pidFile := filepath.Join(frrRunDir, l.Router.FRRName, daemon+".pid")
+	pidFile := filepath.Join(frrRunDir, r.FRRName, daemon+".pid")
 	return poll(ctx, 10*time.Second, 20*time.Millisecond, "FRR "+daemon+" pid file", func(context.Context) (bool, error) {
 		_, err := os.Stat(pidFile)
 		return err == nil, err
 	})
-}
-
-// Vtysh runs one vtysh command against the router's FRR and returns its output.
-func (l *Lab) Vtysh(ctx context.Context, command string) (string, error) {
-	return run(ctx, "vtysh", "-N", l.Router.FRRName, "-c", command)
-}
-
-// NextHop is one next hop of a route on the router.
-type NextHop struct {
-	// Via is the next hop's address (a node's address for BGP routes).
-	Via netip.Addr
-	// Interface is the outgoing interface.
-	Interface string
-	// Active reports whether FRR uses the next hop; Installed whether it is in the kernel.
-	Active, Installed bool
-	// Protocol is the route's source ("bgp", "connected", ...).
-	Protocol string
-}
-
-// routeJSON is the part of `show ip route PREFIX json` the lab reads.
-type routeJSON struct {
-	Protocol  string `json:"protocol"`
-	Selected  bool   `json:"selected"`
-	Installed bool   `json:"installed"`
-	Nexthops  []struct {
-		IP            string `json:"ip"`
-		InterfaceName string `json:"interfaceName"`
-		Active        bool   `json:"active"`
-		FIB           bool   `json:"fib"`
-	} `json:"nexthops"`
-}
-
-// RouterRoutes returns the next hops of the router's selected route for prefix (a /32 or
-// /128 for a single address), as FRR's zebra sees them. No route is no next hops, not an
-// error. Several next hops mean ECMP through several nodes.
-func (l *Lab) RouterRoutes(ctx context.Context, prefix netip.Prefix) ([]NextHop, error) {
-	family := "ip"
-	if prefix.Addr().Is6() {
-		family = "ipv6"
-	}
-	out, err := l.Vtysh(ctx, fmt.Sprintf("show %s route %s json", family, prefix.Masked()))
-	if err != nil {
-		return nil, err
-	}
-	var routes map[string][]routeJSON
-	if err := json.Unmarshal([]byte(out), &routes); err != nil {
-		return nil, fmt.Errorf("parse route JSON %q: %w", out, err)
-	}
-	var hops []NextHop
-	for _, rs := range routes {
-		for _, r := range rs {
-			if !r.Selected {
-				continue
-			}
-			for _, nh := range r.Nexthops {
-				h := NextHop{Interface: nh.InterfaceName, Active: nh.Active, Installed: nh.FIB, Protocol: r.Protocol}
-				if a, err := netip.ParseAddr(nh.IP); err == nil {
-					h.Via = a
-				}
-				hops = append(hops, h)
-			}
-		}
-	}
-	return hops, nil
-}
-
-// BGPNeighbor is the state of one of the router's BGP sessions.
-type BGPNeighbor struct {
-	Address netip.Addr
-	// State is the BGP FSM state ("Idle", "Active", "Established", ...).
-	State string
-	// PrefixesReceived counts the prefixes the node advertises.
-	PrefixesReceived int
-}
-
-// BGPNeighbors returns the router's BGP sessions from `show bgp summary json`.
-func (l *Lab) BGPNeighbors(ctx context.Context) ([]BGPNeighbor, error) {
-	out, err := l.Vtysh(ctx, "show bgp summary json")
-	if err != nil {
-		return nil, err
-	}
-	var summary map[string]struct {
-		Peers map[string]struct {
-			State  string `json:"state"`
-			PfxRcd int    `json:"pfxRcd"`
-		} `json:"peers"`
-	}
-	if err := json.Unmarshal([]byte(out), &summary); err != nil {
-		return nil, fmt.Errorf("parse bgp summary %q: %w", out, err)
-	}
-	var peers []BGPNeighbor
-	for _, af := range summary {
-		for addr, p := range af.Peers {
-			a, err := netip.ParseAddr(addr)
-			if err != nil {
-				continue
-			}
-			peers = append(peers, BGPNeighbor{Address: a, State: p.State, PrefixesReceived: p.PfxRcd})
-		}
-	}
-	return peers, nil
-}
-
-// RouterKernelRoutes returns the next hops the router's kernel has for prefix (what packets
-// really follow), from `ip -j route`.
-func (l *Lab) RouterKernelRoutes(ctx context.Context, prefix netip.Prefix) ([]netip.Addr, error) {
-	family := "-4"
-	if prefix.Addr().Is6() {
-		family = "-6"
-	}
-	out, err := run(ctx, "ip", "-n", l.Router.Netns, "-j", family, "route", "show", "exact", prefix.Masked().String())
-	if err != nil {
-		return nil, err
-	}
-	var routes []struct {
-		Gateway  string `json:"gateway"`
-		Nexthops []struct {
-			Gateway string `json:"gateway"`
-		} `json:"nexthops"`
-	}
-	if out == "" {
-		return nil, nil
-	}
-	if err := json.Unmarshal([]byte(out), &routes); err != nil {
-		return nil, fmt.Errorf("parse %q: %w", out, err)
-	}
-	var hops []netip.Addr
-	for _, r := range routes {
-		if a, err := netip.ParseAddr(r.Gateway); err == nil {
-			hops = append(hops, a)
-		}
-		for _, nh := range r.Nexthops {
-			if a, err := netip.ParseAddr(nh.Gateway); err == nil {
-				hops = append(hops, a)
-			}
-		}
-	}
-	return hops, nil
 }

@@ -99,6 +99,8 @@ type Lab struct {
 	BGPClient *Client
 	// Router runs FRR.
 	Router *Router
+	// MultiHop is the second BGP router, behind Router, once StartMultiHopRouter has run.
+	MultiHop *Router
 	// APIServerURL is where kube-apiserver serves (the host's address on the bridge).
 	APIServerURL string
 	// Config, Kube and Client are admin clients (group system:masters); Scheme has the core
@@ -275,6 +277,9 @@ func (l *Lab) saveState(ready bool) error {
 	}
 	return writeState(l.opts.StateDir, st)
 }
+
+// NodeASN is the AS the router expects the nodes' speakers to use (Options.NodeASN).
+func (l *Lab) NodeASN() uint32 { return l.opts.NodeASN }
 
 func (l *Lab) logf(format string, args ...any) { l.opts.Logf(format, args...) }
 

@@ -3,6 +3,8 @@ package lab
 import (
 	"context"
 	"fmt"
+	"net"
+	"net/netip"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -53,6 +55,31 @@ func (l *Lab) NodeByMAC(mac string) *Node {
 		}
 	}
 	return nil
+}
+
+// NodeByAddr returns the node that has address a on the bridge, or nil: its IPv4 or IPv6
+// address, or its IPv6 link-local one, which FRR's zebra shows as the next hop of an IPv6
+// route when the node sent one (FRR prefers it to the global next hop on a shared link).
+func (l *Lab) NodeByAddr(a netip.Addr) *Node {
+	for _, n := range l.Nodes {
+		if a == n.IPv4 || a == n.IPv6 || a == linkLocalFor(n.MAC) {
+			return n
+		}
+	}
+	return nil
+}
+
+// linkLocalFor is the link-local address the kernel gives a link with this MAC (modified
+// EUI-64: ff:fe in the middle, the universal/local bit flipped).
+func linkLocalFor(mac string) netip.Addr {
+	hw, err := net.ParseMAC(mac)
+	if err != nil || len(hw) != 6 {
+		return netip.Addr{}
+	}
+	var b [16]byte
+	b[0], b[1] = 0xfe, 0x80
+	copy(b[8:], []byte{hw[0] ^ 0x02, hw[1], hw[2], 0xff, 0xfe, hw[3], hw[4], hw[5]})
+	return netip.AddrFrom16(b)
 }
 
 // registerNodes creates the Node objects and does the kubelet's part: status addresses,

@@ -204,11 +204,12 @@ func sweep(ctx context.Context, stateDir string, logf func(string, ...any)) erro
 			errs = append(errs, err)
 		}
 	}
+	// FRR pathspaces: PREFIX for the lab router, PREFIX-NAME for another (the multi-hop one).
 	for _, dir := range []string{"/etc/frr", "/var/run/frr"} {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
-			if prefixPattern.MatchString(e.Name()) {
-				prefixes[e.Name()] = true
+			if prefixPattern.MatchString(e.Name()) || isLabName(e.Name()) {
+				prefixes[strings.SplitN(e.Name(), "-", 2)[0]] = true
 				if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 					errs = append(errs, err)
 				}

@@ -189,7 +189,8 @@ func (b *bgpAdvertiser) peerStatus(peer *ironlbv1.BGPPeer, r resolvedPeer, st bg
 			cond.Message = strings.Join(r.notes, "; ")
 		}
 		if st.Session != "Established" {
-			entry["message"] = fmt.Sprintf("the session to %s is not established yet (state %s)", peer.Spec.PeerAddress, st.Session)
+			entry["message"] = fmt.Sprintf("the session to %s is not established (state %s); if it stays so, check that the router has this node as a neighbor with AS %d, the password on both sides, and that the router is reachable (one hop away unless ebgpMultiHop)",
+				peer.Spec.PeerAddress, st.Session, peer.Spec.MyASN)
 		}
 	}
 	// Keep the transition time of an unchanged condition, so speakers agree on the value.

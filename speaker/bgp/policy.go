@@ -48,6 +48,8 @@ func (s *Speaker) applyPolicy(ctx context.Context, peers map[string]Peer, routes
 	return true, nil
 }
 
+const exportPolicyName = "ironlb-export"
+
 // importPolicy rejects every route received from a peer: ironlb only advertises, and a
 // route it learned must never be used or even kept. Its own routes (type local) pass.
 var importPolicy = &api.Policy{Name: "ironlb-import", Statements: []*api.Statement{
@@ -57,11 +59,11 @@ var importPolicy = &api.Policy{Name: "ironlb-import", Statements: []*api.Stateme
 		Actions: &api.Actions{RouteAction: api.RouteAction_ROUTE_ACTION_REJECT}},
 }}
 
-// policies is the whole policy configuration: the import policy and the export policy
-// for want.
+// policies defines the import policy and the export policy for want. GoBGP's
+// SetPolicies replaces definitions but keeps the assignments; assignPolicies makes those.
 func policies(want exportPolicy) *api.SetPoliciesRequest {
 	req := &api.SetPoliciesRequest{Policies: []*api.Policy{importPolicy}}
-	policy := &api.Policy{Name: "ironlb-export"}
+	policy := &api.Policy{Name: exportPolicyName}
 	for i, addr := range slices.SortedFunc(maps.Keys(want), netip.Addr.Compare) {
 		neighbors := fmt.Sprintf("ironlb-peer-%d", i)
 		req.DefinedSets = append(req.DefinedSets, &api.DefinedSet{
@@ -94,14 +96,24 @@ func policies(want exportPolicy) *api.SetPoliciesRequest {
 			})
 		}
 	}
-	export := &api.PolicyAssignment{Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_EXPORT, DefaultAction: api.RouteAction_ROUTE_ACTION_ACCEPT}
-	if len(policy.Statements) > 0 {
-		req.Policies = append(req.Policies, policy)
-		export.Policies = []*api.Policy{{Name: policy.Name}}
-	}
-	req.Assignments = []*api.PolicyAssignment{export, {
-		Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_IMPORT,
-		Policies: []*api.Policy{{Name: importPolicy.Name}}, DefaultAction: api.RouteAction_ROUTE_ACTION_ACCEPT,
-	}}
+	// The export policy is always defined, even without statements, so the assignments
+	// made once at start keep pointing at it.
+	req.Policies = append(req.Policies, policy)
 	return req
+}
+
+// assignPolicies attaches both policies to the global RIB, in which every peer that is not
+// a route-server client is evaluated.
+func (s *Speaker) assignPolicies(ctx context.Context) error {
+	for _, a := range []*api.PolicyAssignment{
+		{Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_IMPORT,
+			Policies: []*api.Policy{{Name: importPolicy.Name}}, DefaultAction: api.RouteAction_ROUTE_ACTION_ACCEPT},
+		{Name: "global", Direction: api.PolicyDirection_POLICY_DIRECTION_EXPORT,
+			Policies: []*api.Policy{{Name: exportPolicyName}}, DefaultAction: api.RouteAction_ROUTE_ACTION_ACCEPT},
+	} {
+		if err := s.server.SetPolicyAssignment(ctx, &api.SetPolicyAssignmentRequest{Assignment: a}); err != nil {
+			return fmt.Errorf("assigning the %s policy: %w", a.Direction, err)
+		}
+	}
+	return nil
 }

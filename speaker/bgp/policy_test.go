@@ -1,12 +1,17 @@
 package bgp
 
 import (
+	"context"
 	"fmt"
 	"maps"
 	"net/netip"
 	"slices"
 	"strings"
 	"testing"
+
+	api "github.com/osrg/gobgp/v4/api"
+	"github.com/osrg/gobgp/v4/pkg/apiutil"
+	"github.com/osrg/gobgp/v4/pkg/packet/bgp"
 )
 
 func TestBuildExportPolicy(t *testing.T) {
@@ -180,4 +185,56 @@ func describePolicy(p exportPolicy) string {
 		fmt.Fprintf(&b, "\n  deny to %s: %v", addr, p[addr])
 	}
 	return b.String()
+}
+
+// TestPoliciesAreAssigned runs a real (not listening) GoBGP server: GoBGP's SetPolicies
+// keeps the old assignments, so the export policy must be attached separately, or a
+// restricted route would still go to every peer.
+func TestPoliciesAreAssigned(t *testing.T) {
+	s := New(Options{})
+	defer func() { _ = s.Close(false) }()
+	ctx := context.Background()
+	if err := s.start(ctx, netip.MustParseAddr("198.18.0.11"), nil); err != nil {
+		t.Fatal(err)
+	}
+	peers := map[string]Peer{
+		"a": {Name: "a", Address: netip.MustParseAddr("198.18.0.254")},
+		"b": {Name: "b", Address: netip.MustParseAddr("198.18.1.100")},
+	}
+	routes := []Route{{Prefix: netip.MustParsePrefix("198.18.103.0/32"), Peers: []string{"a"}}}
+	changed, err := s.applyPolicy(ctx, peers, routes)
+	if err != nil || !changed {
+		t.Fatalf("applyPolicy = %v, %v; want changed", changed, err)
+	}
+	assigned := map[api.PolicyDirection][]string{}
+	err = s.server.ListPolicyAssignment(ctx, &api.ListPolicyAssignmentRequest{Name: "global"}, func(a *api.PolicyAssignment) {
+		for _, p := range a.Policies {
+			assigned[a.Direction] = append(assigned[a.Direction], p.Name)
+		}
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := assigned[api.PolicyDirection_POLICY_DIRECTION_EXPORT]; !slices.Equal(got, []string{exportPolicyName}) {
+		t.Errorf("export policies = %v, want [%s]", got, exportPolicyName)
+	}
+	if got := assigned[api.PolicyDirection_POLICY_DIRECTION_IMPORT]; !slices.Equal(got, []string{importPolicy.Name}) {
+		t.Errorf("import policies = %v, want [%s]", got, importPolicy.Name)
+	}
+	var statements int
+	err = s.server.ListPolicy(ctx, &api.ListPolicyRequest{Name: exportPolicyName}, func(p *api.Policy) {
+		statements += len(p.Statements)
+	})
+	if err != nil || statements != 1 {
+		t.Errorf("export policy has %d statements (%v), want 1: peer b, IPv4", statements, err)
+	}
+	// Local routes must pass the import policy, or nothing would be advertised at all.
+	if errs := s.applyRoutes(routes, netip.IPv4Unspecified(), netip.IPv6Unspecified()); len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	var found int
+	if err := s.server.ListPath(apiutil.ListPathRequest{TableType: api.TableType_TABLE_TYPE_GLOBAL, Family: bgp.RF_IPv4_UC},
+		func(bgp.NLRI, []*apiutil.Path) { found++ }); err != nil || found != 1 {
+		t.Errorf("global RIB holds %d prefixes (%v), want 1", found, err)
+	}
 }

@@ -165,7 +165,10 @@ func (s *Speaker) start(ctx context.Context, routerID netip.Addr, peers []Peer) 
 	s.peers = map[string]Peer{}
 	s.mu.Unlock()
 	if err := s.server.SetPolicies(ctx, policies(nil)); err != nil {
-		return fmt.Errorf("setting the import policy: %w", err)
+		return fmt.Errorf("defining the policies: %w", err)
+	}
+	if err := s.assignPolicies(ctx); err != nil {
+		return err
 	}
 	watchCtx, cancel := context.WithCancel(context.Background())
 	s.mu.Lock()
@@ -214,10 +217,11 @@ func (s *Speaker) setPeer(name string, p *Peer) {
 // Close stops the server. With graceful true, sessions with graceful restart are closed
 // without a notification, so their routers keep our routes until we are back; the others
 // are told (Cease) and withdraw at once.
+//
+// The server's own Stop would stop BGP a second time and log an error for it, so it is
+// not called: the BFD goroutines it would also stop end with the process.
 func (s *Speaker) Close(graceful bool) error {
-	err := s.stop(graceful)
-	s.server.Stop()
-	return err
+	return s.stop(graceful)
 }
 
 func (s *Speaker) stop(graceful bool) error {
