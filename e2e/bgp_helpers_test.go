@@ -379,40 +379,16 @@ func readyCondition(status metav1.ConditionStatus, contains string) func(*ironlb
 	}
 }
 
-// updatePeer changes a BGPPeer's spec, retrying on conflicts.
+// updatePeer changes a BGPPeer's spec.
 func updatePeer(t *testing.T, l *lab.Lab, name string, change func(*ironlbv1.BGPPeerSpec)) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		p, err := getPeer(ctx, l, name)
-		if err != nil {
-			return err
-		}
-		change(&p.Spec)
-		return l.Client.Update(ctx, p)
-	})
-	if err != nil {
-		t.Fatalf("update BGPPeer %s: %v", name, err)
-	}
+	updateObject(t, l, name, &ironlbv1.BGPPeer{}, func(p *ironlbv1.BGPPeer) { change(&p.Spec) })
 }
 
-// updateBGPAdvertisement changes a BGPAdvertisement's spec, retrying on conflicts.
+// updateBGPAdvertisement changes a BGPAdvertisement's spec.
 func updateBGPAdvertisement(t *testing.T, l *lab.Lab, name string, change func(*ironlbv1.BGPAdvertisementSpec)) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		var a ironlbv1.BGPAdvertisement
-		if err := l.Client.Get(ctx, types.NamespacedName{Name: name}, &a); err != nil {
-			return err
-		}
-		change(&a.Spec)
-		return l.Client.Update(ctx, &a)
-	})
-	if err != nil {
-		t.Fatalf("update BGPAdvertisement %s: %v", name, err)
-	}
+	updateObject(t, l, name, &ironlbv1.BGPAdvertisement{}, func(a *ironlbv1.BGPAdvertisement) { change(&a.Spec) })
 }
 
 // setNetworkUnavailable sets or clears a Node's NetworkUnavailable condition, as a network

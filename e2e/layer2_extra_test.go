@@ -18,6 +18,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/client-go/util/retry"
 
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/e2e/lab"
 	speakerapp "github.com/ironlb/ironlb/speaker/app"
@@ -51,22 +53,28 @@ func extraPool(t *testing.T, l *lab.Lab, name string, addrs []ironlbv1.AddressRa
 
 func ptrTo[T any](v T) *T { return &v }
 
-// updateAdvertisement changes an L2Advertisement's spec, retrying on conflicts.
-func updateAdvertisement(t *testing.T, l *lab.Lab, name string, change func(*ironlbv1.L2AdvertisementSpec)) {
+// updateObject re-reads the cluster-scoped object name into obj, changes it and updates
+// it, retrying on conflicts with the controllers' own writes.
+func updateObject[T client.Object](t *testing.T, l *lab.Lab, name string, obj T, change func(T)) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		var adv ironlbv1.L2Advertisement
-		if err := l.Client.Get(ctx, types.NamespacedName{Name: name}, &adv); err != nil {
+		if err := l.Client.Get(ctx, types.NamespacedName{Name: name}, obj); err != nil {
 			return err
 		}
-		change(&adv.Spec)
-		return l.Client.Update(ctx, &adv)
+		change(obj)
+		return l.Client.Update(ctx, obj)
 	})
 	if err != nil {
-		t.Fatalf("update L2Advertisement %s: %v", name, err)
+		t.Fatalf("update %T %s: %v", obj, name, err)
 	}
+}
+
+// updateAdvertisement changes an L2Advertisement's spec.
+func updateAdvertisement(t *testing.T, l *lab.Lab, name string, change func(*ironlbv1.L2AdvertisementSpec)) {
+	t.Helper()
+	updateObject(t, l, name, &ironlbv1.L2Advertisement{}, func(a *ironlbv1.L2Advertisement) { change(&a.Spec) })
 }
 
 // labelNode sets (value != "") or removes a label of a Node object.

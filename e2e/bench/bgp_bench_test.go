@@ -298,7 +298,7 @@ func TestBGPBench(t *testing.T) {
 	}
 	started := time.Now()
 
-	l := bgpStartLab(t, lockWait)
+	l := benchLab(t, lockWait)
 	ctx := context.Background()
 	res := &BGPResults{
 		Date: time.Now().UTC().Format(time.RFC3339), CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
@@ -330,38 +330,6 @@ func TestBGPBench(t *testing.T) {
 	// this line the last one the test binary prints.
 	summary = strings.TrimSpace(summary + "\n" + res.Summary)
 	fmt.Println(res.Summary)
-}
-
-// ---- lab set-up ----
-
-func bgpStartLab(t *testing.T, lockWait time.Duration) *lab.Lab {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), lockWait+5*time.Minute)
-	defer cancel()
-	start := time.Now()
-	l, err := lab.Start(ctx, lab.Options{Logf: t.Logf, LockWait: lockWait})
-	if err != nil {
-		t.Fatalf("start the lab: %v", err)
-	}
-	l2Logf("lab %s started in %s", l.Prefix, time.Since(start).Round(time.Millisecond))
-	t.Cleanup(func() {
-		if t.Failed() {
-			var b strings.Builder
-			l.DumpLogs(&b, 40)
-			t.Log(b.String())
-		}
-		if dst := os.Getenv("IRONLB_BENCH_LOGS"); dst != "" {
-			if out, err := exec.Command("cp", "-a", filepath.Join(l.Dir, "logs"), filepath.Join(dst, l.Prefix)).CombinedOutput(); err != nil {
-				t.Logf("copying the lab's logs to %s: %v: %s", dst, err, out)
-			} else {
-				l2Logf("lab logs copied to %s", filepath.Join(dst, l.Prefix))
-			}
-		}
-		if err := l.Stop(); err != nil {
-			t.Errorf("stop the lab: %v", err)
-		}
-	})
-	return l
 }
 
 // bgpSetup creates the pool, the BFD profile, both BGPPeers and the advertisement, starts

@@ -236,7 +236,7 @@ func TestL2Bench(t *testing.T) {
 	speakerArgs := strings.Fields(os.Getenv("IRONLB_BENCH_SPEAKER_ARGS"))
 	started := time.Now()
 
-	l := l2StartLab(t)
+	l := benchLab(t, 0)
 	ctx := context.Background()
 	res := L2Results{
 		Date: time.Now().UTC().Format(time.RFC3339), CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
@@ -303,12 +303,15 @@ func TestL2Bench(t *testing.T) {
 
 // ---- lab set-up ----
 
-func l2StartLab(t *testing.T) *lab.Lab {
+// benchLab starts a default lab for a benchmark, waiting up to lockWait (0: the lab's
+// default) for another run's lab, and stops it at the end, keeping its logs on failure
+// or when IRONLB_BENCH_LOGS names a folder.
+func benchLab(t *testing.T, lockWait time.Duration) *lab.Lab {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), max(lockWait, 10*time.Minute)+5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	l, err := lab.Start(ctx, lab.Options{Logf: t.Logf})
+	l, err := lab.Start(ctx, lab.Options{Logf: t.Logf, LockWait: lockWait})
 	if err != nil {
 		t.Fatalf("start the lab: %v", err)
 	}

@@ -139,20 +139,9 @@ func (l *Lab) RunDemo(ctx context.Context, w io.Writer) error {
 	}
 	// The speakers answer ARP/NDP for the EXTERNAL-IP; the node that does hands the packets
 	// to kube-proxy, exactly like NodePort traffic.
-	for _, ing := range svc.Status.LoadBalancer.Ingress {
-		url := "http://" + net.JoinHostPort(ing.IP, "80") + "/"
-		var body string
-		err := poll(ctx, 30*time.Second, 200*time.Millisecond, "the EXTERNAL-IP at "+url, func(ctx context.Context) (bool, error) {
-			var err error
-			body, err = l.Curl(ctx, l.L2Client.Netns, url)
-			return err == nil, err
-		})
-		_, _ = fmt.Fprintf(w, "$ ip netns exec %s curl -g %s\n%s\n", l.L2Client.Netns, url, body)
-		if err != nil {
-			return err
-		}
+	if err := l.demoCurl(ctx, w, svc, l.L2Client.Netns, ""); err != nil {
+		return err
 	}
-	_, _ = fmt.Fprintln(w)
 	return l.demoBGP(ctx, w)
 }
 
@@ -211,15 +200,21 @@ func (l *Lab) demoBGP(ctx context.Context, w io.Writer) error {
 			_, _ = fmt.Fprintf(w, "$ kubectl %s\n%s\n\n", commandLine(args[0], args[1:]), out)
 		}
 	}
+	return l.demoCurl(ctx, w, svc, l.BGPClient.Netns, "   # the BGP client, behind the router")
+}
+
+// demoCurl fetches every EXTERNAL-IP of svc from a client namespace and prints the
+// command and the answer.
+func (l *Lab) demoCurl(ctx context.Context, w io.Writer, svc *corev1.Service, netns, note string) error {
 	for _, ing := range svc.Status.LoadBalancer.Ingress {
 		url := "http://" + net.JoinHostPort(ing.IP, "80") + "/"
 		var body string
-		err := poll(ctx, 30*time.Second, 200*time.Millisecond, "the EXTERNAL-IP at "+url+" from the BGP client", func(ctx context.Context) (bool, error) {
+		err := poll(ctx, 30*time.Second, 200*time.Millisecond, "the EXTERNAL-IP at "+url+" from "+netns, func(ctx context.Context) (bool, error) {
 			var err error
-			body, err = l.Curl(ctx, l.BGPClient.Netns, url)
+			body, err = l.Curl(ctx, netns, url)
 			return err == nil, err
 		})
-		_, _ = fmt.Fprintf(w, "$ ip netns exec %s curl -g %s   # the BGP client, behind the router\n%s\n", l.BGPClient.Netns, url, body)
+		_, _ = fmt.Fprintf(w, "$ ip netns exec %s curl -g %s%s\n%s\n", netns, url, note, body)
 		if err != nil {
 			return err
 		}

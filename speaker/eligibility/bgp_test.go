@@ -18,9 +18,7 @@ import (
 
 // ---- BGP builders ---------------------------------------------------------------------
 
-type bgpOpt func(*ironlbv1.BGPAdvertisement)
-
-func bgpAdv(name string, opts ...bgpOpt) ironlbv1.BGPAdvertisement {
+func bgpAdv(name string, opts ...advOpt) ironlbv1.BGPAdvertisement {
 	a := ironlbv1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: name}}
 	for _, o := range opts {
 		o(&a)
@@ -28,40 +26,29 @@ func bgpAdv(name string, opts ...bgpOpt) ironlbv1.BGPAdvertisement {
 	return a
 }
 
-func bPools(names ...string) bgpOpt {
-	return func(a *ironlbv1.BGPAdvertisement) { a.Spec.IPAddressPools = append(a.Spec.IPAddressPools, names...) }
+// bgpOpt edits what only a BGPAdvertisement has.
+func bgpOpt(edit func(*ironlbv1.BGPAdvertisementSpec)) advOpt {
+	return func(a any) { edit(&a.(*ironlbv1.BGPAdvertisement).Spec) }
 }
-func bPoolSel(kv ...string) bgpOpt {
-	return func(a *ironlbv1.BGPAdvertisement) {
-		a.Spec.IPAddressPoolSelectors = append(a.Spec.IPAddressPoolSelectors, metav1.LabelSelector{MatchLabels: lbl(kv...)})
-	}
+
+func aggLen(n int32) advOpt {
+	return bgpOpt(func(s *ironlbv1.BGPAdvertisementSpec) { s.AggregationLength = &n })
 }
-func bSvcSel(kv ...string) bgpOpt {
-	return func(a *ironlbv1.BGPAdvertisement) {
-		a.Spec.ServiceSelectors = append(a.Spec.ServiceSelectors, metav1.LabelSelector{MatchLabels: lbl(kv...)})
-	}
+func aggLenV6(n int32) advOpt {
+	return bgpOpt(func(s *ironlbv1.BGPAdvertisementSpec) { s.AggregationLengthV6 = &n })
 }
-func bNodeSel(kv ...string) bgpOpt {
-	return func(a *ironlbv1.BGPAdvertisement) {
-		a.Spec.NodeSelectors = append(a.Spec.NodeSelectors, metav1.LabelSelector{MatchLabels: lbl(kv...)})
-	}
+func lpref(n int64) advOpt {
+	return bgpOpt(func(s *ironlbv1.BGPAdvertisementSpec) { s.LocalPref = &n })
 }
-func aggLen(n int32) bgpOpt {
-	return func(a *ironlbv1.BGPAdvertisement) { a.Spec.AggregationLength = &n }
-}
-func aggLenV6(n int32) bgpOpt {
-	return func(a *ironlbv1.BGPAdvertisement) { a.Spec.AggregationLengthV6 = &n }
-}
-func lpref(n int64) bgpOpt { return func(a *ironlbv1.BGPAdvertisement) { a.Spec.LocalPref = &n } }
-func comms(cs ...string) bgpOpt {
-	return func(a *ironlbv1.BGPAdvertisement) {
+func comms(cs ...string) advOpt {
+	return bgpOpt(func(s *ironlbv1.BGPAdvertisementSpec) {
 		for _, c := range cs {
-			a.Spec.Communities = append(a.Spec.Communities, ironlbv1.Community(c))
+			s.Communities = append(s.Communities, ironlbv1.Community(c))
 		}
-	}
+	})
 }
-func toPeers(names ...string) bgpOpt {
-	return func(a *ironlbv1.BGPAdvertisement) { a.Spec.Peers = append(a.Spec.Peers, names...) }
+func toPeers(names ...string) advOpt {
+	return bgpOpt(func(s *ironlbv1.BGPAdvertisementSpec) { s.Peers = append(s.Peers, names...) })
 }
 
 // withBGPDefaults fills the fields a case left empty: this node is "a"; nodes a, b and c;
@@ -405,7 +392,7 @@ func TestDecideBGP(t *testing.T) {
 					pool("p-web", nil, "198.18.0.0/25"),
 					pool("p-db", nil, "198.18.0.128/25"),
 				},
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("web", bPools("p-web"))},
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("web", pools("p-web"))},
 				Services: []corev1.Service{
 					svc("ns/db", []string{"198.18.0.200"}),
 					svc("ns/web", []string{"198.18.0.10"}),
@@ -420,7 +407,7 @@ func TestDecideBGP(t *testing.T) {
 					pool("p-web", lbl("tier", "web"), "198.18.0.0/25"),
 					pool("p-db", lbl("tier", "db"), "198.18.0.128/25"),
 				},
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("db", bPoolSel("tier", "db"))},
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("db", poolSel("tier", "db"))},
 				Services: []corev1.Service{
 					svc("ns/db", []string{"198.18.0.200"}),
 					svc("ns/web", []string{"198.18.0.10"}),
@@ -431,7 +418,7 @@ func TestDecideBGP(t *testing.T) {
 		{
 			name: "a named pool that does not exist selects nothing",
 			snap: eligibility.BGPSnapshot{
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("gone", bPools("gone"))},
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("gone", pools("gone"))},
 				Services:          web(),
 			},
 			want: nil,
@@ -443,7 +430,7 @@ func TestDecideBGP(t *testing.T) {
 					pool("aa-small", nil, "198.18.0.0/28"),
 					pool("main", nil, "198.18.0.0/24"),
 				},
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("main-only", bPools("main"))},
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("main-only", pools("main"))},
 				Services: []corev1.Service{
 					svc("ns/recorded", []string{"198.18.0.2"}, fromPool("main")),
 					svc("ns/unrecorded", []string{"198.18.0.3"}),
@@ -454,7 +441,7 @@ func TestDecideBGP(t *testing.T) {
 		{
 			name: "serviceSelectors: only matching Services",
 			snap: eligibility.BGPSnapshot{
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("web", bSvcSel("app", "web"))},
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("web", svcSel("app", "web"))},
 				Services: []corev1.Service{
 					svc("ns/api", []string{"198.18.0.2"}, svcLabels("app", "api")),
 					svc("ns/web", []string{"198.18.0.1"}, svcLabels("app", "web")),
@@ -466,7 +453,7 @@ func TestDecideBGP(t *testing.T) {
 		{
 			name: "serviceSelectors: several select the union",
 			snap: eligibility.BGPSnapshot{
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("web", bSvcSel("app", "web"), bSvcSel("app", "api"))},
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("web", svcSel("app", "web"), svcSel("app", "api"))},
 				Services: []corev1.Service{
 					svc("ns/api", []string{"198.18.0.2"}, svcLabels("app", "api")),
 					svc("ns/web", []string{"198.18.0.1"}, svcLabels("app", "web")),
@@ -479,14 +466,14 @@ func TestDecideBGP(t *testing.T) {
 			name: "nodeSelectors matching this node",
 			snap: eligibility.BGPSnapshot{Services: web(),
 				Nodes:             []corev1.Node{node("a", nodeLabels("rack", "r1")), node("b", nodeLabels("rack", "r2"))},
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("r1", bNodeSel("rack", "r1"))}},
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("r1", nodeSel("rack", "r1"))}},
 			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 		{
 			name: "nodeSelectors not matching this node: nothing",
 			snap: eligibility.BGPSnapshot{Services: web(),
 				Nodes:             []corev1.Node{node("a", nodeLabels("rack", "r1")), node("b", nodeLabels("rack", "r2"))},
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("r2", bNodeSel("rack", "r2"))}},
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("r2", nodeSel("rack", "r2"))}},
 			want: nil,
 		},
 		{
@@ -494,8 +481,8 @@ func TestDecideBGP(t *testing.T) {
 			snap: eligibility.BGPSnapshot{Services: web(),
 				Nodes: []corev1.Node{node("a", nodeLabels("rack", "r1")), node("b", nodeLabels("rack", "r2"))},
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{
-					bgpAdv("r1", bNodeSel("rack", "r1"), comms("65000:1")),
-					bgpAdv("r2", bNodeSel("rack", "r2"), comms("65000:2"), lpref(500), toPeers("far")),
+					bgpAdv("r1", nodeSel("rack", "r1"), comms("65000:1")),
+					bgpAdv("r2", nodeSel("rack", "r2"), comms("65000:2"), lpref(500), toPeers("far")),
 				}},
 			want: []eligibility.Prefix{withComms(route("198.18.0.1/32", "ns/web"), "65000:1")},
 		},
@@ -670,8 +657,8 @@ func TestDecideBGP(t *testing.T) {
 			name: "aggregated Services with different advertisements combine on the aggregate",
 			snap: eligibility.BGPSnapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{
-					bgpAdv("web", aggLen(24), bSvcSel("app", "web"), comms("65000:1"), toPeers("r1")),
-					bgpAdv("api", aggLen(24), bSvcSel("app", "api"), comms("65000:2"), lpref(10), toPeers("r2")),
+					bgpAdv("web", aggLen(24), svcSel("app", "web"), comms("65000:1"), toPeers("r1")),
+					bgpAdv("api", aggLen(24), svcSel("app", "api"), comms("65000:2"), lpref(10), toPeers("r2")),
 				},
 				Services: []corev1.Service{
 					svc("ns/web", []string{"198.18.0.1"}, svcLabels("app", "web")),
@@ -734,10 +721,10 @@ func TestDecideBGPIgnoresOrder(t *testing.T) {
 		},
 		BGPAdvertisements: []ironlbv1.BGPAdvertisement{
 			bgpAdv("all", comms("65000:1"), toPeers("r1")),
-			bgpAdv("agg", bPools("main"), aggLen(26), aggLenV6(124), comms("large:1:2:3", "65000:1"), lpref(100), toPeers("r2")),
-			bgpAdv("back", bPoolSel("tier", "back"), lpref(300)),
-			bgpAdv("web", bSvcSel("app", "web"), comms("no-export"), toPeers("r3", "r1")),
-			bgpAdv("r2only", bNodeSel("rack", "r2"), lpref(900)),
+			bgpAdv("agg", pools("main"), aggLen(26), aggLenV6(124), comms("large:1:2:3", "65000:1"), lpref(100), toPeers("r2")),
+			bgpAdv("back", poolSel("tier", "back"), lpref(300)),
+			bgpAdv("web", svcSel("app", "web"), comms("no-export"), toPeers("r3", "r1")),
+			bgpAdv("r2only", nodeSel("rack", "r2"), lpref(900)),
 		},
 	})
 	snap.EndpointSlices = nil

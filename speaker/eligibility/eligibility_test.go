@@ -105,7 +105,20 @@ func pool(name string, labels map[string]string, addrs ...string) ironlbv1.IPAdd
 	return p
 }
 
-type advOpt func(*ironlbv1.L2Advertisement)
+// advOpt edits an advertisement of either kind (*L2Advertisement or *BGPAdvertisement),
+// so the selections both kinds share have one set of builders.
+type advOpt func(adv any)
+
+// selections returns the pool and target selections of an advertisement of either kind.
+func selections(adv any) (*ironlbv1.PoolSelection, *ironlbv1.TargetSelection) {
+	switch a := adv.(type) {
+	case *ironlbv1.L2Advertisement:
+		return &a.Spec.PoolSelection, &a.Spec.TargetSelection
+	case *ironlbv1.BGPAdvertisement:
+		return &a.Spec.PoolSelection, &a.Spec.TargetSelection
+	}
+	panic(fmt.Sprintf("not an advertisement: %T", adv))
+}
 
 func l2(name string, opts ...advOpt) ironlbv1.L2Advertisement {
 	a := ironlbv1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: name}}
@@ -116,27 +129,31 @@ func l2(name string, opts ...advOpt) ironlbv1.L2Advertisement {
 }
 
 func pools(names ...string) advOpt {
-	return func(a *ironlbv1.L2Advertisement) { a.Spec.IPAddressPools = append(a.Spec.IPAddressPools, names...) }
+	return func(a any) { p, _ := selections(a); p.IPAddressPools = append(p.IPAddressPools, names...) }
 }
 func poolSel(kv ...string) advOpt {
-	return func(a *ironlbv1.L2Advertisement) {
-		a.Spec.IPAddressPoolSelectors = append(a.Spec.IPAddressPoolSelectors, metav1.LabelSelector{MatchLabels: lbl(kv...)})
+	return func(a any) {
+		p, _ := selections(a)
+		p.IPAddressPoolSelectors = append(p.IPAddressPoolSelectors, metav1.LabelSelector{MatchLabels: lbl(kv...)})
 	}
 }
 func svcSel(kv ...string) advOpt {
-	return func(a *ironlbv1.L2Advertisement) {
-		a.Spec.ServiceSelectors = append(a.Spec.ServiceSelectors, metav1.LabelSelector{MatchLabels: lbl(kv...)})
+	return func(a any) {
+		_, t := selections(a)
+		t.ServiceSelectors = append(t.ServiceSelectors, metav1.LabelSelector{MatchLabels: lbl(kv...)})
 	}
 }
 func nodeSel(kv ...string) advOpt {
-	return func(a *ironlbv1.L2Advertisement) {
-		a.Spec.NodeSelectors = append(a.Spec.NodeSelectors, metav1.LabelSelector{MatchLabels: lbl(kv...)})
+	return func(a any) {
+		_, t := selections(a)
+		t.NodeSelectors = append(t.NodeSelectors, metav1.LabelSelector{MatchLabels: lbl(kv...)})
 	}
 }
 func ifaces(names ...string) advOpt {
-	return func(a *ironlbv1.L2Advertisement) {
+	return func(a any) {
+		adv := a.(*ironlbv1.L2Advertisement)
 		for _, n := range names {
-			a.Spec.Interfaces = append(a.Spec.Interfaces, ironlbv1.InterfaceName(n))
+			adv.Spec.Interfaces = append(adv.Spec.Interfaces, ironlbv1.InterfaceName(n))
 		}
 	}
 }
