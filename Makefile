@@ -77,7 +77,7 @@ unit:
 ## 3000 Services against the real API server next to its write ceiling, then in the lab (root)
 ## layer-2 failover and BGP (route convergence, 3000 Services advertised, node loss with BFD,
 ## speaker footprint) (JSON in e2e/results/).
-bench: lab-tools
+bench: lab-tools build
 	go test -run '^$$' -bench . -benchmem ./controller/allocator/
 	IRONLB_BENCH=1 go test -count=1 -v -timeout 60m ./e2e/bench/
 
