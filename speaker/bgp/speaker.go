@@ -43,7 +43,9 @@ type Speaker struct {
 	mu     sync.Mutex
 	peers  map[string]Peer             // by name; written by Apply, read by States
 	states map[netip.Addr]sessionState // by peer address
-	cancel context.CancelFunc
+	// bfdStarted marks the sessions whose BFD runs (see bfdStartDelay).
+	bfdStarted map[netip.Addr]bool
+	cancel     context.CancelFunc
 }
 
 type sessionState struct {
@@ -67,6 +69,8 @@ func New(opts Options) *Speaker {
 		peers:  map[string]Peer{},
 		routes: map[netip.Prefix]Route{},
 		states: map[netip.Addr]sessionState{},
+
+		bfdStarted: map[netip.Addr]bool{},
 	}
 	go s.server.Serve()
 	return s
@@ -129,7 +133,7 @@ func (s *Speaker) Apply(ctx context.Context, c Config) error {
 		if _, ok := s.peersSnapshot()[name]; ok {
 			continue
 		}
-		if err := s.server.AddPeer(ctx, &api.AddPeerRequest{Peer: toAPIPeer(p)}); err != nil {
+		if err := s.server.AddPeer(ctx, &api.AddPeerRequest{Peer: toAPIPeer(withoutBFD(p))}); err != nil {
 			errs = append(errs, fmt.Errorf("adding peer %s (%s): %w", name, p.Address, err))
 			continue
 		}
@@ -196,6 +200,9 @@ func (s *Speaker) peerEvent(ev *apiutil.WatchEventMessage_PeerEvent, at time.Tim
 	if changed {
 		s.opts.Logger.Info("BGP session state", "peer", addr, "state", ev.Peer.State.SessionState.String(),
 			"reason", ev.Peer.State.DisconnectMessage)
+		if ev.Peer.State.SessionState == bgp.BGP_FSM_ESTABLISHED {
+			s.sessionUp(addr)
+		}
 		if s.opts.OnChange != nil {
 			s.opts.OnChange()
 		}
@@ -211,6 +218,7 @@ func (s *Speaker) setPeer(name string, p *Peer) {
 		return
 	}
 	delete(s.states, s.peers[name].Address)
+	delete(s.bfdStarted, s.peers[name].Address)
 	delete(s.peers, name)
 }
 
@@ -232,6 +240,7 @@ func (s *Speaker) stop(graceful bool) error {
 	}
 	s.states = map[netip.Addr]sessionState{}
 	s.peers = map[string]Peer{}
+	s.bfdStarted = map[netip.Addr]bool{}
 	s.mu.Unlock()
 	if !s.running {
 		return nil
