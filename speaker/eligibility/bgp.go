@@ -9,6 +9,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/ipset"
 	"github.com/ironlb/ironlb/internal/lbservice"
 )
 
@@ -82,7 +83,7 @@ func DecideBGP(s BGPSnapshot) []Prefix {
 					!MatchesAny(adv.NodeSelectors, node.Labels) {
 					continue
 				}
-				prefix := aggregate(ip, adv)
+				prefix := aggregate(ip, adv, pools)
 				p := byPrefix[prefix]
 				if p == nil {
 					p = &Prefix{Prefix: prefix}
@@ -121,8 +122,11 @@ func DecideBGP(s BGPSnapshot) []Prefix {
 	return out
 }
 
-// aggregate is the prefix an advertisement sends for an address.
-func aggregate(ip netip.Addr, adv *ironlbv1.BGPAdvertisementSpec) netip.Prefix {
+// aggregate is the prefix an advertisement sends for an address. An aggregate that would
+// reach beyond the address's pool (aggregationLength 0 would be a default route) is not
+// sent: the router would draw traffic for addresses ironlb does not own, so the address
+// alone is advertised instead. The CRD cannot check this, since pools are other objects.
+func aggregate(ip netip.Addr, adv *ironlbv1.BGPAdvertisementSpec, pools []compiledPool) netip.Prefix {
 	bits := ip.BitLen()
 	length := adv.AggregationLength
 	if ip.Is6() {
@@ -132,7 +136,24 @@ func aggregate(ip netip.Addr, adv *ironlbv1.BGPAdvertisementSpec) netip.Prefix {
 		bits = int(*length)
 	}
 	p, _ := ip.Prefix(bits)
+	if bits < ip.BitLen() && !withinAPool(p, pools) {
+		return netip.PrefixFrom(ip, ip.BitLen())
+	}
 	return p
+}
+
+// withinAPool reports whether every address of p belongs to one pool.
+func withinAPool(p netip.Prefix, pools []compiledPool) bool {
+	r, err := ipset.ParseRange(p.String())
+	if err != nil {
+		return false
+	}
+	for _, cp := range pools {
+		if ipset.New(r).Subtract(cp.set).IsEmpty() {
+			return true
+		}
+	}
+	return false
 }
 
 // readyServices lists the Services ("namespace/name") with at least one ready or serving

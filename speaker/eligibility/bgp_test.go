@@ -529,6 +529,7 @@ func TestDecideBGP(t *testing.T) {
 		{
 			name: "aggregationLengthV6 64 aggregates IPv6 only; aggregationLength IPv4 only",
 			snap: eligibility.BGPSnapshot{
+				Pools:             []ironlbv1.IPAddressPool{pool("main", nil, "198.18.0.0/24", "2001:db8::/64")},
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLenV6(64))},
 				Services: []corev1.Service{
 					svc("ns/v6a", []string{"2001:db8::1"}),
@@ -537,6 +538,36 @@ func TestDecideBGP(t *testing.T) {
 				},
 			},
 			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/v4"), route("2001:db8::/64", "ns/v6a", "ns/v6b")},
+		},
+		{
+			name: "an aggregate beyond the pool is not sent: the addresses go alone",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLen(16), aggLenV6(64))},
+				Services: []corev1.Service{
+					svc("ns/a", []string{"198.18.0.1", "2001:db8::1"}),
+					svc("ns/b", []string{"198.18.0.2"}),
+				},
+			},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/a"), route("198.18.0.2/32", "ns/b"), route("2001:db8::1/128", "ns/a")},
+		},
+		{
+			name: "aggregationLength 0 never becomes a default route",
+			snap: eligibility.BGPSnapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLen(0))},
+				Services:          []corev1.Service{svc("ns/a", []string{"198.18.0.1"})},
+			},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/a")},
+		},
+		{
+			name: "an aggregate across two pools is beyond each of them",
+			snap: eligibility.BGPSnapshot{
+				Pools: []ironlbv1.IPAddressPool{
+					pool("low", nil, "198.18.0.0/25"), pool("high", nil, "198.18.0.128/25"),
+				},
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLen(24))},
+				Services:          []corev1.Service{svc("ns/a", []string{"198.18.0.1"})},
+			},
+			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/a")},
 		},
 		{
 			name: "aggregationLength does not apply to IPv6 addresses",
