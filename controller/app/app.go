@@ -37,6 +37,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/controller/advertisement"
 	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/controller/bootstrap"
 	"github.com/ironlb/ironlb/controller/metrics"
@@ -212,6 +213,9 @@ func wire(mgr manager.Manager, o Options, recorder events.EventRecorder) error {
 		Complete(pools)
 	if err != nil {
 		return fmt.Errorf("creating the pool controller: %w", err)
+	}
+	if err := advertisement.Setup(mgr); err != nil {
+		return fmt.Errorf("creating the advertisement controllers: %w", err)
 	}
 	return nil
 }

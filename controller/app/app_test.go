@@ -555,3 +555,56 @@ func TestOtherConditionsSurvive(t *testing.T) {
 		t.Fatal("the controller's status write removed another component's condition")
 	}
 }
+
+// TestAdvertisementConditions checks, on the real API server, that advertisements get a
+// Ready condition that follows the pools and peers they refer to.
+func TestAdvertisementConditions(t *testing.T) {
+	testenv.Require(t, env)
+	startController(t, false)
+	ctx := context.Background()
+	bgpAdv := &ironlbv1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "adv-check"},
+		Spec: ironlbv1.BGPAdvertisementSpec{PoolSelection: ironlbv1.PoolSelection{IPAddressPools: []string{"adv-pool"}}}}
+	l2Adv := &ironlbv1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "adv-check"},
+		Spec: ironlbv1.L2AdvertisementSpec{PoolSelection: ironlbv1.PoolSelection{IPAddressPools: []string{"adv-pool"}}}}
+	for _, o := range []client.Object{bgpAdv, l2Adv} {
+		if err := env.Client.Create(ctx, o); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), o) })
+	}
+	readyReason := func(obj client.Object, conds *[]metav1.Condition, want string) func() string {
+		return func() string {
+			if err := env.Client.Get(ctx, client.ObjectKeyFromObject(obj), obj); err != nil {
+				return err.Error()
+			}
+			c := meta.FindStatusCondition(*conds, ironlbv1.ConditionReady)
+			if c == nil || c.Reason != want {
+				return fmt.Sprintf("%T Ready = %+v, want reason %s", obj, c, want)
+			}
+			return ""
+		}
+	}
+	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, "PoolNotFound"))
+	waitFor(t, 20*time.Second, readyReason(l2Adv, &l2Adv.Status.Conditions, "PoolNotFound"))
+
+	createPool(t, "adv-pool", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.200.0/24")})
+	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, "Ready"))
+	waitFor(t, 20*time.Second, readyReason(l2Adv, &l2Adv.Status.Conditions, "Ready"))
+
+	bgpAdv.Spec.AggregationLength = ptr.To(int32(16))
+	bgpAdv.Spec.Peers = []string{"adv-router"}
+	if err := env.Client.Update(ctx, bgpAdv); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, "PeerNotFound"))
+	peer := &ironlbv1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "adv-router"},
+		Spec: ironlbv1.BGPPeerSpec{MyASN: 64513, PeerASN: 64512, PeerAddress: "198.18.0.254"}}
+	if err := env.Client.Create(ctx, peer); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), peer) })
+	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, "AggregationBeyondPool"))
+	if c := meta.FindStatusCondition(bgpAdv.Status.Conditions, ironlbv1.ConditionReady); !strings.Contains(c.Message, "spec.aggregationLength 16") {
+		t.Errorf("message %q does not name the field", c.Message)
+	}
+}

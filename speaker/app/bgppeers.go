@@ -43,7 +43,7 @@ func resolvePeers(peers []ironlbv1.BGPPeer, in peerInputs) []resolvedPeer {
 	byAddr := map[netip.Addr]string{}
 	for i := range sorted {
 		p := &sorted[i]
-		if in.node == nil || !eligibility.MatchesAny(p.Spec.NodeSelectors, in.node.Labels) {
+		if in.node == nil || !ironlbv1.MatchesAnySelector(p.Spec.NodeSelectors, in.node.Labels) {
 			continue
 		}
 		r := resolvePeer(p, in)

@@ -79,11 +79,11 @@ func DecideBGP(s BGPSnapshot) []Prefix {
 			}
 			for j := range s.BGPAdvertisements {
 				adv := &s.BGPAdvertisements[j].Spec
-				if !selectsPool(adv.PoolSelection, pool) || !MatchesAny(adv.ServiceSelectors, svc.Labels) ||
-					!MatchesAny(adv.NodeSelectors, node.Labels) {
+				if !adv.Selects(pool) || !ironlbv1.MatchesAnySelector(adv.ServiceSelectors, svc.Labels) ||
+					!ironlbv1.MatchesAnySelector(adv.NodeSelectors, node.Labels) {
 					continue
 				}
-				prefix := aggregate(ip, adv, pools)
+				prefix := aggregate(ip, adv, setOf(pool, pools))
 				p := byPrefix[prefix]
 				if p == nil {
 					p = &Prefix{Prefix: prefix}
@@ -125,8 +125,9 @@ func DecideBGP(s BGPSnapshot) []Prefix {
 // aggregate is the prefix an advertisement sends for an address. An aggregate that would
 // reach beyond the address's pool (aggregationLength 0 would be a default route) is not
 // sent: the router would draw traffic for addresses ironlb does not own, so the address
-// alone is advertised instead. The CRD cannot check this, since pools are other objects.
-func aggregate(ip netip.Addr, adv *ironlbv1.BGPAdvertisementSpec, pools []compiledPool) netip.Prefix {
+// alone is advertised instead. The advertisement's Ready condition, written by the
+// controller, says so.
+func aggregate(ip netip.Addr, adv *ironlbv1.BGPAdvertisementSpec, pool ipset.Set) netip.Prefix {
 	bits := ip.BitLen()
 	length := adv.AggregationLength
 	if ip.Is6() {
@@ -136,24 +137,26 @@ func aggregate(ip netip.Addr, adv *ironlbv1.BGPAdvertisementSpec, pools []compil
 		bits = int(*length)
 	}
 	p, _ := ip.Prefix(bits)
-	if bits < ip.BitLen() && !withinAPool(p, pools) {
+	if bits < ip.BitLen() && !within(p, pool) {
 		return netip.PrefixFrom(ip, ip.BitLen())
 	}
 	return p
 }
 
-// withinAPool reports whether every address of p belongs to one pool.
-func withinAPool(p netip.Prefix, pools []compiledPool) bool {
+// within reports whether every address of p belongs to the set.
+func within(p netip.Prefix, set ipset.Set) bool {
 	r, err := ipset.ParseRange(p.String())
-	if err != nil {
-		return false
-	}
+	return err == nil && ipset.New(r).Subtract(set).IsEmpty()
+}
+
+// setOf returns the compiled addresses of a pool.
+func setOf(pool *ironlbv1.IPAddressPool, pools []compiledPool) ipset.Set {
 	for _, cp := range pools {
-		if ipset.New(r).Subtract(cp.set).IsEmpty() {
-			return true
+		if cp.pool == pool {
+			return cp.set
 		}
 	}
-	return false
+	return ipset.Set{}
 }
 
 // readyServices lists the Services ("namespace/name") with at least one ready or serving

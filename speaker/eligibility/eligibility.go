@@ -13,8 +13,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/ipset"
@@ -169,36 +167,11 @@ func matchingAdvertisements(advs []ironlbv1.L2Advertisement, pool *ironlbv1.IPAd
 	var out []*ironlbv1.L2Advertisement
 	for i := range advs {
 		adv := &advs[i]
-		if selectsPool(adv.Spec.PoolSelection, pool) && MatchesAny(adv.Spec.ServiceSelectors, svc.Labels) {
+		if adv.Spec.Selects(pool) && ironlbv1.MatchesAnySelector(adv.Spec.ServiceSelectors, svc.Labels) {
 			out = append(out, adv)
 		}
 	}
 	return out
-}
-
-func selectsPool(sel ironlbv1.PoolSelection, pool *ironlbv1.IPAddressPool) bool {
-	if len(sel.IPAddressPools) == 0 && len(sel.IPAddressPoolSelectors) == 0 {
-		return true
-	}
-	if slices.Contains(sel.IPAddressPools, pool.Name) {
-		return true
-	}
-	return len(sel.IPAddressPoolSelectors) > 0 && MatchesAny(sel.IPAddressPoolSelectors, pool.Labels)
-}
-
-// MatchesAny is true when the list is empty or one selector matches: the meaning of every
-// selector list in the API.
-func MatchesAny(sels []metav1.LabelSelector, set map[string]string) bool {
-	if len(sels) == 0 {
-		return true
-	}
-	for i := range sels {
-		s, err := metav1.LabelSelectorAsSelector(&sels[i])
-		if err == nil && s.Matches(labels.Set(set)) {
-			return true
-		}
-	}
-	return false
 }
 
 // eligibleNodes lists the nodes that may announce the Service's address, the interfaces
@@ -259,7 +232,7 @@ func interfacesFor(advs []*ironlbv1.L2Advertisement, node *corev1.Node, up []str
 	selected, any := false, false
 	var ifaces []string
 	for _, adv := range advs {
-		if !MatchesAny(adv.Spec.NodeSelectors, node.Labels) {
+		if !ironlbv1.MatchesAnySelector(adv.Spec.NodeSelectors, node.Labels) {
 			continue
 		}
 		selected = true
