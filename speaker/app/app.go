@@ -108,7 +108,7 @@ func Run(ctx context.Context, o Options) error {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", o.NodeName)
 	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
 
-	mgr, err := newManager(o)
+	mgr, err := newManagerWhenReachable(ctx, o, logger)
 	if err != nil {
 		return err
 	}
@@ -202,15 +202,35 @@ func setupLayer2(mgr manager.Manager, o Options, logger *slog.Logger) (func(), f
 	return handOver, stop, nil
 }
 
-func newManager(o Options) (manager.Manager, error) {
-	cfg := o.Config
-	if cfg == nil {
-		var err error
-		if cfg, err = ctrl.GetConfig(); err != nil {
+// newManagerWhenReachable retries creating the manager while the API server cannot be
+// reached (it needs discovery to scope the Secret cache): a node that boots before the
+// API server is reachable would otherwise exit and wait out CrashLoopBackOff.
+func newManagerWhenReachable(ctx context.Context, o Options, logger *slog.Logger) (manager.Manager, error) {
+	if o.Config == nil {
+		cfg, err := ctrl.GetConfig() // a missing or bad kubeconfig is no reason to wait
+		if err != nil {
 			return nil, err
 		}
+		o.Config = cfg
 	}
-	cfg = rest.CopyConfig(cfg)
+	delay := time.Second
+	for {
+		mgr, err := newManager(o)
+		if err == nil {
+			return mgr, nil
+		}
+		logger.Warn("cannot start yet, retrying", "error", err, "in", delay)
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(delay):
+		}
+		delay = min(2*delay, 15*time.Second)
+	}
+}
+
+func newManager(o Options) (manager.Manager, error) {
+	cfg := rest.CopyConfig(o.Config)
 	cfg.QPS, cfg.Burst = float32(o.QPS), o.Burst
 	cfg.UserAgent = "ironlb-speaker/" + o.NodeName
 	scheme := runtime.NewScheme()
