@@ -14,9 +14,9 @@ package bench
 // IRONLB_BENCH_LOCK_WAIT_MINUTES (how long to wait for another lab on the machine, default
 // 30) and IRONLB_BENCH_LOGS (a folder the lab's logs are copied to before the lab is removed).
 //
-// Helpers shared with the layer-2 benchmark (l2SpeakerPID, l2RSSMiB, l2CPUSample,
-// l2LabProcesses, l2SpeakerMetrics, l2Percentiles, l2Parallel, ...) live in
-// l2failover_bench_test.go.
+// Helpers shared with the other benchmarks live in their files: l2SpeakerPID, l2CPUSample,
+// l2LabProcesses, l2SpeakerMetrics, l2Percentiles and envInt in l2failover_bench_test.go;
+// statusMiB, parallel and percentile in controller_bench_test.go.
 
 import (
 	"bufio"
@@ -33,7 +33,6 @@ import (
 	"runtime"
 	"slices"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -288,11 +287,11 @@ func TestBGPBench(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the BGP benchmark runs in the lab, which needs root")
 	}
-	nConv := l2EnvInt(t, "IRONLB_BENCH_BGP_CONVERGENCE", 100, 1)
-	trials := l2EnvInt(t, "IRONLB_BENCH_BGP_TRIALS", 20, 1)
-	nScale := l2EnvInt(t, "IRONLB_BENCH_BGP_SERVICES", 3000, 0)
-	idle := time.Duration(l2EnvInt(t, "IRONLB_BENCH_BGP_IDLE_SECONDS", 30, 1)) * time.Second
-	lockWait := time.Duration(l2EnvInt(t, "IRONLB_BENCH_LOCK_WAIT_MINUTES", 30, 1)) * time.Minute
+	nConv := envInt(t, "IRONLB_BENCH_BGP_CONVERGENCE", 100, 1)
+	trials := envInt(t, "IRONLB_BENCH_BGP_TRIALS", 20, 1)
+	nScale := envInt(t, "IRONLB_BENCH_BGP_SERVICES", 3000, 0)
+	idle := time.Duration(envInt(t, "IRONLB_BENCH_BGP_IDLE_SECONDS", 30, 1)) * time.Second
+	lockWait := time.Duration(envInt(t, "IRONLB_BENCH_LOCK_WAIT_MINUTES", 30, 1)) * time.Minute
 	if nScale > 4000 {
 		t.Fatalf("IRONLB_BENCH_BGP_SERVICES=%d: the pool %s has 4064 addresses", nScale, bgpPoolV4)
 	}
@@ -973,7 +972,7 @@ func bgpConvergence(t *testing.T, ctx context.Context, l *lab.Lab, pods []*lab.P
 	// The Services go again, so the later phases count only their own prefixes.
 	dctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	defer cancel()
-	l2Parallel(t, len(names), 8, func(i int) error { return l.DeleteService(dctx, bgpNamespace, names[i]) })
+	parallel(t, len(names), 8, func(i int) error { return l.DeleteService(dctx, bgpNamespace, names[i]) })
 	l2Until(t, time.Minute, "FRR to withdraw the convergence routes", func() (bool, string) {
 		routes, err := bgpZebraRoutes(dctx, l)
 		if err != nil {
@@ -1390,7 +1389,7 @@ func bgpScale(t *testing.T, ctx context.Context, l *lab.Lab, pods []*lab.Pod, n 
 		if err != nil {
 			t.Fatal(err)
 		}
-		base[node.Name] = l2RSSMiB(t, pid)
+		base[node.Name] = statusMiB(t, pid, "VmRSS:")
 	}
 	l2Logf("scale: speakers' RSS without Services (2 peers): %v MiB; stopping every speaker", base)
 	for _, node := range l.Nodes {
@@ -1417,7 +1416,7 @@ func bgpScale(t *testing.T, ctx context.Context, l *lab.Lab, pods []*lab.Pod, n 
 	cctx, cancel := context.WithTimeout(ctx, 15*time.Minute)
 	defer cancel()
 	start := time.Now()
-	l2Parallel(t, n, 16, func(i int) error {
+	parallel(t, n, 16, func(i int) error {
 		name := fmt.Sprintf("svc-%04d", i)
 		pod := pods[i%len(pods)]
 		for _, fam := range []corev1.IPFamily{corev1.IPv4Protocol, corev1.IPv6Protocol} {
@@ -1512,7 +1511,7 @@ func bgpScale(t *testing.T, ctx context.Context, l *lab.Lab, pods []*lab.Pod, n 
 	for _, node := range l.Nodes {
 		s := BGPSpeakerSize{
 			Node: node.Name, PID: pids[node.Name], BaselineRSSMiB: base[node.Name],
-			RSSMiB: l2RSSMiB(t, pids[node.Name]), HWMMiB: bgpStatusMiB(pids[node.Name], "VmHWM:"),
+			RSSMiB: statusMiB(t, pids[node.Name], "VmRSS:"), HWMMiB: statusMiB(t, pids[node.Name], "VmHWM:"),
 			IdleCPUPerMinute: cpu[node.Name],
 		}
 		if m, err := l2SpeakerMetrics(ctx, l, node); err == nil {
@@ -1663,25 +1662,6 @@ func bgpNames(nodes []*lab.Node) []string {
 		out = append(out, n.Name)
 	}
 	return out
-}
-
-// bgpStatusMiB reads a "Vm...:" line of /proc/PID/status in MiB (0 if unreadable).
-func bgpStatusMiB(pid int, key string) float64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for line := range strings.Lines(string(data)) {
-		if v, ok := strings.CutPrefix(line, key); ok {
-			f := strings.Fields(v)
-			if len(f) == 0 {
-				return 0
-			}
-			kb, _ := strconv.ParseFloat(f[0], 64)
-			return math.Round(kb/1024*10) / 10
-		}
-	}
-	return 0
 }
 
 // ---- output ----

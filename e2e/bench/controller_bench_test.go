@@ -9,6 +9,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -187,9 +188,9 @@ func TestControllerBench(t *testing.T) {
 		t.Skip("benchmark: run with make bench")
 	}
 	testenv.Require(t, env)
-	n := envInt(t, "IRONLB_BENCH_N", 3000)
-	workers := envInt(t, "IRONLB_BENCH_CEILING_WORKERS", 64)
-	rounds := envInt(t, "IRONLB_BENCH_CEILING_ROUNDS", 3)
+	n := envInt(t, "IRONLB_BENCH_N", 3000, 1)
+	workers := envInt(t, "IRONLB_BENCH_CEILING_WORKERS", 64, 1)
+	rounds := envInt(t, "IRONLB_BENCH_CEILING_ROUNDS", 3, 1)
 	ctx := context.Background()
 	cs := fastClient(t)
 	cp := findControlPlane(t)
@@ -324,7 +325,7 @@ func startRun(t *testing.T, ctx context.Context, cs corev1client.CoreV1Interface
 
 	runtime.GC()
 	debug.FreeOSMemory()
-	r.result.BaselineRSSMiB = rssMiB(t)
+	r.result.BaselineRSSMiB = statusMiB(t, 0, "VmRSS:")
 	r.startProfile(t, fmt.Sprintf("controller-qps%g.pprof", qps))
 	r.cpu0 = cp.sample()
 
@@ -344,7 +345,7 @@ func startRun(t *testing.T, ctx context.Context, cs corev1client.CoreV1Interface
 	r.result.Seconds = r.lastIP.Sub(start).Seconds()
 	r.result.FirstIPSeconds = r.watch.first().Sub(start).Seconds()
 	r.result.LastWriteSeconds = r.counter.lastStatusWrite().Sub(start).Seconds()
-	r.result.RSSMiB = rssMiB(t)
+	r.result.RSSMiB = statusMiB(t, 0, "VmRSS:")
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	r.heapMiB = float64(ms.HeapInuse) / (1 << 20)
@@ -537,8 +538,8 @@ func measureLatency(t *testing.T, ctx context.Context, cs corev1client.CoreV1Int
 	return res
 }
 
-// percentile is the nearest-rank percentile of sorted durations.
-func percentile(sorted []time.Duration, p float64) time.Duration {
+// percentile is the nearest-rank percentile of sorted values.
+func percentile[T cmp.Ordered](sorted []T, p float64) T {
 	i := int(math.Ceil(p*float64(len(sorted)))) - 1
 	return sorted[max(0, min(i, len(sorted)-1))]
 }
@@ -998,26 +999,6 @@ func loadAverage() float64 {
 	return v
 }
 
-// rssMiB reads VmRSS from /proc/self/status.
-func rssMiB(t *testing.T) float64 {
-	t.Helper()
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(data)) {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return math.Round(kb/1024*10) / 10
-		}
-	}
-	t.Fatal("no VmRSS in /proc/self/status")
-	return 0
-}
-
 // ---- output ----
 
 func logf(format string, args ...any) {
@@ -1100,15 +1081,31 @@ func writeJSON(t *testing.T, name string, res any) string {
 	return path
 }
 
-func envInt(t *testing.T, name string, def int) int {
+// statusMiB reads a size field (VmRSS:, VmHWM:, ...) of /proc/PID/status in MiB; pid 0
+// is this test process.
+func statusMiB(t *testing.T, pid int, key string) float64 {
 	t.Helper()
-	s := os.Getenv(name)
-	if s == "" {
-		return def
+	proc := "self"
+	if pid != 0 {
+		proc = strconv.Itoa(pid)
 	}
-	v, err := strconv.Atoi(s)
-	if err != nil || v <= 0 {
-		t.Fatalf("%s=%q: want a positive number", name, s)
+	data, err := os.ReadFile("/proc/" + proc + "/status")
+	if err != nil {
+		t.Fatal(err)
 	}
-	return v
+	for line := range strings.Lines(string(data)) {
+		if v, ok := strings.CutPrefix(line, key); ok {
+			f := strings.Fields(v)
+			if len(f) == 0 {
+				break
+			}
+			kb, err := strconv.ParseFloat(f[0], 64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return math.Round(kb/1024*10) / 10
+		}
+	}
+	t.Fatalf("no %s in /proc/%s/status", key, proc)
+	return 0
 }

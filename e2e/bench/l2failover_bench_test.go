@@ -31,7 +31,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"text/tabwriter"
 	"time"
@@ -230,9 +229,9 @@ func TestL2Bench(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("the layer-2 benchmark runs in the lab, which needs root")
 	}
-	trials := l2EnvInt(t, "IRONLB_BENCH_TRIALS", 20, 1)
-	nServices := l2EnvInt(t, "IRONLB_BENCH_L2_SERVICES", 3000, 0)
-	idle := time.Duration(l2EnvInt(t, "IRONLB_BENCH_IDLE_SECONDS", 60, 1)) * time.Second
+	trials := envInt(t, "IRONLB_BENCH_TRIALS", 20, 1)
+	nServices := envInt(t, "IRONLB_BENCH_L2_SERVICES", 3000, 0)
+	idle := time.Duration(envInt(t, "IRONLB_BENCH_IDLE_SECONDS", 60, 1)) * time.Second
 	speakerArgs := strings.Fields(os.Getenv("IRONLB_BENCH_SPEAKER_ARGS"))
 	started := time.Now()
 
@@ -688,7 +687,7 @@ func l2MeasureFootprint(t *testing.T, ctx context.Context, l *lab.Lab, n int, id
 	l2Logf("footprint: baseline over %s with 3 Services", idle)
 	baseRSS := map[string]float64{}
 	for name, pid := range pids {
-		baseRSS[name] = l2RSSMiB(t, pid)
+		baseRSS[name] = statusMiB(t, pid, "VmRSS:")
 	}
 	baseCPU := l2IdleCPU(t, pids, idle)
 
@@ -709,7 +708,7 @@ func l2MeasureFootprint(t *testing.T, ctx context.Context, l *lab.Lab, n int, id
 		t.Fatal(err)
 	}
 	start := time.Now()
-	l2Parallel(t, n, 16, func(i int) error {
+	parallel(t, n, 16, func(i int) error {
 		svc := l2IPv4Service(l2FootprintNS, fmt.Sprintf("svc-%04d", i))
 		svc.Spec.AllocateLoadBalancerNodePorts = l2Ptr(false)
 		_, err := l.Kube.CoreV1().Services(l2FootprintNS).Create(ctx, svc, metav1.CreateOptions{})
@@ -810,7 +809,7 @@ func l2MeasureFootprint(t *testing.T, ctx context.Context, l *lab.Lab, n int, id
 	var sumCPU float64
 	for _, node := range l.Nodes {
 		u := L2SpeakerUsage{
-			Node: node.Name, PID: pids[node.Name], BaselineRSSMiB: baseRSS[node.Name], RSSMiB: l2RSSMiB(t, pids[node.Name]),
+			Node: node.Name, PID: pids[node.Name], BaselineRSSMiB: baseRSS[node.Name], RSSMiB: statusMiB(t, pids[node.Name], "VmRSS:"),
 			IdleCPUPerMinute: cpu[node.Name], BaselineCPUPerMin: baseCPU[node.Name],
 		}
 		fp.Speakers = append(fp.Speakers, u)
@@ -894,26 +893,6 @@ func l2LabProcesses(l *lab.Lab) map[string]int {
 		}
 	}
 	return out
-}
-
-func l2RSSMiB(t *testing.T, pid int) float64 {
-	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			f := strings.Fields(v)
-			kb, err := strconv.ParseFloat(f[0], 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return math.Round(kb/1024*10) / 10
-		}
-	}
-	t.Fatalf("no VmRSS for pid %d", pid)
-	return 0
 }
 
 // l2CPUSample returns utime+stime in seconds per node.
@@ -1027,14 +1006,10 @@ func l2Percentiles(v []float64) (p50, p99, maxV float64) {
 	}
 	s := slices.Clone(v)
 	slices.Sort(s)
-	at := func(p float64) float64 {
-		i := int(math.Ceil(p*float64(len(s)))) - 1
-		return s[max(0, min(i, len(s)-1))]
-	}
-	return at(0.50), at(0.99), s[len(s)-1]
+	return percentile(s, 0.50), percentile(s, 0.99), s[len(s)-1]
 }
 
-func l2EnvInt(t *testing.T, name string, def, least int) int {
+func envInt(t *testing.T, name string, def, least int) int {
 	t.Helper()
 	s := os.Getenv(name)
 	if s == "" {
@@ -1073,34 +1048,4 @@ func l2Until(t *testing.T, timeout time.Duration, what string, check func() (boo
 		time.Sleep(time.Second)
 	}
 	t.Fatalf("timed out after %s waiting until %s: %s", timeout, what, last)
-}
-
-// l2Parallel runs f(0..n-1) on workers goroutines and fails the test on the first error.
-func l2Parallel(t *testing.T, n, workers int, f func(i int) error) {
-	t.Helper()
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var first error
-	next := make(chan int)
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				if err := f(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = err
-					}
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if first != nil {
-		t.Fatal(first)
-	}
 }
