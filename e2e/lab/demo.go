@@ -112,20 +112,9 @@ func (l *Lab) RunDemo(ctx context.Context, w io.Writer) error {
 			return fmt.Errorf("demo: %w (controller log: %s)", err, l.ControllerLog())
 		}
 	}
-	pod, err := l.StartPod(ctx, l.Nodes[0].Name, "demo-1", map[string]string{"app": "demo"})
+	svc, err := l.demoService(ctx, l.Nodes[0].Name, "demo", nil)
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	svc, err := l.CreateService(ctx, NewLoadBalancerService("demo", "demo"))
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	if err := l.SetEndpoints(ctx, svc, Ready(pod)); err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	svc, err = l.WaitForIngress(ctx, svc.Namespace, svc.Name, time.Minute)
-	if err != nil {
-		return fmt.Errorf("demo: %w (controller log: %s)", err, l.ControllerLog())
+		return err
 	}
 	for _, args := range [][]string{
 		{"get", "svc", "-n", "demo", "-o", "wide"},
@@ -149,22 +138,10 @@ func (l *Lab) RunDemo(ctx context.Context, w io.Writer) error {
 // router's route to its address through every node (ECMP), and a request from the BGP
 // client, which reaches the address only through that route.
 func (l *Lab) demoBGP(ctx context.Context, w io.Writer) error {
-	pod, err := l.StartPod(ctx, l.Nodes[min(1, len(l.Nodes)-1)].Name, "demo-bgp-1", map[string]string{"app": "demo-bgp"})
+	svc, err := l.demoService(ctx, l.Nodes[min(1, len(l.Nodes)-1)].Name, "demo-bgp",
+		map[string]string{"ironlb.io/address-pool": "demo-bgp"})
 	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	spec := NewLoadBalancerService("demo", "demo-bgp")
-	spec.Annotations = map[string]string{"ironlb.io/address-pool": "demo-bgp"}
-	svc, err := l.CreateService(ctx, spec)
-	if err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	if err := l.SetEndpoints(ctx, svc, Ready(pod)); err != nil {
-		return fmt.Errorf("demo: %w", err)
-	}
-	svc, err = l.WaitForIngress(ctx, svc.Namespace, svc.Name, time.Minute)
-	if err != nil {
-		return fmt.Errorf("demo: %w (controller log: %s)", err, l.ControllerLog())
+		return err
 	}
 	for _, ing := range svc.Status.LoadBalancer.Ingress {
 		a, err := netip.ParseAddr(ing.IP)
@@ -201,6 +178,29 @@ func (l *Lab) demoBGP(ctx context.Context, w io.Writer) error {
 		}
 	}
 	return l.demoCurl(ctx, w, svc, l.BGPClient.Netns, "   # the BGP client, behind the router")
+}
+
+// demoService starts pod NAME-1 on node, creates LoadBalancer Service demo/NAME for it
+// and returns the Service once it has its addresses.
+func (l *Lab) demoService(ctx context.Context, node, name string, annotations map[string]string) (*corev1.Service, error) {
+	pod, err := l.StartPod(ctx, node, name+"-1", map[string]string{"app": name})
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	spec := NewLoadBalancerService("demo", name)
+	spec.Annotations = annotations
+	svc, err := l.CreateService(ctx, spec)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	if err := l.SetEndpoints(ctx, svc, Ready(pod)); err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
+	}
+	svc, err = l.WaitForIngress(ctx, svc.Namespace, svc.Name, time.Minute)
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w (controller log: %s)", err, l.ControllerLog())
+	}
+	return svc, nil
 }
 
 // demoCurl fetches every EXTERNAL-IP of svc from a client namespace and prints the
