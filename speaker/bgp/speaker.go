@@ -128,9 +128,10 @@ func (s *Speaker) Apply(ctx context.Context, c Config) error {
 	}
 	nh4, nh6 := s.nextHops(c)
 	errs = append(errs, s.applyRoutes(routes, nh4, nh6)...)
+	have := s.peersSnapshot()
 	for _, name := range slices.Sorted(maps.Keys(want)) {
 		p := want[name]
-		if _, ok := s.peersSnapshot()[name]; ok {
+		if _, ok := have[name]; ok {
 			continue
 		}
 		if err := s.server.AddPeer(ctx, &api.AddPeerRequest{Peer: toAPIPeer(withoutBFD(p))}); err != nil {
