@@ -5,11 +5,12 @@ GOLANGCI_LINT_VERSION := v2.15.0
 CONTROLLER_GEN := go tool controller-gen
 CRD_DIRS := config/crd/bases charts/ironlb/crds
 
-# The lab's etcd, kube-apiserver, kubectl and kube-proxy, built from Go modules (e2e/tools).
+# The lab's etcd, kube-apiserver, kube-controller-manager, kube-scheduler, kubelet,
+# kube-proxy and kubectl, built from Go modules (e2e/tools).
 export KUBEBUILDER_ASSETS := $(BIN)
 export PATH := $(BIN):$(PATH)
 
-.PHONY: all build generate check-generated lab-tools tools images lint test unit bench demo demo-down clean
+.PHONY: all build generate check-generated packages lab-tools tools images lint test unit bench demo demo-down clean
 
 all: build
 
@@ -37,6 +38,11 @@ check-generated: tools
 	for f in $$(cd "$$tmp/config" && find . -name '*.yaml'); do \
 		diff -u "config/$$f" "$$tmp/config/$$f" || { echo "config/$$f is stale: run make generate" >&2; status=1; }; done; \
 	exit $$status
+
+## packages: the Debian packages the lab needs (containerd, runc, CNI plugins, FRR,
+## iproute2, nftables, ...), installed without asking when one is missing (root).
+packages:
+	@e2e/tools/install-packages.sh
 
 lab-tools:
 	@e2e/tools/build.sh $(BIN)
@@ -66,7 +72,7 @@ lint: $(BIN)/golangci-lint
 	$(BIN)/golangci-lint run ./...
 
 ## test: every test: unit, integration on a real API server, end-to-end in the lab.
-test: check-generated lab-tools tools build images
+test: packages check-generated lab-tools tools build images
 	go test -count=1 ./...
 
 ## unit: only the tests that need neither the API server nor the lab.
@@ -77,14 +83,15 @@ unit:
 ## 3000 Services against the real API server next to its write ceiling, then in the lab (root)
 ## layer-2 failover and BGP (route convergence, 3000 Services advertised, node loss with BFD,
 ## speaker footprint) (JSON in e2e/results/).
-bench: lab-tools build
+bench: packages lab-tools build
 	go test -run '^$$' -bench . -benchmem ./controller/allocator/
 	IRONLB_BENCH=1 go test -count=1 -v -timeout 60m ./e2e/bench/
 
-## demo: a 3-node lab (needs root) with ironlb's controller and speakers, a pool and a
-## LoadBalancer Service reached through its EXTERNAL-IP. It stays up until make demo-down.
-demo: lab-tools build
-	go run ./e2e/cmd/lab up --with-controller
+## demo: a 3-node cluster in network namespaces (needs root: kubelet, containerd and
+## kube-proxy on every node), ironlb installed into it with Helm from charts/ironlb, pools,
+## and a LoadBalancer Service reached through its EXTERNAL-IP. It stays up until make demo-down.
+demo: packages lab-tools tools images
+	go run ./e2e/cmd/lab up --demo
 
 ## demo-down: removes the lab: namespaces, links, processes, FRR files.
 demo-down:

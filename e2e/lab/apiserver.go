@@ -106,6 +106,21 @@ func (l *Lab) apiServerArgs() []string {
 		"--profiling=false",
 		"--v=1",
 	}
+	if l.opts.Cluster {
+		// Kubelets authenticate as system:node:NAME and are authorized by the Node
+		// authorizer; the API server reaches them on their InternalIP (kubectl logs, exec)
+		// with the admin certificate, which their x509 authentication trusts.
+		for i, a := range args {
+			if a == "--authorization-mode=RBAC" {
+				args[i] = "--authorization-mode=Node,RBAC"
+			}
+		}
+		args = append(args,
+			"--kubelet-preferred-address-types=InternalIP",
+			"--kubelet-client-certificate="+l.pki.path("admin.crt"),
+			"--kubelet-client-key="+l.pki.path("admin.key"),
+		)
+	}
 	return append(args, l.opts.APIServerArgs...)
 }
 

@@ -16,7 +16,12 @@ const commandTimeout = 60 * time.Second
 // run runs a short command and returns its combined output. The error names the command
 // and carries its output, so a failed step explains itself.
 func run(ctx context.Context, name string, args ...string) (string, error) {
-	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	return runLong(ctx, commandTimeout, name, args...)
+}
+
+// runLong is run with another timeout, for commands that wait themselves (helm --wait).
+func runLong(ctx context.Context, timeout time.Duration, name string, args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, name, args...)
 	var out bytes.Buffer

@@ -43,6 +43,13 @@ type Options struct {
 	LockWait time.Duration
 	// APIServerArgs are extra kube-apiserver flags.
 	APIServerArgs []string
+	// Cluster makes the lab a real cluster: every node runs its own containerd and a
+	// kubelet (besides kube-proxy), the control plane adds kube-scheduler and
+	// kube-controller-manager, and pods are containers. ironlb is then installed with Helm
+	// (InstallIronlb) instead of being started as processes; the lab applies neither CRDs
+	// nor RBAC itself. Without it, pods are processes and the lab writes Node status and
+	// EndpointSlices (the process mode that the older tests use).
+	Cluster bool
 	// Logf receives progress messages (default: none).
 	Logf func(format string, args ...any)
 }
@@ -137,10 +144,8 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 	if os.Geteuid() != 0 {
 		return nil, errors.New("lab: must run as root (it creates network namespaces)")
 	}
-	for _, name := range []string{"etcd", "kube-apiserver", "kube-proxy", "kubectl"} {
-		if _, err := os.Stat(filepath.Join(opts.BinDir, name)); err != nil {
-			return nil, fmt.Errorf("lab: %s not found in %s: run `make lab-tools`", name, opts.BinDir)
-		}
+	if err := checkPrerequisites(opts); err != nil {
+		return nil, err
 	}
 	lockCtx, cancel := context.WithTimeout(ctx, opts.LockWait)
 	lock, err := lockState(lockCtx, opts.StateDir, opts.Logf)
@@ -186,25 +191,7 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 	}
 
 	started := time.Now()
-	built := make(chan error, 1)
-	go func() { built <- l.buildPodserver(ctx) }()
-	steps := []struct {
-		name string
-		fn   func(context.Context) error
-	}{
-		{"network topology", l.buildTopology},
-		{"certificates", func(context.Context) (err error) { l.pki, err = newPKI(filepath.Join(l.Dir, "pki")); return err }},
-		{"etcd", l.startEtcd},
-		{"kube-apiserver", func(context.Context) error { return l.startAPIServer() }},
-		{"admin kubeconfig", func(context.Context) error { return l.setupAdminClients() }},
-		{"FRR", l.startFRR}, // while the API server boots
-		{"kube-apiserver readiness", l.waitAPIServer},
-		{"namespaces, CRDs and RBAC", l.bootstrap},
-		{"Node objects", l.registerNodes},
-		{"kube-proxy", l.startKubeProxies},
-		{"pod server build", func(context.Context) error { return <-built }},
-	}
-	for _, s := range steps {
+	for _, s := range l.startSteps(ctx) {
 		t := time.Now()
 		if err := s.fn(ctx); err != nil {
 			return nil, fmt.Errorf("lab start: %s: %w", s.name, err)
@@ -216,6 +203,48 @@ func Start(ctx context.Context, opts Options) (_ *Lab, err error) {
 	}
 	l.logf("lab: %s ready in %s (%d nodes)", l.Prefix, time.Since(started).Round(time.Millisecond), len(l.Nodes))
 	return l, nil
+}
+
+// step is one step of Start, named in its error and progress messages.
+type step struct {
+	name string
+	fn   func(context.Context) error
+}
+
+// startSteps are the steps of Start in order. Builds (the pod server, the lab's images)
+// run in the background from the first step and are waited for where they are needed.
+func (l *Lab) startSteps(ctx context.Context) []step {
+	built := make(chan error, 1)
+	go func() { built <- l.buildPodserver(ctx) }()
+	head := []step{
+		{"network topology", l.buildTopology},
+		{"certificates", func(context.Context) (err error) { l.pki, err = newPKI(filepath.Join(l.Dir, "pki")); return err }},
+		{"etcd", l.startEtcd},
+		{"kube-apiserver", func(context.Context) error { return l.startAPIServer() }},
+		{"admin kubeconfig", func(context.Context) error { return l.setupAdminClients() }},
+		{"FRR", l.startFRR}, // while the API server boots
+		{"kube-apiserver readiness", l.waitAPIServer},
+	}
+	if !l.opts.Cluster {
+		return append(head,
+			step{"namespaces, CRDs and RBAC", l.bootstrap},
+			step{"Node objects", l.registerNodes},
+			step{"kube-proxy", l.startKubeProxies},
+			step{"pod server build", func(context.Context) error { return <-built }},
+		)
+	}
+	images := make(chan error, 1)
+	go func() { images <- l.buildLabImages(ctx) }()
+	return append(head,
+		step{"namespaces", l.bootstrapCluster},
+		step{"kube-scheduler and kube-controller-manager", l.startControlPlane},
+		step{"Node objects", l.createNodeObjects},
+		step{"pause and podserver images", func(context.Context) error { return <-images }},
+		step{"containerd and kubelet on every node", l.startNodes},
+		// After the kubelets: kube-proxy reports healthy only once its Node is Ready.
+		step{"kube-proxy", l.startKubeProxies},
+		step{"pod server build", func(context.Context) error { return <-built }},
+	)
 }
 
 // Stop removes the lab: processes, namespaces, links, FRR files and the lab folder (its

@@ -21,12 +21,16 @@ const markerEnv = "IRONLB_LAB"
 
 // procSpec describes a long-running lab process.
 type procSpec struct {
-	role   string // names the process in errors and its log file, e.g. "kube-proxy-node-1"
-	netns  string // network namespace to run in; "" is the host
-	binary string // the real executable
-	args   []string
-	env    []string
-	log    string // stdout and stderr are appended here
+	role  string // names the process in errors and its log file, e.g. "kube-proxy-node-1"
+	netns string // network namespace to run in; "" is the host
+	// nsenter enters netns with nsenter instead of `ip netns exec`, which also remounts /sys
+	// for the namespace and so hides the cgroup mounts that the kubelet, containerd and runc
+	// need.
+	nsenter bool
+	binary  string // the real executable
+	args    []string
+	env     []string
+	log     string // stdout and stderr are appended here
 }
 
 // proc is a process this Go process started and waits for.
@@ -55,9 +59,12 @@ func (l *Lab) startProc(spec procSpec) (*proc, error) {
 		}
 	}
 	var cmd *exec.Cmd
-	if spec.netns != "" {
+	switch {
+	case spec.netns != "" && spec.nsenter:
+		cmd = exec.Command("nsenter", append([]string{"--net=" + filepath.Join("/var/run/netns", spec.netns), "--", link}, spec.args...)...)
+	case spec.netns != "":
 		cmd = exec.Command("ip", append([]string{"netns", "exec", spec.netns, link}, spec.args...)...)
-	} else {
+	default:
 		cmd = exec.Command(link, spec.args...)
 	}
 	f, err := os.OpenFile(spec.log, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)

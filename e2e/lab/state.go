@@ -182,6 +182,12 @@ func sweep(ctx context.Context, stateDir string, logf func(string, ...any)) erro
 			}
 		}
 	}
+	// Recorded before the folders that hold them go.
+	containerIDs := labContainerIDs(stateDir)
+	// Containers of a cluster lab: in a pod network namespace that containerd mounted in
+	// a node's folder (those in a node's namespace were found above).
+	pids = append(pids, processesInNetns(labNetnsInodes(stateDir))...)
+	pids = append(pids, processesInContainerCgroups(containerIDs)...)
 	if len(pids) > 0 {
 		sort.Ints(pids)
 		// SIGKILL at once: everything they could leave behind (iptables rules, routes, FRR
@@ -193,6 +199,13 @@ func sweep(ctx context.Context, stateDir string, logf func(string, ...any)) erro
 		}
 	}
 
+	// Overlays, shm, volumes and pod namespaces that containerd and the kubelets mounted.
+	if err := unmountAll(stateDir); err != nil {
+		errs = append(errs, err)
+	}
+	if err := removeCgroups(containerIDs); err != nil {
+		errs = append(errs, err)
+	}
 	for _, ns := range namespaces {
 		if err := ip(ctx, "", "netns", "del", ns); err != nil {
 			errs = append(errs, err)

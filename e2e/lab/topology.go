@@ -179,6 +179,17 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 		if err := l.nodeRoutes(ctx, n); err != nil {
 			return err
 		}
+		// Pods that are containers reach the API server (on the host) through its
+		// ClusterIP, which kube-proxy turns into the host's address without masquerading;
+		// the host routes the answers back through their node. The routes go with the
+		// host's link when the lab is removed.
+		if l.opts.Cluster {
+			if err := ipAll(ctx, "",
+				[]string{"route", "add", n.PodCIDRv4.String(), "via", n.IPv4.String(), "dev", l.hostLink()},
+			); err != nil {
+				return err
+			}
+		}
 	}
 
 	c := l.L2Client
@@ -240,6 +251,15 @@ func (l *Lab) nodeRoutes(ctx context.Context, n *Node) error {
 		cmds = append(cmds,
 			[]string{"route", "add", o.PodCIDRv4.String(), "via", o.IPv4.String()},
 			[]string{"-6", "route", "add", o.PodCIDRv6.String(), "via", o.IPv6.String()},
+		)
+	}
+	if l.opts.Cluster {
+		// hostNetwork pods (the speaker) reach the API server through its ClusterIP, like
+		// every in-cluster client; the route only lets the connect start, kube-proxy's
+		// OUTPUT rules then send it to the host.
+		cmds = append(cmds,
+			[]string{"route", "add", ServiceCIDRv4, "via", hostV4.String()},
+			[]string{"-6", "route", "add", ServiceCIDRv6, "dev", l.uplink()},
 		)
 	}
 	cmds = append(cmds,
