@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -167,8 +168,19 @@ func labCgroups(ids map[string]bool) []string {
 	return found
 }
 
-// removeCgroups removes the (by now empty) cgroups of the lab's containers.
+// removeCgroups removes the (by now empty) cgroups of the lab's containers. A killed
+// container whose shim died first is reparented to PID 1, and it stays in its cgroup as a
+// zombie until PID 1 reaps it (on these machines PID 1 does so only now and then), so the
+// removal waits up to 20 s for the cgroups to empty.
 func removeCgroups(ids map[string]bool) error {
+	if len(ids) == 0 {
+		return nil
+	}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+		if len(processesInContainerCgroups(ids)) == 0 {
+			break
+		}
+	}
 	var errs []error
 	for _, dir := range labCgroups(ids) {
 		if err := os.Remove(dir); err != nil && !errors.Is(err, os.ErrNotExist) {
