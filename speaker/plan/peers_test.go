@@ -1,4 +1,4 @@
-package app
+package plan
 
 import (
 	"fmt"
@@ -14,7 +14,6 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/speaker/bgp"
-	"github.com/ironlb/ironlb/speaker/eligibility"
 )
 
 // ---- builders -------------------------------------------------------------------------
@@ -612,18 +611,18 @@ func TestToRoutes(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		in   []eligibility.Prefix
+		in   []Prefix
 		want []bgp.Route
 	}{
 		{name: "nothing", in: nil, want: []bgp.Route{}},
 		{
 			name: "a bare prefix to every peer",
-			in:   []eligibility.Prefix{{Prefix: pfx("198.18.0.1/32"), Services: []string{"ns/web"}}},
+			in:   []Prefix{{Prefix: pfx("198.18.0.1/32"), Services: []string{"ns/web"}}},
 			want: []bgp.Route{{Prefix: pfx("198.18.0.1/32")}},
 		},
 		{
 			name: "standard, well-known and large communities are split",
-			in: []eligibility.Prefix{{Prefix: pfx("198.18.0.0/24"),
+			in: []Prefix{{Prefix: pfx("198.18.0.0/24"),
 				Communities: cs("65000:1", "large:65000:1:2", "no-export", "large:4200000000:3:4")}},
 			want: []bgp.Route{{Prefix: pfx("198.18.0.0/24"),
 				Communities:      []uint32{65000<<16 | 1, 0xFFFFFF01},
@@ -631,12 +630,12 @@ func TestToRoutes(t *testing.T) {
 		},
 		{
 			name: "a community the CRD would refuse is dropped, the others kept",
-			in:   []eligibility.Prefix{{Prefix: pfx("198.18.0.1/32"), Communities: cs("65536:1", "65000:7")}},
+			in:   []Prefix{{Prefix: pfx("198.18.0.1/32"), Communities: cs("65536:1", "65000:7")}},
 			want: []bgp.Route{{Prefix: pfx("198.18.0.1/32"), Communities: []uint32{65000<<16 | 7}}},
 		},
 		{
 			name: "localPref is converted",
-			in: []eligibility.Prefix{
+			in: []Prefix{
 				{Prefix: pfx("198.18.0.1/32"), LocalPref: lp(200)},
 				{Prefix: pfx("198.18.0.2/32"), LocalPref: lp(0)},
 				{Prefix: pfx("198.18.0.3/32"), LocalPref: lp(4294967295)},
@@ -651,7 +650,7 @@ func TestToRoutes(t *testing.T) {
 		},
 		{
 			name: "peers are kept; nil stays nil (every peer)",
-			in: []eligibility.Prefix{
+			in: []Prefix{
 				{Prefix: pfx("2001:db8::1/128"), Peers: []string{"r1", "r2"}},
 				{Prefix: pfx("2001:db8::2/128")},
 			},
