@@ -45,7 +45,7 @@ func local() svcOpt {
 }
 func fromPool(p string) svcOpt {
 	return func(s *corev1.Service) {
-		s.Annotations = map[string]string{"ironlb.io/ip-allocated-from-pool": p}
+		s.Annotations = map[string]string{ironlbv1.AnnotationAllocatedFromPool: p}
 	}
 }
 func hostnameIngress(h string) svcOpt {

@@ -213,7 +213,7 @@ func TestResolvePeersAddressConflict(t *testing.T) {
 			if l.session != nil {
 				t.Errorf("%s: has a session too", c.loser)
 			}
-			if l.reason != "AddressConflict" || !strings.Contains(l.problem, c.winner) {
+			if l.reason != ironlbv1.ReasonAddressConflict || !strings.Contains(l.problem, c.winner) {
 				t.Errorf("%s: reason %q problem %q, want AddressConflict naming %s", c.loser, l.reason, l.problem, c.winner)
 			}
 		})
@@ -223,7 +223,7 @@ func TestResolvePeersAddressConflict(t *testing.T) {
 			s.PasswordSecret = &ironlbv1.SecretKeyReference{Name: "absent", Namespace: "ironlb-system"}
 		}))
 		got := resolvePeers([]ironlbv1.BGPPeer{broken, bgpPeer("b", "192.0.2.1")}, inputs(nil))
-		if len(got) != 2 || got[0].reason != "SecretNotFound" || got[1].reason != "AddressConflict" || got[1].session != nil {
+		if len(got) != 2 || got[0].reason != ironlbv1.ReasonSecretNotFound || got[1].reason != ironlbv1.ReasonAddressConflict || got[1].session != nil {
 			t.Errorf("got a=%q b=%q (b session %v), want a SecretNotFound and b AddressConflict without a session",
 				got[0].reason, got[1].reason, got[1].session)
 		}
@@ -379,7 +379,7 @@ func TestResolvePeerInvalidAddress(t *testing.T) {
 		t.Run(addr, func(t *testing.T) {
 			p := bgpPeer("r", addr)
 			r := resolvePeer(&p, inputs(nil))
-			if r.session != nil || r.reason != "InvalidPeerAddress" || !strings.Contains(r.problem, "spec.peerAddress") {
+			if r.session != nil || r.reason != ironlbv1.ReasonInvalidPeerAddress || !strings.Contains(r.problem, "spec.peerAddress") {
 				t.Errorf("session %v reason %q problem %q, want no session and InvalidPeerAddress", r.session, r.reason, r.problem)
 			}
 		})
@@ -422,49 +422,49 @@ func TestResolvePeerPassword(t *testing.T) {
 			name:       "missing Secret",
 			ref:        secretRef(speakerNS, "bgp-auth", ""),
 			secrets:    []*corev1.Secret{secret(speakerNS, "other", map[string]string{"password": "x"})},
-			wantReason: "SecretNotFound",
+			wantReason: ironlbv1.ReasonSecretNotFound,
 			wantIn:     []string{speakerNS + "/bgp-auth", "spec.passwordSecret"},
 		},
 		{
 			name:       "missing key",
 			ref:        secretRef(speakerNS, "bgp-auth", "router1"),
 			secrets:    []*corev1.Secret{secret(speakerNS, "bgp-auth", map[string]string{"password": "x"})},
-			wantReason: "SecretKeyMissing",
+			wantReason: ironlbv1.ReasonSecretKeyMissing,
 			wantIn:     []string{speakerNS + "/bgp-auth", `"router1"`},
 		},
 		{
 			name:       "missing default key",
 			ref:        secretRef(speakerNS, "bgp-auth", ""),
 			secrets:    []*corev1.Secret{secret(speakerNS, "bgp-auth", map[string]string{"pass": "x"})},
-			wantReason: "SecretKeyMissing",
+			wantReason: ironlbv1.ReasonSecretKeyMissing,
 			wantIn:     []string{speakerNS + "/bgp-auth", `"password"`},
 		},
 		{
 			name:       "empty password",
 			ref:        secretRef(speakerNS, "bgp-auth", ""),
 			secrets:    []*corev1.Secret{secret(speakerNS, "bgp-auth", map[string]string{"password": ""})},
-			wantReason: "SecretKeyMissing",
+			wantReason: ironlbv1.ReasonSecretKeyMissing,
 			wantIn:     []string{speakerNS + "/bgp-auth", "empty"},
 		},
 		{
 			name:       "longer than 80 bytes",
 			ref:        secretRef(speakerNS, "bgp-auth", ""),
 			secrets:    []*corev1.Secret{secret(speakerNS, "bgp-auth", map[string]string{"password": long})},
-			wantReason: "SecretInvalid",
+			wantReason: ironlbv1.ReasonSecretInvalid,
 			wantIn:     []string{speakerNS + "/bgp-auth", "81", "80"},
 		},
 		{
 			name:       "Secret in another namespace",
 			ref:        secretRef("default", "bgp-auth", ""),
 			secrets:    []*corev1.Secret{secret("default", "bgp-auth", map[string]string{"password": "s3cret"})},
-			wantReason: "SecretNotReadable",
+			wantReason: ironlbv1.ReasonSecretNotReadable,
 			wantIn:     []string{"default/bgp-auth", speakerNS},
 		},
 		{
 			name:       "Secret in another namespace, also present in ours",
 			ref:        secretRef("default", "bgp-auth", ""),
 			secrets:    []*corev1.Secret{secret(speakerNS, "bgp-auth", map[string]string{"password": "s3cret"})},
-			wantReason: "SecretNotReadable",
+			wantReason: ironlbv1.ReasonSecretNotReadable,
 			wantIn:     []string{"default/bgp-auth", speakerNS},
 		},
 	}
@@ -566,7 +566,7 @@ func TestResolvePeerBFD(t *testing.T) {
 				if r.session != nil {
 					t.Errorf("a session is opened without the BFD asked for: %+v", r.session)
 				}
-				if r.reason != "BFDProfileNotFound" || !strings.Contains(r.problem, `"fast"`) {
+				if r.reason != ironlbv1.ReasonBFDProfileNotFound || !strings.Contains(r.problem, `"fast"`) {
 					t.Errorf("reason %q problem %q, want BFDProfileNotFound naming \"fast\"", r.reason, r.problem)
 				}
 				return
