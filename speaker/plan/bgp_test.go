@@ -307,57 +307,9 @@ func TestDecideBGP(t *testing.T) {
 
 		// Which Services count.
 		{
-			name: "only type LoadBalancer Services",
-			snap: plan.Snapshot{Services: []corev1.Service{
-				svc("ns/np", []string{"198.18.0.2"}, ofType(corev1.ServiceTypeNodePort)),
-				svc("ns/lb", []string{"198.18.0.1"}),
-			}},
-			want: []plan.Prefix{route("198.18.0.1/32", "ns/lb")},
-		},
-		{
-			name: "default class: Services of another loadBalancerClass are ignored",
-			snap: plan.Snapshot{Services: []corev1.Service{
-				svc("ns/theirs", []string{"198.18.0.2"}, class("other.io/lb")),
-				svc("ns/ours", []string{"198.18.0.1"}),
-			}},
-			want: []plan.Prefix{route("198.18.0.1/32", "ns/ours")},
-		},
-		{
-			name: "named class: only Services of that class",
-			snap: plan.Snapshot{Class: "ironlb.io/bgp", Services: []corev1.Service{
-				svc("ns/unclassed", []string{"198.18.0.1"}),
-				svc("ns/ours", []string{"198.18.0.2"}, class("ironlb.io/bgp")),
-				svc("ns/theirs", []string{"198.18.0.3"}, class("other.io/lb")),
-			}},
-			want: []plan.Prefix{route("198.18.0.2/32", "ns/ours")},
-		},
-		{
-			name: "an address in no pool is ignored",
-			snap: plan.Snapshot{Services: []corev1.Service{
-				svc("ns/stray", []string{"198.19.0.1"}),
-				svc("ns/web", []string{"198.18.0.1"}),
-			}},
-			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
-		},
-		{
 			name: "no pools at all: nothing",
 			snap: plan.Snapshot{Services: web(), Pools: []ironlbv1.IPAddressPool{}},
 			want: nil,
-		},
-		{
-			name: "no BGPAdvertisement: nothing",
-			snap: plan.Snapshot{Services: web(), BGPAdvertisements: []ironlbv1.BGPAdvertisement{}},
-			want: nil,
-		},
-		{
-			name: "hostname and malformed ingress entries are skipped",
-			snap: plan.Snapshot{Services: []corev1.Service{
-				svc("ns/named", nil, hostnameIngress("lb.example")),
-				svc("ns/garbage", []string{"not-an-ip"}),
-				svc("ns/pending", nil),
-				svc("ns/ok", []string{"198.18.0.7"}),
-			}},
-			want: []plan.Prefix{route("198.18.0.7/32", "ns/ok")},
 		},
 		{
 			name: "dual-stack Service: a /32 and a /128",
@@ -386,44 +338,6 @@ func TestDecideBGP(t *testing.T) {
 
 		// Which advertisements select an address.
 		{
-			name: "pool selected by name",
-			snap: plan.Snapshot{
-				Pools: []ironlbv1.IPAddressPool{
-					pool("p-web", nil, "198.18.0.0/25"),
-					pool("p-db", nil, "198.18.0.128/25"),
-				},
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("web", pools("p-web"))},
-				Services: []corev1.Service{
-					svc("ns/db", []string{"198.18.0.200"}),
-					svc("ns/web", []string{"198.18.0.10"}),
-				},
-			},
-			want: []plan.Prefix{route("198.18.0.10/32", "ns/web")},
-		},
-		{
-			name: "pool selected by label",
-			snap: plan.Snapshot{
-				Pools: []ironlbv1.IPAddressPool{
-					pool("p-web", lbl("tier", "web"), "198.18.0.0/25"),
-					pool("p-db", lbl("tier", "db"), "198.18.0.128/25"),
-				},
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("db", poolSel("tier", "db"))},
-				Services: []corev1.Service{
-					svc("ns/db", []string{"198.18.0.200"}),
-					svc("ns/web", []string{"198.18.0.10"}),
-				},
-			},
-			want: []plan.Prefix{route("198.18.0.200/32", "ns/db")},
-		},
-		{
-			name: "a named pool that does not exist selects nothing",
-			snap: plan.Snapshot{
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("gone", pools("gone"))},
-				Services:          web(),
-			},
-			want: nil,
-		},
-		{
 			name: "the pool recorded on the Service decides between overlapping pools",
 			snap: plan.Snapshot{
 				Pools: []ironlbv1.IPAddressPool{
@@ -437,30 +351,6 @@ func TestDecideBGP(t *testing.T) {
 				},
 			},
 			want: []plan.Prefix{route("198.18.0.2/32", "ns/recorded")},
-		},
-		{
-			name: "serviceSelectors: only matching Services",
-			snap: plan.Snapshot{
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("web", svcSel("app", "web"))},
-				Services: []corev1.Service{
-					svc("ns/api", []string{"198.18.0.2"}, svcLabels("app", "api")),
-					svc("ns/web", []string{"198.18.0.1"}, svcLabels("app", "web")),
-					svc("ns/bare", []string{"198.18.0.3"}),
-				},
-			},
-			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
-		},
-		{
-			name: "serviceSelectors: several select the union",
-			snap: plan.Snapshot{
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("web", svcSel("app", "web"), svcSel("app", "api"))},
-				Services: []corev1.Service{
-					svc("ns/api", []string{"198.18.0.2"}, svcLabels("app", "api")),
-					svc("ns/web", []string{"198.18.0.1"}, svcLabels("app", "web")),
-					svc("ns/db", []string{"198.18.0.3"}, svcLabels("app", "db")),
-				},
-			},
-			want: []plan.Prefix{route("198.18.0.1/32", "ns/web"), route("198.18.0.2/32", "ns/api")},
 		},
 		{
 			name: "nodeSelectors matching this node",

@@ -311,91 +311,8 @@ func TestDecide(t *testing.T) {
 		want []plan.Announcement
 	}{
 		// Which Services count.
-		{
-			name: "only type LoadBalancer Services are announced",
-			snap: plan.Snapshot{Services: []corev1.Service{
-				svc("ns/np", []string{"198.18.0.2"}, ofType(corev1.ServiceTypeNodePort)),
-				svc("ns/cip", []string{"198.18.0.3"}, ofType(corev1.ServiceTypeClusterIP)),
-				svc("ns/ext", []string{"198.18.0.4"}, ofType(corev1.ServiceTypeExternalName)),
-				svc("ns/lb", []string{"198.18.0.1"}),
-			}},
-			want: []plan.Announcement{ann("198.18.0.1", all("198.18.0.1"), "ns/lb")},
-		},
-		{
-			name: "default class: Services naming a loadBalancerClass belong to someone else",
-			snap: plan.Snapshot{Services: []corev1.Service{
-				svc("ns/theirs", []string{"198.18.0.2"}, class("other.io/lb")),
-				svc("ns/ours", []string{"198.18.0.1"}),
-			}},
-			want: []plan.Announcement{ann("198.18.0.1", all("198.18.0.1"), "ns/ours")},
-		},
-		{
-			name: "named class: only Services of that class",
-			snap: plan.Snapshot{Class: "ironlb.io/l2", Services: []corev1.Service{
-				svc("ns/unclassed", []string{"198.18.0.1"}),
-				svc("ns/ours", []string{"198.18.0.2"}, class("ironlb.io/l2")),
-				svc("ns/theirs", []string{"198.18.0.3"}, class("other.io/lb")),
-			}},
-			want: []plan.Announcement{ann("198.18.0.2", all("198.18.0.2"), "ns/ours")},
-		},
-		{
-			name: "only status ingress IPs count: none, hostname or garbage give nothing",
-			snap: plan.Snapshot{Services: []corev1.Service{
-				svc("ns/pending", nil),
-				svc("ns/named", nil, hostnameIngress("lb.example")),
-				svc("ns/garbage", []string{"not-an-ip"}),
-				svc("ns/ok", []string{"198.18.0.7"}),
-			}},
-			want: []plan.Announcement{ann("198.18.0.7", all("198.18.0.7"), "ns/ok")},
-		},
 
 		// Which addresses an L2Advertisement covers.
-		{
-			name: "no L2Advertisement: nothing is announced",
-			snap: plan.Snapshot{
-				L2Advertisements: []ironlbv1.L2Advertisement{},
-				Services:         []corev1.Service{svc("ns/web", []string{"198.18.0.1"})},
-			},
-			want: nil,
-		},
-		{
-			name: "an address in no pool is not announced",
-			snap: plan.Snapshot{Services: []corev1.Service{
-				svc("ns/stray", []string{"198.19.0.1"}),
-				svc("ns/web", []string{"198.18.0.1"}),
-			}},
-			want: []plan.Announcement{ann("198.18.0.1", all("198.18.0.1"), "ns/web")},
-		},
-		{
-			name: "pool selected by name",
-			snap: plan.Snapshot{
-				Pools: []ironlbv1.IPAddressPool{
-					pool("p-web", nil, "198.18.0.0/25"),
-					pool("p-db", nil, "198.18.0.128-198.18.0.255"),
-				},
-				L2Advertisements: []ironlbv1.L2Advertisement{l2("web", pools("p-web"))},
-				Services: []corev1.Service{
-					svc("ns/db", []string{"198.18.0.200"}),
-					svc("ns/web", []string{"198.18.0.10"}),
-				},
-			},
-			want: []plan.Announcement{ann("198.18.0.10", all("198.18.0.10"), "ns/web")},
-		},
-		{
-			name: "pool selected by label",
-			snap: plan.Snapshot{
-				Pools: []ironlbv1.IPAddressPool{
-					pool("p-web", lbl("tier", "web"), "198.18.0.0/25"),
-					pool("p-db", lbl("tier", "db"), "198.18.0.128/25"),
-				},
-				L2Advertisements: []ironlbv1.L2Advertisement{l2("web", poolSel("tier", "web"))},
-				Services: []corev1.Service{
-					svc("ns/db", []string{"198.18.0.200"}),
-					svc("ns/web", []string{"198.18.0.10"}),
-				},
-			},
-			want: []plan.Announcement{ann("198.18.0.10", all("198.18.0.10"), "ns/web")},
-		},
 		{
 			name: "pool names and pool selectors select the union",
 			snap: plan.Snapshot{
@@ -433,14 +350,6 @@ func TestDecide(t *testing.T) {
 				ann("198.18.0.10", all("198.18.0.10"), "ns/web"),
 				ann("198.18.0.200", all("198.18.0.200"), "ns/db"),
 			},
-		},
-		{
-			name: "an advertisement naming a missing pool selects nothing",
-			snap: plan.Snapshot{
-				L2Advertisements: []ironlbv1.L2Advertisement{l2("gone", pools("gone"))},
-				Services:         []corev1.Service{svc("ns/web", []string{"198.18.0.10"})},
-			},
-			want: nil,
 		},
 		{
 			name: "an advertisement whose pool selector matches no pool selects nothing",
@@ -504,33 +413,6 @@ func TestDecide(t *testing.T) {
 				Services:         []corev1.Service{svc("ns/web", []string{v6, "198.18.0.5"}, fromPool("p6,p4"))},
 			},
 			want: []plan.Announcement{ann("198.18.0.5", all("198.18.0.5"), "ns/web")},
-		},
-		{
-			name: "advertisement serviceSelectors",
-			snap: plan.Snapshot{
-				L2Advertisements: []ironlbv1.L2Advertisement{l2("web", svcSel("app", "web"))},
-				Services: []corev1.Service{
-					svc("ns/api", []string{"198.18.0.2"}, svcLabels("app", "api")),
-					svc("ns/bare", []string{"198.18.0.3"}),
-					svc("ns/web", []string{"198.18.0.1"}, svcLabels("app", "web")),
-				},
-			},
-			want: []plan.Announcement{ann("198.18.0.1", all("198.18.0.1"), "ns/web")},
-		},
-		{
-			name: "several serviceSelectors select the union",
-			snap: plan.Snapshot{
-				L2Advertisements: []ironlbv1.L2Advertisement{l2("web", svcSel("app", "web"), svcSel("app", "api"))},
-				Services: []corev1.Service{
-					svc("ns/api", []string{"198.18.0.2"}, svcLabels("app", "api")),
-					svc("ns/bare", []string{"198.18.0.3"}),
-					svc("ns/web", []string{"198.18.0.1"}, svcLabels("app", "web")),
-				},
-			},
-			want: []plan.Announcement{
-				ann("198.18.0.1", all("198.18.0.1"), "ns/web"),
-				ann("198.18.0.2", all("198.18.0.2"), "ns/api"),
-			},
 		},
 
 		// Which nodes may win.
