@@ -100,13 +100,6 @@ type IPAddressPoolStatus struct {
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
 
-// Condition types and reasons shared by the ironlb objects.
-const (
-	ConditionReady     = "Ready"
-	ConditionConflict  = "Conflict"
-	ConditionExhausted = "Exhausted"
-)
-
 // IPAddressPool is a set of addresses that ironlb hands out to LoadBalancer Services.
 //
 // +kubebuilder:object:root=true
