@@ -75,3 +75,23 @@ const SpeakerName = "ironlb-speaker"
 // manager per node, so that each speaker owns its own entry of a BGPPeer's status.nodes
 // and never overwrites another node's.
 func SpeakerFieldManager(node string) string { return SpeakerName + "-" + node }
+
+// Annotations a user sets on a Service. MetalLB's forms (metallb.io/ and
+// metallb.universe.tf/ with the same names) are read too; these win.
+const (
+	AnnotationLoadBalancerIPs = "ironlb.io/loadBalancerIPs"
+	AnnotationAddressPool     = "ironlb.io/address-pool"
+	AnnotationAllowSharedIP   = "ironlb.io/allow-shared-ip"
+)
+
+// ConditionIPAllocated is the Service condition, written by the controller, that says
+// whether the Service has its external address, and why not (the allocator's reasons,
+// or InvalidAnnotation).
+const ConditionIPAllocated = "ironlb.io/IPAllocated"
+
+// ConditionShrunk is True on a pool when Services hold addresses it no longer contains.
+const ConditionShrunk = "Shrunk"
+
+// PoolFinalizer keeps a pool object while Services still hold its addresses, so deleting a
+// pool by mistake does not cut anyone off.
+const PoolFinalizer = "ironlb.io/pool-protection"

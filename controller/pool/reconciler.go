@@ -26,12 +26,12 @@ import (
 
 // Finalizer keeps a pool object while Services still hold its addresses, so deleting a
 // pool by mistake does not cut anyone off.
-const Finalizer = "ironlb.io/pool-protection"
+const Finalizer = ironlbv1.PoolFinalizer
 
 // Condition types a pool reports besides Ready, Conflict and Exhausted.
 const (
 	// ConditionShrunk is True when Services hold addresses the pool no longer contains.
-	ConditionShrunk = "Shrunk"
+	ConditionShrunk = ironlbv1.ConditionShrunk
 )
 
 // Reconciler syncs one IPAddressPool into the allocator and writes its status.

@@ -16,13 +16,14 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/controller/request"
 )
 
 // ConditionIPAllocated is the Service condition that says whether the Service has its
 // external address, and why not.
-const ConditionIPAllocated = "ironlb.io/IPAllocated"
+const ConditionIPAllocated = ironlbv1.ConditionIPAllocated
 
 type condition struct {
 	status  metav1.ConditionStatus
