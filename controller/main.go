@@ -20,7 +20,7 @@ func main() {
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":7472", "address of the Prometheus /metrics endpoint; 0 turns it off")
 	flag.StringVar(&o.HealthAddr, "health-probe-bind-address", ":7473", "address of the /healthz and /readyz endpoints")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", true, "elect one active replica with a Lease, so two replicas never allocate at once")
-	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease; empty uses the Pod's namespace")
+	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease; empty uses $POD_NAMESPACE, then the Pod's namespace")
 	flag.DurationVar(&o.LeaseDuration, "lease-duration", 10*time.Second, "how long a standby waits after the leader's last renewal before taking over")
 	flag.DurationVar(&o.RenewDeadline, "renew-deadline", 7*time.Second, "how long the leader keeps trying to renew before it steps down")
 	flag.DurationVar(&o.RetryPeriod, "retry-period", 2*time.Second, "interval between leader election attempts")

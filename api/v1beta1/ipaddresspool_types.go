@@ -20,8 +20,11 @@ type IPAddressPoolSpec struct {
 	// +optional
 	AutoAssign *bool `json:"autoAssign,omitempty"`
 
-	// AvoidBuggyIPs skips IPv4 addresses ending in .0 and .255, which some old client
-	// stacks and routers drop as if they were network or broadcast addresses.
+	// AvoidBuggyIPs skips, for automatic assignment, IPv4 addresses ending in .0 and .255,
+	// which some old client stacks and routers drop as if they were network or broadcast
+	// addresses, and the first address of each IPv6 /64 (the subnet-router anycast address,
+	// which routers answer themselves). They can still be requested by address. The
+	// unspecified addresses 0.0.0.0 and :: are never handed out automatically.
 	// +kubebuilder:default=false
 	// +optional
 	AvoidBuggyIPs bool `json:"avoidBuggyIPs,omitempty"`
@@ -99,13 +102,6 @@ type IPAddressPoolStatus struct {
 	// +optional
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
 }
-
-// Condition types and reasons shared by the ironlb objects.
-const (
-	ConditionReady     = "Ready"
-	ConditionConflict  = "Conflict"
-	ConditionExhausted = "Exhausted"
-)
 
 // IPAddressPool is a set of addresses that ironlb hands out to LoadBalancer Services.
 //

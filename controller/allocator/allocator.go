@@ -31,6 +31,14 @@ type Allocator struct {
 	// byKey lists the Services holding IPs under each sharing key, so a
 	// sharing request finds reusable IPs without looking at everyone.
 	byKey map[string]map[string]struct{}
+
+	// waiting, freed, touched, usageChanged and observed are what the allocator tells
+	// the reconcilers (see changes.go).
+	waiting      map[string]struct{}
+	freed        signal
+	touched      map[string]struct{}
+	usageChanged signal
+	observed     map[string]int64
 }
 
 // holding is what one Service holds: at most one IP per family.
@@ -58,6 +66,12 @@ func New() *Allocator {
 		ips:      map[netip.Addr]*ipEntry{},
 		byPool:   map[string]map[string]int{},
 		byKey:    map[string]map[string]struct{}{},
+
+		waiting:      map[string]struct{}{},
+		freed:        newSignal(),
+		touched:      map[string]struct{}{},
+		usageChanged: newSignal(),
+		observed:     map[string]int64{},
 	}
 }
 
@@ -74,6 +88,8 @@ func (a *Allocator) SetPool(p Pool) {
 	a.pools[p.Name] = newPoolState(p, a.sortedHeldIPs())
 	a.ordered = nil
 	a.adoptOrphans()
+	a.touch(p.Name)
+	a.freed.raise()
 }
 
 // DeletePool forgets a pool. Its holders keep their IPs, still attributed to
@@ -83,13 +99,15 @@ func (a *Allocator) DeletePool(name string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	delete(a.pools, name)
+	delete(a.observed, name)
 	a.ordered = nil
 }
 
-// Release frees everything the Service holds.
+// Release frees everything the Service holds; it no longer waits either.
 func (a *Allocator) Release(service string) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	delete(a.waiting, service)
 	h := a.holdings[service]
 	if h == nil {
 		return
@@ -202,7 +220,11 @@ func (a *Allocator) ensureHolding(service string, prof shareProfile) *holding {
 	if h == nil {
 		h = &holding{}
 		a.holdings[service] = h
-	} else if h.profile.key != "" {
+	} else if !h.profile.equal(prof) {
+		// Another Service may be able to share (or stop being blocked by) this one now.
+		a.freed.raise()
+	}
+	if h.profile.key != "" {
 		delete(a.byKey[h.profile.key], service)
 		if len(a.byKey[h.profile.key]) == 0 {
 			delete(a.byKey, h.profile.key)
@@ -231,6 +253,7 @@ func (a *Allocator) attach(service string, held heldIP) {
 		}
 	}
 	e.holders = append(e.holders, service)
+	a.touchContaining(held)
 	if a.byPool[held.pool] == nil {
 		a.byPool[held.pool] = map[string]int{}
 	}
@@ -244,6 +267,8 @@ func (a *Allocator) detach(service string, held heldIP) {
 	h.ips = slices.DeleteFunc(h.ips, func(x heldIP) bool { return x == held })
 	e := a.ips[held.ip]
 	e.holders = slices.DeleteFunc(e.holders, func(s string) bool { return s == service })
+	a.touchContaining(held)
+	a.freed.raise()
 	if len(e.holders) == 0 {
 		delete(a.ips, held.ip)
 		for _, p := range a.pools {
@@ -320,6 +345,7 @@ func (a *Allocator) adoptOrphans() {
 				a.byPool[pool] = map[string]int{}
 			}
 			a.byPool[pool][svc]++
+			a.touch(pool)
 		}
 	}
 	if len(a.byPool[""]) == 0 {

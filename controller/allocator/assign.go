@@ -22,6 +22,8 @@ func (a *Allocator) Assign(req Request) (Assignment, error) {
 
 	want := wantedFamilies(req)
 	if err := checkRequestedFamilies(req, want); err != nil {
+		// A contradiction in the Service itself: no release elsewhere can fix it.
+		delete(a.waiting, req.Service)
 		return Assignment{}, err
 	}
 	prof := profileOf(req)
@@ -57,6 +59,11 @@ func (a *Allocator) Assign(req Request) (Assignment, error) {
 		taken = append(taken, held)
 	}
 
+	if len(failed) > 0 {
+		a.waiting[req.Service] = struct{}{}
+	} else {
+		delete(a.waiting, req.Service)
+	}
 	switch {
 	case len(failed) > 0 && req.Policy != PreferDualStack:
 		// All or nothing for the families it lacked: keep what it kept,

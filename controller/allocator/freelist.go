@@ -1,6 +1,7 @@
 package allocator
 
 import (
+	"encoding/binary"
 	"math/big"
 	"net/netip"
 
@@ -172,10 +173,12 @@ func (fl *freeList) adjacent(a, b netip.Addr) bool {
 	return false
 }
 
-// isBuggy reports whether ip is an IPv4 address ending in .0 or .255.
+// isBuggy reports whether ip is an IPv4 address ending in .0 or .255, which old stacks
+// take for a network or broadcast address, or the first address of an IPv6 /64, the
+// subnet-router anycast address (RFC 4291 2.6.1) that routers answer themselves.
 func isBuggy(ip netip.Addr) bool {
 	if !ip.Is4() {
-		return false
+		return ip.Is6() && binary.BigEndian.Uint64(ip.AsSlice()[8:]) == 0
 	}
 	last := ip.As4()[3]
 	return last == 0 || last == 255
@@ -192,6 +195,20 @@ func countAssignable(ranges []ipset.Range, avoidBuggy bool) *big.Int {
 			continue
 		}
 		n.Add(n, r.Size())
+		if avoidBuggy {
+			n.Sub(n, anycastIn(r))
+		}
+	}
+	return n
+}
+
+// anycastIn counts the first addresses of /64s in an IPv6 range: one per /64 the range
+// enters, plus its own first address when that starts a /64.
+func anycastIn(r ipset.Range) *big.Int {
+	hi := func(a netip.Addr) *big.Int { return new(big.Int).SetUint64(binary.BigEndian.Uint64(a.AsSlice()[:8])) }
+	n := new(big.Int).Sub(hi(r.Last), hi(r.First))
+	if isBuggy(r.First) {
+		n.Add(n, big.NewInt(1))
 	}
 	return n
 }

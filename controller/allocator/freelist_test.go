@@ -170,7 +170,10 @@ func TestCountAssignable(t *testing.T) {
 		{[]string{"10.0.0.255-10.0.1.0"}, true, "0"},
 		{[]string{"10.0.0.254-10.0.1.1"}, true, "2"},
 		{[]string{"0.0.0.0/32"}, true, "0"},
-		{[]string{"2001:db8::/64"}, true, "18446744073709551616"},
+		// The subnet-router anycast address of the /64 is skipped (#12).
+		{[]string{"2001:db8::/64"}, true, "18446744073709551615"},
+		{[]string{"2001:db8::/64"}, false, "18446744073709551616"},
+		{[]string{"2001:db8::5-2001:db8:0:2::"}, true, "36893488147419103226"},
 	}
 	for _, tt := range tests {
 		got := countAssignable(ipset.MustParse(tt.ranges...).Ranges(), tt.avoid)

@@ -50,11 +50,15 @@ func (p *poolState) autoAssignable(ip netip.Addr) bool {
 	return p.assignable.Contains(ip) && (!p.AvoidBuggyIPs || !isBuggy(ip))
 }
 
+// unspecified holds 0.0.0.0 and ::, which a pool of 0.0.0.0/0 or ::/0 contains but no
+// client can reach: automatic assignment never hands them out.
+var unspecified = ipset.MustParse("0.0.0.0/32", "::/128")
+
 // newPoolState builds the pool's free lists from its addresses minus held,
 // the sorted list of every held IP (whoever holds it, whatever pool it is
 // attributed to), so that a pool edit can never hand out a held address.
 func newPoolState(p Pool, held []netip.Addr) *poolState {
-	ps := &poolState{Pool: p, assignable: p.Addresses.Subtract(p.Reserved)}
+	ps := &poolState{Pool: p, assignable: p.Addresses.Subtract(p.Reserved).Subtract(unspecified)}
 	for _, f := range p.Addresses.Families() {
 		fs := &familyState{
 			total:      p.Addresses.Size(f),

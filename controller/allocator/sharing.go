@@ -26,6 +26,10 @@ func profileOf(req Request) shareProfile {
 	}
 }
 
+func (p shareProfile) equal(o shareProfile) bool {
+	return p.key == o.key && p.local == o.local && slices.Equal(p.ports, o.ports) && maps.Equal(p.selector, o.selector)
+}
+
 // canShare reports whether a Service with profile a may hold an IP that a
 // Service with profile b holds (invariant 1 of the design). It allocates
 // nothing, because a sharing request may test many held IPs.

@@ -8,33 +8,22 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"os"
-	"slices"
 	"time"
 
 	"github.com/go-logr/logr"
-	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
-	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
-	"sigs.k8s.io/controller-runtime/pkg/controller"
-	"sigs.k8s.io/controller-runtime/pkg/event"
-	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
-	"sigs.k8s.io/controller-runtime/pkg/predicate"
-	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/advertisement"
@@ -43,7 +32,6 @@ import (
 	"github.com/ironlb/ironlb/controller/metrics"
 	"github.com/ironlb/ironlb/controller/pool"
 	"github.com/ironlb/ironlb/controller/service"
-	"github.com/ironlb/ironlb/internal/trigger"
 )
 
 // Options are the controller's settings; each is a command-line flag.
@@ -106,6 +94,11 @@ func Run(ctx context.Context, o Options) error {
 	if err := o.Validate(); err != nil {
 		return err
 	}
+	if o.LeaderElectionNamespace == "" {
+		// Outside a Pod there is no service-account namespace file to fall back on; the
+		// chart sets POD_NAMESPACE, and so can whoever runs the binary by hand.
+		o.LeaderElectionNamespace = os.Getenv("POD_NAMESPACE")
+	}
 	level, _ := parseLevel(o.LogLevel)
 	ctrl.SetLogger(logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
 	var err error
@@ -164,54 +157,22 @@ func Run(ctx context.Context, o Options) error {
 	return mgr.Start(ctx)
 }
 
-// wire builds the reconcilers around one allocator.
+// wire builds the reconcilers around one allocator: the state they share lives there, and
+// each reconciler sets itself up.
 func wire(mgr manager.Manager, o Options, recorder events.EventRecorder) error {
 	alloc := allocator.New()
 	m := metrics.New()
 	ready := make(chan struct{})
 	claimer := &bootstrap.Claimer{Reader: mgr.GetAPIReader(), Alloc: alloc, Class: o.LoadBalancerClass, Done: ready}
-	// Pool status is refreshed at most about once a second, whatever the allocation rate.
-	poolTrigger := trigger.New(time.Second)
-	serviceTrigger := trigger.New(100 * time.Millisecond)
-
-	services := &service.Reconciler{
-		Client: mgr.GetClient(), Alloc: alloc, Recorder: recorder, Class: o.LoadBalancerClass, Ready: ready,
-		PoolsChanged: func(pools ...string) { poolTrigger.Add(names(pools)...) },
-		Metrics:      m,
+	if err := mgr.Add(claimer); err != nil {
+		return err
 	}
-	pools := &pool.Reconciler{
-		Client: mgr.GetClient(), Alloc: alloc, Recorder: recorder, Ready: ready, Metrics: m,
-		RetryServices: func() { serviceTrigger.Add(services.Waiting()...) },
-	}
-	services.PoolsSynced = pools.Synced
-	pools.RequeuePools = func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if all, err := pool.Names(ctx, mgr.GetClient()); err == nil {
-			poolTrigger.Add(all...)
-		}
-	}
-	for _, r := range []manager.Runnable{claimer, poolTrigger, serviceTrigger} {
-		if err := mgr.Add(r); err != nil {
-			return err
-		}
-	}
-	err := ctrl.NewControllerManagedBy(mgr).Named("service").
-		For(&corev1.Service{}).
-		Watches(&corev1.Namespace{}, handler.EnqueueRequestsFromMapFunc(waitingIn(services))).
-		WatchesRawSource(serviceTrigger.Source()).
-		WithOptions(controller.Options{MaxConcurrentReconciles: o.Workers}).
-		Complete(services)
-	if err != nil {
+	services := &service.Reconciler{Client: mgr.GetClient(), Alloc: alloc, Recorder: recorder, Class: o.LoadBalancerClass, Ready: ready, Metrics: m}
+	if err := services.SetupWithManager(mgr, o.Workers); err != nil {
 		return fmt.Errorf("creating the service controller: %w", err)
 	}
-	err = ctrl.NewControllerManagedBy(mgr).Named("ipaddresspool").
-		// The pool controller writes the pool's status; reacting to its own writes would
-		// loop, so only spec, deletion and finalizer changes come in through the watch.
-		For(&ironlbv1.IPAddressPool{}, builder.WithPredicates(predicate.Funcs{UpdateFunc: specChanged})).
-		WatchesRawSource(poolTrigger.Source()).
-		Complete(pools)
-	if err != nil {
+	pools := &pool.Reconciler{Client: mgr.GetClient(), Alloc: alloc, Recorder: recorder, Ready: ready, Metrics: m}
+	if err := pools.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("creating the pool controller: %w", err)
 	}
 	if err := advertisement.Setup(mgr); err != nil {
@@ -238,34 +199,4 @@ func eventRecorder(mgr manager.Manager, cfg *rest.Config, o Options) (events.Eve
 		return nil
 	}))
 	return b.NewRecorder(mgr.GetScheme(), "ironlb-controller"), err
-}
-
-func specChanged(e event.UpdateEvent) bool {
-	o, n := e.ObjectOld, e.ObjectNew
-	return o.GetGeneration() != n.GetGeneration() ||
-		!o.GetDeletionTimestamp().Equal(n.GetDeletionTimestamp()) ||
-		!slices.Equal(o.GetFinalizers(), n.GetFinalizers()) ||
-		!maps.Equal(o.GetLabels(), n.GetLabels())
-}
-
-func names(pools []string) []types.NamespacedName {
-	out := make([]types.NamespacedName, len(pools))
-	for i, p := range pools {
-		out[i] = types.NamespacedName{Name: p}
-	}
-	return out
-}
-
-// waitingIn maps a namespace change (its labels may now match a pool's namespace selector)
-// to the Services of that namespace still waiting for an address.
-func waitingIn(services *service.Reconciler) handler.MapFunc {
-	return func(_ context.Context, obj client.Object) []reconcile.Request {
-		var out []reconcile.Request
-		for _, n := range services.Waiting() {
-			if n.Namespace == obj.GetName() {
-				out = append(out, reconcile.Request{NamespacedName: n})
-			}
-		}
-		return out
-	}
 }

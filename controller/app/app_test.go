@@ -35,13 +35,20 @@ type controller struct {
 
 func startController(t *testing.T, leaderElect bool) *controller {
 	t.Helper()
+	return startControllerWith(t, func(o *app.Options) { o.LeaderElect = leaderElect })
+}
+
+// startControllerWith starts a replica with the tests' options, changed by change.
+func startControllerWith(t *testing.T, change func(*app.Options)) *controller {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &controller{cancel: cancel, done: make(chan error, 1)}
 	o := app.Options{
-		Config: env.Config, MetricsAddr: "0", HealthAddr: "0", LeaderElect: leaderElect,
+		Config: env.Config, MetricsAddr: "0", HealthAddr: "0",
 		LeaderElectionNamespace: "ironlb-system", LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second,
 		RetryPeriod: 500 * time.Millisecond, QPS: 500, Burst: 1000, EventsQPS: 100, EventsBurst: 200, Workers: 8, LogLevel: "error",
 	}
+	change(&o)
 	go func() { c.done <- app.Run(ctx, o) }()
 	t.Cleanup(c.stop)
 	return c

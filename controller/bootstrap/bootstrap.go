@@ -96,10 +96,12 @@ func (c *Claimer) claim(ctx context.Context) (int, error) {
 		if len(ips) == 0 {
 			continue
 		}
-		parsed, err := request.FromService(svc, nil)
+		// A malformed annotation does not cost the Service its address: the request keeps
+		// every field that still reads (sharing key, ports), exactly as a running
+		// controller keeps the holding it had when the annotation broke.
+		parsed, _ := request.FromService(svc, nil)
 		req := parsed.Request
-		if err != nil {
-			// Malformed annotations do not cost the Service its address.
+		if req.Service == "" {
 			req = allocator.Request{Service: svc.Namespace + "/" + svc.Name, Namespace: svc.Namespace}
 		}
 		if err := c.Alloc.Claim(req, ips, svc.Annotations[request.AnnotationAllocatedFromPool]); err != nil {

@@ -21,16 +21,17 @@ import (
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/internal/ipset"
+	"github.com/ironlb/ironlb/internal/trigger"
 )
 
 // Finalizer keeps a pool object while Services still hold its addresses, so deleting a
 // pool by mistake does not cut anyone off.
-const Finalizer = "ironlb.io/pool-protection"
+const Finalizer = ironlbv1.PoolFinalizer
 
 // Condition types a pool reports besides Ready, Conflict and Exhausted.
 const (
 	// ConditionShrunk is True when Services hold addresses the pool no longer contains.
-	ConditionShrunk = "Shrunk"
+	ConditionShrunk = ironlbv1.ConditionShrunk
 )
 
 // Reconciler syncs one IPAddressPool into the allocator and writes its status.
@@ -40,11 +41,6 @@ type Reconciler struct {
 	Recorder events.EventRecorder
 	// Ready is closed once existing assignments are claimed; nothing is decided before.
 	Ready <-chan struct{}
-	// RetryServices asks the Service controller to retry every Service still waiting for an
-	// address, after a pool appears or changes.
-	RetryServices func()
-	// RequeuePools re-queues every pool: a pool edit may change another pool's conflict.
-	RequeuePools func()
 	// Metrics receives pool sizes; may be nil.
 	Metrics interface {
 		SetPoolUsage(pool string, usage map[ipset.Family]allocator.Usage)
@@ -57,34 +53,8 @@ type Reconciler struct {
 	applied map[string]appliedState
 	// shrunkWarned remembers which Services were told their address is outside the pool.
 	shrunkWarned map[string]bool
-	// seen is the generation of each pool last reconciled, compiled or not.
-	seen map[string]int64
-}
-
-// Synced tells whether every pool in the cache has been given to the allocator, so that a
-// Service failing for lack of a pool is not told so while a new pool is still on its way.
-func (r *Reconciler) Synced(ctx context.Context) bool {
-	var all ironlbv1.IPAddressPoolList
-	if err := r.Client.List(ctx, &all); err != nil {
-		return false
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for _, p := range all.Items {
-		if gen, ok := r.seen[p.Name]; !ok || gen != p.Generation {
-			return false
-		}
-	}
-	return true
-}
-
-func (r *Reconciler) markSeen(p *ironlbv1.IPAddressPool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.seen == nil {
-		r.seen = map[string]int64{}
-	}
-	r.seen[p.Name] = p.Generation
+	// everyPool re-queues every pool: a pool edit may change another pool's conflict.
+	everyPool *trigger.Trigger
 }
 
 type appliedState struct {
@@ -117,6 +87,19 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	conflicts := Conflicts(all.Items)
 	deleting := !p.DeletionTimestamp.IsZero()
 
+	// The allocator learns of the pool (and that it is being deleted) before anything else:
+	// once a deleted pool is marked there, no Service can be given one of its addresses,
+	// so "no holders" below stays true until the finalizer is gone.
+	compiled, compileErr := Compile(p)
+	state := appliedState{generation: p.Generation, conflict: conflicts[p.Name], deleting: deleting}
+	if compileErr == nil {
+		compiled.Conflict = state.conflict != "" || deleting
+		r.apply(p.Name, compiled, state)
+	} else if deleting {
+		r.Alloc.DeletePool(p.Name)
+	}
+	r.Alloc.Observe(p.Name, p.Generation)
+
 	if deleting && r.Alloc.Holders(p.Name) == 0 {
 		if controllerutil.RemoveFinalizer(p, Finalizer) {
 			if err := r.Client.Update(ctx, p); err != nil {
@@ -131,20 +114,12 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 			return reconcile.Result{}, err
 		}
 	}
-
-	compiled, compileErr := Compile(p)
-	state := appliedState{generation: p.Generation, conflict: conflicts[p.Name], deleting: deleting}
-	if compileErr == nil {
-		compiled.Conflict = state.conflict != "" || deleting
-		r.apply(p.Name, compiled, state)
-	}
-	r.markSeen(p)
 	r.warnShrunk(p)
 	return reconcile.Result{}, r.writeStatus(ctx, p, compileErr, conflicts[p.Name])
 }
 
-// apply gives the allocator a changed pool, then retries waiting Services and re-checks the
-// other pools' conflicts.
+// apply gives the allocator a changed pool (the allocator then has waiting Services
+// retried), and re-checks the other pools' conflicts after an edit.
 func (r *Reconciler) apply(name string, compiled allocator.Pool, state appliedState) {
 	r.mu.Lock()
 	if r.applied == nil {
@@ -157,11 +132,8 @@ func (r *Reconciler) apply(name string, compiled allocator.Pool, state appliedSt
 		return
 	}
 	r.Alloc.SetPool(compiled)
-	if r.RetryServices != nil {
-		r.RetryServices()
-	}
-	if known && prev.generation != state.generation && r.RequeuePools != nil {
-		r.RequeuePools()
+	if known && prev.generation != state.generation {
+		r.requeueAll()
 	}
 }
 
@@ -169,14 +141,13 @@ func (r *Reconciler) forget(name string) {
 	r.mu.Lock()
 	_, known := r.applied[name]
 	delete(r.applied, name)
-	delete(r.seen, name)
 	r.mu.Unlock()
 	r.Alloc.DeletePool(name)
 	if r.Metrics != nil {
 		r.Metrics.DeletePool(name)
 	}
-	if known && r.RequeuePools != nil {
-		r.RequeuePools()
+	if known {
+		r.requeueAll()
 	}
 }
 

@@ -12,6 +12,8 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+
 	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/internal/ipset"
 	"github.com/ironlb/ironlb/internal/lbservice"
@@ -19,9 +21,9 @@ import (
 
 // The annotations a user sets on a Service.
 const (
-	AnnotationLoadBalancerIPs = "ironlb.io/loadBalancerIPs"
-	AnnotationAddressPool     = "ironlb.io/address-pool"
-	AnnotationAllowSharedIP   = "ironlb.io/allow-shared-ip"
+	AnnotationLoadBalancerIPs = ironlbv1.AnnotationLoadBalancerIPs
+	AnnotationAddressPool     = ironlbv1.AnnotationAddressPool
+	AnnotationAllowSharedIP   = ironlbv1.AnnotationAllowSharedIP
 	// AnnotationAllocatedFromPool is written by the controller (see lbservice).
 	AnnotationAllocatedFromPool = lbservice.AnnotationAllocatedFromPool
 )
@@ -48,7 +50,9 @@ type Parsed struct {
 }
 
 // FromService builds the allocation request of a LoadBalancer Service. nsLabels are the
-// labels of the Service's namespace, for pools that select namespaces by label.
+// labels of the Service's namespace, for pools that select namespaces by label. On a
+// malformed annotation it returns an *Error and, unless spec.ipFamilies itself is bad,
+// the request with every other field read: a malformed value is left out (zero).
 func FromService(svc *corev1.Service, nsLabels map[string]string) (Parsed, error) {
 	var p Parsed
 	annotation := func(name string) (string, string, bool) {
@@ -87,30 +91,48 @@ func FromService(svc *corev1.Service, nsLabels map[string]string) (Parsed, error
 		req.Ports = append(req.Ports, allocator.Port{Protocol: proto, Port: port.Port})
 	}
 
+	// Each annotation is read on its own: one malformed value must not hide the others,
+	// because start-up claims existing addresses with what the Service still says validly
+	// (its sharing key and ports) even while its address annotation is broken.
+	var errs []error
 	if v, key, ok := annotation("loadBalancerIPs"); ok {
 		if svc.Spec.LoadBalancerIP != "" {
-			return p, &Error{fmt.Sprintf("annotation %s and spec.loadBalancerIP are both set; use only the annotation", key)}
-		}
-		if req.IPs, err = parseIPs(key, v, families); err != nil {
-			return p, err
+			errs = append(errs, &Error{fmt.Sprintf("annotation %s and spec.loadBalancerIP are both set; use only the annotation", key)})
+		} else if req.IPs, err = parseIPs(key, v, families); err != nil {
+			errs = append(errs, err)
 		}
 	} else if svc.Spec.LoadBalancerIP != "" {
 		if req.IPs, err = parseIPs("spec.loadBalancerIP", svc.Spec.LoadBalancerIP, families); err != nil {
-			return p, err
+			errs = append(errs, err)
 		}
 	}
 	if v, key, ok := annotation("address-pool"); ok {
 		if req.Pool = strings.TrimSpace(v); req.Pool == "" {
-			return p, &Error{fmt.Sprintf("annotation %s is empty; name an IPAddressPool or remove the annotation", key)}
+			errs = append(errs, &Error{fmt.Sprintf("annotation %s is empty; name an IPAddressPool or remove the annotation", key)})
 		}
 	}
 	if v, key, ok := annotation("allow-shared-ip"); ok {
 		if req.SharingKey = strings.TrimSpace(v); req.SharingKey == "" {
-			return p, &Error{fmt.Sprintf("annotation %s is empty; give a sharing key that the Services sharing an IP have in common", key)}
+			errs = append(errs, &Error{fmt.Sprintf("annotation %s is empty; give a sharing key that the Services sharing an IP have in common", key)})
 		}
 	}
 	p.Request = req
+	if len(errs) > 0 {
+		return p, joinErrors(errs)
+	}
 	return p, nil
+}
+
+// joinErrors puts every problem in one message, so the user fixes them in one go.
+func joinErrors(errs []error) error {
+	if len(errs) == 1 {
+		return errs[0]
+	}
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		msgs[i] = e.Error()
+	}
+	return &Error{strings.Join(msgs, "; ")}
 }
 
 // parseIPs reads a comma-separated list of addresses, at most one per family, each of a

@@ -10,7 +10,6 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -20,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/controller/request"
 	"github.com/ironlb/ironlb/internal/ipset"
@@ -41,19 +41,8 @@ type Reconciler struct {
 	Class string
 	// Ready is closed once existing assignments are claimed, so nothing new is handed out
 	// before every Service that already has an address holds it again.
-	Ready <-chan struct{}
-	// PoolsChanged asks for a status refresh of the named pools.
-	PoolsChanged func(pools ...string)
-	// PoolsSynced tells whether the allocator has every pool the cache holds; while it has
-	// not, a failure is retried shortly instead of being reported (a pool created just
-	// before the Service would otherwise cause a false "no pool" event).
-	PoolsSynced func(ctx context.Context) bool
-	Metrics     Metrics
-
-	mu sync.Mutex
-	// waiting holds the Services that lack an address (or a family), to retry when pools
-	// change.
-	waiting map[types.NamespacedName]bool
+	Ready   <-chan struct{}
+	Metrics Metrics
 }
 
 // Reconcile implements reconcile.Reconciler.
@@ -68,13 +57,11 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err := r.Client.Get(ctx, req.NamespacedName, &svc); err != nil {
 		if apierrors.IsNotFound(err) {
 			r.release(key)
-			r.setWaiting(req.NamespacedName, false)
 			return reconcile.Result{}, nil
 		}
 		return reconcile.Result{}, err
 	}
 	if !request.IsOurs(&svc, r.Class) {
-		r.setWaiting(req.NamespacedName, false)
 		return reconcile.Result{}, r.stopServing(ctx, &svc, key)
 	}
 
@@ -83,11 +70,27 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		return reconcile.Result{}, err
 	}
 	out := r.decide(&svc, ns.Labels, key)
-	if out.failure != "" && out.failure != request.InvalidAnnotation && r.PoolsSynced != nil && !r.PoolsSynced(ctx) {
+	if out.failure != "" && out.failure != request.InvalidAnnotation && !r.poolsSynced(ctx) {
+		// A pool created just before the Service would otherwise cause a false "no pool"
+		// condition and event: wait until the allocator has every pool the cache holds.
 		return reconcile.Result{RequeueAfter: 200 * time.Millisecond}, nil
 	}
-	r.setWaiting(req.NamespacedName, out.waiting)
 	return reconcile.Result{}, r.write(ctx, &svc, out)
+}
+
+// poolsSynced tells whether the allocator has taken every pool in the cache into account,
+// at its current generation.
+func (r *Reconciler) poolsSynced(ctx context.Context) bool {
+	var all ironlbv1.IPAddressPoolList
+	if err := r.Client.List(ctx, &all); err != nil {
+		return false
+	}
+	for _, p := range all.Items {
+		if gen, ok := r.Alloc.ObservedGeneration(p.Name); !ok || gen != p.Generation {
+			return false
+		}
+	}
+	return true
 }
 
 // outcome is what the controller decided for a Service, before it is written.
@@ -96,7 +99,6 @@ type outcome struct {
 	pools   []string
 	cond    condition
 	legacy  []string
-	waiting bool
 	failure string // the reason of a failed or partial allocation, for metrics
 }
 
@@ -116,12 +118,11 @@ func (r *Reconciler) decide(svc *corev1.Service, nsLabels map[string]string, key
 			reason = string(aerr.Reason)
 		}
 		held, _ := r.Alloc.Holding(key)
-		return outcome{ips: held.IPs, pools: held.Pools, legacy: parsed.Legacy, waiting: true, failure: reason,
+		return outcome{ips: held.IPs, pools: held.Pools, legacy: parsed.Legacy, failure: reason,
 			cond: failed(reason, keeping(err.Error(), held.IPs))}
 	}
 	out := outcome{ips: asg.IPs, pools: asg.Pools, legacy: parsed.Legacy, cond: allocated(asg)}
 	if len(asg.Missing) > 0 {
-		out.waiting = true
 		out.failure = string(asg.Missing[0].Reason)
 	}
 	return out
@@ -134,50 +135,17 @@ func keeping(msg string, held []netip.Addr) string {
 	return fmt.Sprintf("%s; the Service keeps %s until this is fixed", strings.TrimSuffix(msg, "."), ipset.FormatAddrs(held))
 }
 
-func (r *Reconciler) setWaiting(n types.NamespacedName, waiting bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.waiting == nil {
-		r.waiting = map[types.NamespacedName]bool{}
-	}
-	if waiting {
-		r.waiting[n] = true
-	} else {
-		delete(r.waiting, n)
-	}
-}
-
-// Waiting lists the Services still waiting for an address or a second family.
-func (r *Reconciler) Waiting() []types.NamespacedName {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]types.NamespacedName, 0, len(r.waiting))
-	for n := range r.waiting {
-		out = append(out, n)
-	}
-	return out
-}
-
-// release frees a Service's addresses and refreshes its pools' status.
+// release frees a Service's addresses (the allocator then tells the pool reconciler and
+// the waiting Services) and stops it waiting.
 func (r *Reconciler) release(key string) []netip.Addr {
-	held, ok := r.Alloc.Holding(key)
-	if !ok {
-		return nil
-	}
+	held, _ := r.Alloc.Holding(key)
 	r.Alloc.Release(key)
 	for _, p := range held.Pools {
 		if r.Metrics != nil {
 			r.Metrics.Released(p)
 		}
 	}
-	r.poolsChanged(held.Pools)
 	return held.IPs
-}
-
-func (r *Reconciler) poolsChanged(pools []string) {
-	if r.PoolsChanged != nil {
-		r.PoolsChanged(uniquePools(pools)...)
-	}
 }
 
 // uniquePools lists the named pools once each, in order ("" is an address in no pool).

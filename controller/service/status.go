@@ -16,13 +16,14 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/controller/request"
 )
 
 // ConditionIPAllocated is the Service condition that says whether the Service has its
 // external address, and why not.
-const ConditionIPAllocated = "ironlb.io/IPAllocated"
+const ConditionIPAllocated = ironlbv1.ConditionIPAllocated
 
 type condition struct {
 	status  metav1.ConditionStatus
@@ -147,11 +148,9 @@ func (r *Reconciler) annotatePools(ctx context.Context, svc *corev1.Service, poo
 // had and the ones it has now.
 func (r *Reconciler) report(svc *corev1.Service, before []netip.Addr, out outcome, condChanged bool) {
 	var added []string
-	var addedPools []string
 	for i, ip := range out.ips {
 		if !slices.Contains(before, ip) {
 			added = append(added, fmt.Sprintf("%s from pool %s", ip, out.pools[i]))
-			addedPools = append(addedPools, out.pools[i])
 			if r.Metrics != nil {
 				r.Metrics.Allocated(out.pools[i])
 			}
@@ -169,7 +168,6 @@ func (r *Reconciler) report(svc *corev1.Service, before []netip.Addr, out outcom
 			r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, "LegacyAnnotation", "Allocate",
 				"read MetalLB annotation %s; ironlb's own form is ironlb.io/%s", l, l[strings.Index(l, "/")+1:])
 		}
-		r.poolsChanged(addedPools)
 	}
 	if len(removed) > 0 {
 		r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, "IPReleased", "Release", "released %s", strings.Join(removed, ", "))

@@ -1,14 +1,16 @@
 // Package lbservice holds what the controller and the speaker must agree on about a
-// LoadBalancer Service: which Services ironlb serves, and the annotation naming the pools
-// the addresses came from.
+// LoadBalancer Service: which Services ironlb serves.
 package lbservice
 
-import corev1 "k8s.io/api/core/v1"
+import (
+	corev1 "k8s.io/api/core/v1"
 
-// AnnotationAllocatedFromPool is written by the controller: the pool (or pools, comma
-// separated, one per address family) the Service's addresses came from. The speaker reads
-// it to find the pool of an address when pools overlap.
-const AnnotationAllocatedFromPool = "ironlb.io/ip-allocated-from-pool"
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+)
+
+// AnnotationAllocatedFromPool is ironlbv1.AnnotationAllocatedFromPool, kept under this
+// name until the controller imports the contract directly.
+const AnnotationAllocatedFromPool = ironlbv1.AnnotationAllocatedFromPool
 
 // IsOurs tells whether the ironlb with the given loadBalancerClass ("" for the default)
 // serves this Service.

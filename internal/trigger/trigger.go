@@ -25,6 +25,20 @@ type Trigger struct {
 	pending map[reconcile.Request]struct{}
 	kick    chan struct{}
 	out     chan event.TypedGenericEvent[reconcile.Request]
+
+	// signal and names, when set (see Follow), add names() to the batch each time signal
+	// fires; names is read after the delay, so it sees the latest state.
+	signal <-chan struct{}
+	names  func() []types.NamespacedName
+}
+
+// Follow returns a Trigger that, each time signal fires, asks for a reconcile of the
+// objects names returns at that moment (after the delay). A signal that fires while a
+// batch is being handed over is kept for the next batch, so no change is missed.
+func Follow(delay time.Duration, signal <-chan struct{}, names func() []types.NamespacedName) *Trigger {
+	t := New(delay)
+	t.signal, t.names = signal, names
+	return t
 }
 
 // New returns a Trigger that hands requests over at most once per delay.
@@ -65,15 +79,32 @@ func (t *Trigger) Source() source.TypedSource[reconcile.Request] {
 // Start hands pending requests to the source until ctx ends. It is a manager Runnable.
 func (t *Trigger) Start(ctx context.Context) error {
 	for {
+		signalled := false
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.kick:
+		case <-t.signal: // nil unless Follow: never fires
+			signalled = true
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-time.After(t.delay):
+		}
+		select {
+		case <-t.signal:
+			signalled = true
+		default:
+		}
+		if signalled {
+			t.Add(t.names()...)
+			// Add kicked for this very batch; drop that kick so it does not start an
+			// empty round.
+			select {
+			case <-t.kick:
+			default:
+			}
 		}
 		t.mu.Lock()
 		batch := t.pending

@@ -2,11 +2,9 @@ package app
 
 import (
 	"context"
-	"fmt"
 	"net"
 	"net/netip"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -14,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -25,22 +22,24 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/status"
 	"github.com/ironlb/ironlb/internal/trigger"
-	"github.com/ironlb/ironlb/speaker/election"
-	"github.com/ironlb/ironlb/speaker/eligibility"
 	"github.com/ironlb/ironlb/speaker/layer2"
 	"github.com/ironlb/ironlb/speaker/membership"
+	"github.com/ironlb/ironlb/speaker/plan"
 )
 
-// ConditionL2Announced is the Service condition that names the node answering ARP/NDP for
-// the Service's addresses, or says why none does.
-const ConditionL2Announced = "ironlb.io/L2Announced"
+// ConditionL2Announced is ironlbv1.ConditionL2Announced, kept under this name for the e2e
+// tests that still import it from here.
+const ConditionL2Announced = ironlbv1.ConditionL2Announced
 
 // everything is the one reconcile key: any change recomputes every announcement, which for
 // thousands of Services takes milliseconds and keeps the logic in one obvious place.
 var everything = reconcile.Request{NamespacedName: types.NamespacedName{Name: "all"}}
 
-type announcer struct {
+// layer2Reconciler keeps the addresses this node answers ARP/NDP for in step with the API
+// objects and memberlist, and reports the L2Announced condition.
+type layer2Reconciler struct {
 	nodeName string
 	class    string
 	member   *membership.Member
@@ -69,7 +68,7 @@ type announcer struct {
 // elect itself for every address and pull traffic away from the real owners.
 const joinGrace = 3 * time.Second
 
-func (a *announcer) setup(mgr manager.Manager) error {
+func (a *layer2Reconciler) setup(mgr manager.Manager) error {
 	a.started = time.Now()
 	kick := trigger.New(10 * time.Millisecond)
 	if err := mgr.Add(kick); err != nil {
@@ -112,8 +111,7 @@ func recomputeOnAnyChange(mgr manager.Manager, name string, kick *trigger.Trigge
 }
 
 // Reconcile recomputes which addresses this node answers for and applies it.
-func (a *announcer) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
-	var snap eligibility.Snapshot
+func (a *layer2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	var services corev1.ServiceList
 	var slicesList discoveryv1.EndpointSliceList
 	var nodes corev1.NodeList
@@ -124,31 +122,22 @@ func (a *announcer) Reconcile(ctx context.Context, _ reconcile.Request) (reconci
 			return reconcile.Result{}, err
 		}
 	}
-	snap.Services, snap.EndpointSlices, snap.Nodes = services.Items, slicesList.Items, nodes.Items
-	snap.Pools, snap.L2Advertisements, snap.Class = pools.Items, advs.Items, a.class
-	snap.Alive = map[string][]string{}
-	var alive []string
+	snap := plan.Snapshot{Node: a.nodeName, Class: a.class, Services: services.Items, EndpointSlices: slicesList.Items,
+		Nodes: nodes.Items, Pools: pools.Items, L2Advertisements: advs.Items, Alive: map[string][]string{}}
 	for n, meta := range a.member.AliveMeta() {
 		snap.Alive[n] = decodeInterfaces(meta)
-		alive = append(alive, n)
 	}
-	slices.Sort(alive)
-	peers := a.peers(nodes.Items)
+	peers := plan.MemberlistPeers(snap, a.port)
 	a.member.SetPeers(peers)
-	if len(alive) <= 1 && len(peers) > 0 && time.Since(a.started) < joinGrace {
+	if len(snap.Alive) <= 1 && len(peers) > 0 && time.Since(a.started) < joinGrace {
 		return reconcile.Result{RequeueAfter: 250 * time.Millisecond}, nil
 	}
 
-	decisions := eligibility.Decide(snap)
-	a.unannounced.Set(float64(countUnannounced(decisions)))
+	p := plan.L2(snap)
+	a.unannounced.Set(float64(p.Unannounced))
 	owned := map[netip.Addr][]string{}
-	owners := map[netip.Addr][]string{}
 	var suitable []string
-	for _, d := range decisions {
-		if d.Node != a.nodeName {
-			continue
-		}
-		ifaces := d.Interfaces
+	for ip, ifaces := range p.Owned {
 		if len(ifaces) == 0 {
 			// The advertisement names no interface: answer on every suitable one.
 			if suitable == nil {
@@ -159,118 +148,46 @@ func (a *announcer) Reconcile(ctx context.Context, _ reconcile.Request) (reconci
 			}
 			ifaces = suitable
 		}
-		owned[d.IP] = ifaces
-		owners[d.IP] = d.Services
+		owned[ip] = ifaces
 	}
 	if err := a.l2.SetOwned(owned); err != nil {
 		a.logger.Warn("some addresses could not be announced", "error", err)
 	}
 	a.mu.Lock()
-	a.owners = owners
+	a.owners = p.Services
 	a.mu.Unlock()
-	return reconcile.Result{}, a.report(ctx, services.Items, decisions, alive)
+	return reconcile.Result{}, a.report(ctx, p.Conditions)
 }
 
-func countUnannounced(decisions []eligibility.Announcement) int {
-	n := 0
-	for _, d := range decisions {
-		if d.Node == "" {
-			n++
-		}
-	}
-	return n
-}
-
-// peers lists the memberlist addresses of the other nodes, from their Node addresses.
-func (a *announcer) peers(nodes []corev1.Node) []string {
-	var out []string
-	for _, n := range nodes {
-		if n.Name == a.nodeName {
-			continue
-		}
-		for _, addr := range n.Status.Addresses {
-			if addr.Type == corev1.NodeInternalIP {
-				out = append(out, net.JoinHostPort(addr.Address, strconv.Itoa(a.port)))
-			}
-		}
-	}
-	return out
-}
-
-// report writes the L2Announced condition. Every speaker computes the same decisions, so
-// one speaker per Service (chosen like an owner, among the live speakers, by the Service's
-// name) writes the whole condition: one writer means no two speakers overwrite each other
-// when a dual-stack Service's addresses are announced by different nodes. Writes happen
-// only when the condition changes, so steady state costs nothing and failover does not
-// wait for them.
-func (a *announcer) report(ctx context.Context, services []corev1.Service, decisions []eligibility.Announcement, alive []string) error {
-	byKey := map[string]*corev1.Service{}
-	for i := range services {
-		byKey[services[i].Namespace+"/"+services[i].Name] = &services[i]
-	}
-	perService := map[string][]eligibility.Announcement{}
-	for _, d := range decisions {
-		for _, key := range d.Services {
-			perService[key] = append(perService[key], d)
-		}
-	}
+// report writes the L2Announced conditions this node reports. Writes happen only when a
+// condition changes, so steady state costs nothing and failover does not wait for them.
+func (a *layer2Reconciler) report(ctx context.Context, conds []plan.ServiceCondition) error {
+	w := status.Writer{Client: a.client, Strategy: status.StrategicMergePatch}
 	var firstErr error
-	for key, anns := range perService {
-		svc := byKey[key]
-		if svc == nil || election.Owner(key, alive) != a.nodeName {
+	for _, sc := range conds {
+		svc, c := sc.Service, sc.Condition
+		written, err := w.Write(ctx, svc, func() { status.SetCondition(&svc.Status.Conditions, c) })
+		if err != nil {
+			if firstErr == nil {
+				firstErr = err
+			}
 			continue
 		}
-		c := announcedCondition(anns)
-		c.ObservedGeneration = svc.Generation
-		if err := a.writeCondition(ctx, svc, c); err != nil && firstErr == nil {
-			firstErr = err
+		if !written {
+			continue
+		}
+		if c.Status == metav1.ConditionTrue {
+			a.recorder.Eventf(svc, nil, corev1.EventTypeNormal, ironlbv1.ReasonAnnouncing, ironlbv1.ActionAnnounce, "%s", c.Message)
+		} else {
+			a.recorder.Eventf(svc, nil, corev1.EventTypeWarning, ironlbv1.EventNotAnnounced, ironlbv1.ActionAnnounce, "%s", c.Message)
 		}
 	}
 	return firstErr
 }
 
-// announcedCondition sums up a Service's announcements: True when every address has a
-// node, else False with the reason for each address left out.
-func announcedCondition(anns []eligibility.Announcement) metav1.Condition {
-	c := metav1.Condition{Type: ConditionL2Announced, Status: metav1.ConditionTrue, Reason: "Announcing"}
-	var parts []string
-	for _, d := range anns {
-		if d.Node == "" {
-			c.Status, c.Reason = metav1.ConditionFalse, "NoEligibleNode"
-			parts = append(parts, fmt.Sprintf("%s is not announced: %s", d.IP, d.Reason))
-			continue
-		}
-		on := "every suitable interface"
-		if len(d.Interfaces) > 0 {
-			on = strings.Join(d.Interfaces, ", ")
-		}
-		parts = append(parts, fmt.Sprintf("node %s answers ARP/NDP for %s on %s", d.Node, d.IP, on))
-	}
-	c.Message = strings.Join(parts, "; ")
-	return c
-}
-
-func (a *announcer) writeCondition(ctx context.Context, svc *corev1.Service, c metav1.Condition) error {
-	prev := meta.FindStatusCondition(svc.Status.Conditions, c.Type)
-	if prev != nil && prev.Status == c.Status && prev.Reason == c.Reason && prev.Message == c.Message {
-		return nil
-	}
-	orig := svc.DeepCopy()
-	meta.SetStatusCondition(&svc.Status.Conditions, c)
-	if err := a.client.Status().Patch(ctx, svc, client.StrategicMergeFrom(orig)); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	if c.Status == metav1.ConditionTrue {
-		a.recorder.Eventf(svc, nil, corev1.EventTypeNormal, "Announcing", "Announce", "%s", c.Message)
-	} else {
-		a.recorder.Eventf(svc, nil, corev1.EventTypeWarning, "NotAnnounced", "Announce", "%s", c.Message)
-	}
-	return nil
-}
-
 // foreignReply is the split-brain alarm: another MAC answers for an address this node owns.
 // It raises a Warning event on the Services of that address, at most once a minute per MAC.
-func (a *announcer) foreignReply(ip netip.Addr, iface string, mac net.HardwareAddr) {
+func (a *layer2Reconciler) foreignReply(ip netip.Addr, iface string, mac net.HardwareAddr) {
 	a.mu.Lock()
 	services := slices.Clone(a.owners[ip])
 	if a.lastSplit == nil {
@@ -290,7 +207,7 @@ func (a *announcer) foreignReply(ip netip.Addr, iface string, mac net.HardwareAd
 		ns, name, _ := strings.Cut(key, "/")
 		ref := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
 		ref.SetGroupVersionKind(corev1.SchemeGroupVersion.WithKind("Service"))
-		a.recorder.Eventf(ref, nil, corev1.EventTypeWarning, "SplitBrain", "Announce",
+		a.recorder.Eventf(ref, nil, corev1.EventTypeWarning, ironlbv1.EventSplitBrain, ironlbv1.ActionAnnounce,
 			"MAC %s also answers for %s on %s while node %s owns it", mac, ip, iface, a.nodeName)
 	}
 }

@@ -119,8 +119,8 @@ func Run(ctx context.Context, o Options) error {
 		}
 	}()
 	if o.BGP {
-		b := &bgpAdvertiser{nodeName: o.NodeName, class: o.LoadBalancerClass, namespace: o.Namespace,
-			client: mgr.GetClient(), recorder: mgr.GetEventRecorder("ironlb-speaker"), logger: logger.With("component", "bgp")}
+		b := &bgpReconciler{nodeName: o.NodeName, class: o.LoadBalancerClass, namespace: o.Namespace,
+			client: mgr.GetClient(), recorder: mgr.GetEventRecorder(ironlbv1.SpeakerName), logger: logger.With("component", "bgp")}
 		b.speaker = bgp.New(bgp.Options{Logger: b.logger, LogLevel: level, OnChange: b.sessionChanged})
 		// Stopping keeps the routes of graceful-restart sessions at their routers, so a
 		// restarting speaker does not move traffic; the other sessions withdraw at once.
@@ -163,7 +163,7 @@ func setupLayer2(mgr manager.Manager, o Options, logger *slog.Logger) (func(), f
 	if err != nil {
 		return nil, nil, err
 	}
-	an := &announcer{nodeName: o.NodeName, class: o.LoadBalancerClass, member: member, logger: logger, port: mcfg.Port,
+	an := &layer2Reconciler{nodeName: o.NodeName, class: o.LoadBalancerClass, member: member, logger: logger, port: mcfg.Port,
 		unannounced: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ironlb_speaker_unannounced_addresses",
 			Help: "Layer-2 Service addresses that no node answers ARP/NDP for, as this speaker sees them.",
@@ -185,7 +185,7 @@ func setupLayer2(mgr manager.Manager, o Options, logger *slog.Logger) (func(), f
 		_ = member.Shutdown()
 	}
 	an.client = mgr.GetClient()
-	an.recorder = mgr.GetEventRecorder("ironlb-speaker")
+	an.recorder = mgr.GetEventRecorder(ironlbv1.SpeakerName)
 	if err := an.setup(mgr); err != nil {
 		stop()
 		return nil, nil, err
@@ -232,7 +232,7 @@ func newManagerWhenReachable(ctx context.Context, o Options, logger *slog.Logger
 func newManager(o Options) (manager.Manager, error) {
 	cfg := rest.CopyConfig(o.Config)
 	cfg.QPS, cfg.Burst = float32(o.QPS), o.Burst
-	cfg.UserAgent = "ironlb-speaker/" + o.NodeName
+	cfg.UserAgent = ironlbv1.SpeakerName + "/" + o.NodeName
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
 		return nil, err

@@ -2,7 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -14,25 +13,21 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/status"
 	"github.com/ironlb/ironlb/internal/trigger"
 	"github.com/ironlb/ironlb/speaker/bgp"
-	"github.com/ironlb/ironlb/speaker/eligibility"
+	"github.com/ironlb/ironlb/speaker/plan"
 )
 
-// ConditionReady is the BGPPeer condition that says whether the peer's configuration is
-// usable (its password Secret and BFD profile exist, its address is not taken).
-const ConditionReady = "Ready"
-
-// bgpAdvertiser keeps the node's BGP sessions and routes in step with the API objects and
+// bgpReconciler keeps the node's BGP sessions and routes in step with the API objects and
 // reports each session in its BGPPeer's status.
-type bgpAdvertiser struct {
+type bgpReconciler struct {
 	nodeName  string
 	class     string
 	namespace string
@@ -42,12 +37,14 @@ type bgpAdvertiser struct {
 	logger    *slog.Logger
 	kick      *trigger.Trigger
 
-	mu      sync.Mutex
-	written map[string]string // last status applied per peer, to write only changes
-	lastUp  map[string]bool   // whether each session was Established, for SessionDown events
+	applier *status.Applier // this node's part of each BGPPeer's status
+
+	mu     sync.Mutex
+	lastUp map[string]bool // whether each session was Established, for SessionDown events
 }
 
-func (b *bgpAdvertiser) setup(mgr manager.Manager) error {
+func (b *bgpReconciler) setup(mgr manager.Manager) error {
+	b.applier = status.NewApplier(b.client, ironlbv1.SpeakerFieldManager(b.nodeName))
 	b.kick = trigger.New(10 * time.Millisecond)
 	if err := mgr.Add(b.kick); err != nil {
 		return err
@@ -77,14 +74,14 @@ func (b *bgpAdvertiser) setup(mgr manager.Manager) error {
 }
 
 // sessionChanged is the speaker's callback on a session state change.
-func (b *bgpAdvertiser) sessionChanged() {
+func (b *bgpReconciler) sessionChanged() {
 	if b.kick != nil {
 		b.kick.Add(everything.NamespacedName)
 	}
 }
 
 // Reconcile recomputes this node's sessions and routes, applies them, and reports status.
-func (b *bgpAdvertiser) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+func (b *bgpReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	var services corev1.ServiceList
 	var slicesList discoveryv1.EndpointSliceList
 	var nodes corev1.NodeList
@@ -104,38 +101,14 @@ func (b *bgpAdvertiser) Reconcile(ctx context.Context, _ reconcile.Request) (rec
 			return reconcile.Result{}, err
 		}
 	}
-	in := peerInputs{namespace: b.namespace, profiles: map[string]*ironlbv1.BFDProfile{}, secrets: map[types.NamespacedName]*corev1.Secret{}}
-	for i := range nodes.Items {
-		if nodes.Items[i].Name == b.nodeName {
-			in.node = &nodes.Items[i]
-		}
-	}
-	for i := range profiles.Items {
-		in.profiles[profiles.Items[i].Name] = &profiles.Items[i]
-	}
-	for i := range secrets.Items {
-		in.secrets[client.ObjectKeyFromObject(&secrets.Items[i])] = &secrets.Items[i]
-	}
-	resolved := resolvePeers(peers.Items, in)
-	var sessions []bgp.Peer
-	for _, r := range resolved {
-		if r.session != nil {
-			sessions = append(sessions, *r.session)
-		}
-	}
-	prefixes := eligibility.DecideBGP(eligibility.BGPSnapshot{
-		Node: b.nodeName, Services: services.Items, EndpointSlices: slicesList.Items, Nodes: nodes.Items,
-		Pools: pools.Items, BGPAdvertisements: advs.Items, Class: b.class,
-	})
-	v4, v6 := nodeAddresses(in.node)
-	applyErr := b.speaker.Apply(ctx, bgp.Config{
-		RouterID: routerID(resolved, v4, b.nodeName), NodeIPv4: v4, NodeIPv6: v6,
-		Peers: sessions, Routes: toRoutes(prefixes),
-	})
+	p := plan.BGP(plan.Snapshot{Node: b.nodeName, Class: b.class, Namespace: b.namespace,
+		Services: services.Items, EndpointSlices: slicesList.Items, Nodes: nodes.Items, Pools: pools.Items,
+		BGPAdvertisements: advs.Items, BGPPeers: peers.Items, BFDProfiles: profiles.Items, Secrets: secrets.Items})
+	applyErr := b.speaker.Apply(ctx, p.Config)
 	if applyErr != nil {
 		b.logger.Warn("applying BGP configuration", "error", applyErr)
 	}
-	statusErr := b.report(ctx, peers.Items, resolved)
+	statusErr := b.report(ctx, peers.Items, p.Peers)
 	if applyErr != nil {
 		return reconcile.Result{}, applyErr
 	}
@@ -145,25 +118,29 @@ func (b *bgpAdvertiser) Reconcile(ctx context.Context, _ reconcile.Request) (rec
 // report writes this node's entry in each BGPPeer's status with server-side apply, under
 // a field manager per node, so speakers never overwrite each other's entries. An entry
 // is removed when the peer no longer selects the node.
-func (b *bgpAdvertiser) report(ctx context.Context, all []ironlbv1.BGPPeer, resolved []resolvedPeer) error {
+func (b *bgpReconciler) report(ctx context.Context, all []ironlbv1.BGPPeer, resolved []plan.Peer) error {
 	states := b.speaker.States(ctx)
-	selected := map[string]resolvedPeer{}
+	selected := map[string]plan.Peer{}
 	for _, r := range resolved {
-		selected[r.obj.Name] = r
+		selected[r.Object().Name] = r
 	}
 	var firstErr error
 	for i := range all {
 		peer := &all[i]
 		r, ok := selected[peer.Name]
-		var status map[string]any
+		var body map[string]any
 		if ok {
 			entry, cond := b.peerStatus(peer, r, states[peer.Name])
-			status = map[string]any{"nodes": []any{entry}, "conditions": []any{cond}}
+			body = map[string]any{"nodes": []any{entry}, "conditions": []any{cond}}
 			b.sessionEvents(peer, r, states[peer.Name])
 		} else if !slices.ContainsFunc(peer.Status.Nodes, func(n ironlbv1.PeerNodeStatus) bool { return n.Node == b.nodeName }) {
 			continue // nothing of ours to remove
 		}
-		if err := b.applyStatus(ctx, peer.Name, status); err != nil && firstErr == nil {
+		if body == nil {
+			body = map[string]any{} // gives up this node's entry and condition
+		}
+		target := &ironlbv1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: peer.Name}}
+		if _, err := b.applier.Apply(ctx, target, body); err != nil && firstErr == nil {
 			firstErr = err
 		}
 	}
@@ -171,22 +148,23 @@ func (b *bgpAdvertiser) report(ctx context.Context, all []ironlbv1.BGPPeer, reso
 }
 
 // peerStatus builds this node's status entry and the Ready condition for a peer.
-func (b *bgpAdvertiser) peerStatus(peer *ironlbv1.BGPPeer, r resolvedPeer, st bgp.State) (map[string]any, map[string]any) {
+func (b *bgpReconciler) peerStatus(peer *ironlbv1.BGPPeer, r plan.Peer, st bgp.State) (map[string]any, map[string]any) {
 	entry := map[string]any{"node": b.nodeName, "state": "Idle"}
-	cond := metav1.Condition{Type: ConditionReady, Status: metav1.ConditionTrue, Reason: "Configured",
+	cond := metav1.Condition{Type: ironlbv1.ConditionReady, Status: metav1.ConditionTrue, Reason: ironlbv1.ReasonConfigured,
 		Message: "the configuration is usable; see status.nodes for each node's session"}
+	reason, problem := r.Problem()
 	switch {
-	case r.problem != "":
-		entry["message"] = r.problem
-		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, r.reason, r.problem
+	case problem != "":
+		entry["message"] = problem
+		cond.Status, cond.Reason, cond.Message = metav1.ConditionFalse, reason, problem
 	default:
 		entry["state"] = st.Session
 		if !st.Since.IsZero() {
 			entry["since"] = metav1.NewTime(st.Since).UTC().Format(time.RFC3339)
 		}
 		entry["prefixesSent"] = st.Advertised
-		if len(r.notes) > 0 {
-			cond.Message = strings.Join(r.notes, "; ")
+		if notes := r.Notes(); len(notes) > 0 {
+			cond.Message = strings.Join(notes, "; ")
 		}
 		if st.Session != "Established" {
 			entry["message"] = fmt.Sprintf("the session to %s is not established (state %s); if it stays so, check that the router has this node as a neighbor with AS %d, the password on both sides, and that the router is reachable (one hop away unless ebgpMultiHop)",
@@ -195,7 +173,7 @@ func (b *bgpAdvertiser) peerStatus(peer *ironlbv1.BGPPeer, r resolvedPeer, st bg
 	}
 	// Keep the transition time of an unchanged condition, so speakers agree on the value.
 	cond.LastTransitionTime = metav1.Now()
-	if prev := meta.FindStatusCondition(peer.Status.Conditions, ConditionReady); prev != nil &&
+	if prev := meta.FindStatusCondition(peer.Status.Conditions, ironlbv1.ConditionReady); prev != nil &&
 		prev.Status == cond.Status && prev.Reason == cond.Reason {
 		cond.LastTransitionTime = prev.LastTransitionTime
 	}
@@ -205,8 +183,8 @@ func (b *bgpAdvertiser) peerStatus(peer *ironlbv1.BGPPeer, r resolvedPeer, st bg
 }
 
 // sessionEvents raises SessionDown when a session that was Established is no longer.
-func (b *bgpAdvertiser) sessionEvents(peer *ironlbv1.BGPPeer, r resolvedPeer, st bgp.State) {
-	up := r.session != nil && st.Session == "Established"
+func (b *bgpReconciler) sessionEvents(peer *ironlbv1.BGPPeer, r plan.Peer, st bgp.State) {
+	up := r.Session() != nil && st.Session == "Established"
 	b.mu.Lock()
 	if b.lastUp == nil {
 		b.lastUp = map[string]bool{}
@@ -215,41 +193,7 @@ func (b *bgpAdvertiser) sessionEvents(peer *ironlbv1.BGPPeer, r resolvedPeer, st
 	b.lastUp[peer.Name] = up
 	b.mu.Unlock()
 	if was && !up {
-		b.recorder.Eventf(peer, nil, corev1.EventTypeWarning, "SessionDown", "BGP",
+		b.recorder.Eventf(peer, nil, corev1.EventTypeWarning, ironlbv1.EventSessionDown, ironlbv1.ActionBGP,
 			"node %s: the BGP session to %s went down (now %s)", b.nodeName, peer.Spec.PeerAddress, st.Session)
 	}
-}
-
-// applyStatus server-side-applies this node's part of a peer's status; nil removes it.
-// It skips the write when the same content was applied last time.
-func (b *bgpAdvertiser) applyStatus(ctx context.Context, name string, status map[string]any) error {
-	if status == nil {
-		status = map[string]any{}
-	}
-	obj := map[string]any{
-		"apiVersion": ironlbv1.GroupVersion.String(), "kind": "BGPPeer",
-		"metadata": map[string]any{"name": name}, "status": status,
-	}
-	body, err := json.Marshal(obj)
-	if err != nil {
-		return err
-	}
-	b.mu.Lock()
-	same := b.written[name] == string(body)
-	b.mu.Unlock()
-	if same {
-		return nil
-	}
-	target := &ironlbv1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if err := b.client.Status().Patch(ctx, target, client.RawPatch(types.ApplyPatchType, body),
-		client.FieldOwner("ironlb-speaker-"+b.nodeName), client.ForceOwnership); err != nil {
-		return client.IgnoreNotFound(err)
-	}
-	b.mu.Lock()
-	if b.written == nil {
-		b.written = map[string]string{}
-	}
-	b.written[name] = string(body)
-	b.mu.Unlock()
-	return nil
 }

@@ -1,20 +1,14 @@
 package layer2
 
 import (
-	"fmt"
 	"log/slog"
 	"net"
 	"os"
-	"os/exec"
-	"runtime"
-	"strconv"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"golang.org/x/sys/unix"
+	"github.com/ironlb/ironlb/internal/netnstest"
 )
 
 // The tests run the Announcer against the real kernel: each test builds its
@@ -22,14 +16,8 @@ import (
 // the Announcer in a node namespace and asks from a client namespace with
 // the kernel's tools (arping, ndisc6, ip neigh). They need root.
 
-// labPrefix starts every namespace name; the pid after it lets a later run
-// remove what a killed run left behind.
+// labPrefix starts every namespace name (see netnstest).
 const labPrefix = "ironlb-l2t-"
-
-var (
-	labSeq       atomic.Int32
-	cleanupStale sync.Once
-)
 
 // Fixed per-segment addresses (each test has its own segment).
 const (
@@ -43,8 +31,8 @@ const (
 )
 
 type lab struct {
-	t  *testing.T
-	id string
+	*netnstest.Lab
+	t *testing.T
 }
 
 // newLab skips under -short and otherwise insists on what the tests need.
@@ -56,90 +44,13 @@ func newLab(t *testing.T) *lab {
 	if os.Geteuid() != 0 {
 		t.Fatal("these tests need root (network namespaces, packet sockets); use -short to skip them")
 	}
-	cleanupStale.Do(removeStaleNamespaces)
-	return &lab{t: t, id: fmt.Sprintf("%s%d-%d", labPrefix, os.Getpid(), labSeq.Add(1))}
+	return &lab{Lab: netnstest.New(t, labPrefix), t: t}
 }
 
-// removeStaleNamespaces deletes namespaces of earlier runs whose process is
-// gone (a run killed before its cleanups).
-func removeStaleNamespaces() {
-	out, _ := exec.Command("ip", "netns", "list").Output()
-	for _, line := range strings.Split(string(out), "\n") {
-		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
-		rest, ok := strings.CutPrefix(name, labPrefix)
-		if !ok {
-			continue
-		}
-		pidStr, _, _ := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(pidStr)
-		if err != nil || pid == os.Getpid() || unix.Kill(pid, 0) == nil {
-			continue
-		}
-		exec.Command("ip", "netns", "del", name).Run()
-	}
-}
-
-// ns creates a namespace that is deleted when the test ends, with loopback up
-// and DAD off so that IPv6 addresses (link-local too) are usable at once.
-func (l *lab) ns(role string) string {
-	l.t.Helper()
-	name := l.id + "-" + role
-	l.run("ip", "netns", "add", name)
-	l.t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			l.t.Errorf("delete namespace %s: %v: %s", name, err, out)
-		}
-	})
-	l.run("ip", "-n", name, "link", "set", "lo", "up")
-	l.run("ip", "netns", "exec", name, "sysctl", "-qw",
-		"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0")
-	return name
-}
-
-// run runs a command and fails the test if it fails.
-func (l *lab) run(args ...string) string {
-	l.t.Helper()
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	if err != nil {
-		l.t.Fatalf("%s: %v\n%s", strings.Join(args, " "), err, out)
-	}
-	return string(out)
-}
-
-// try runs a command and returns its output and error.
-func (l *lab) try(args ...string) (string, error) {
-	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
-	return string(out), err
-}
-
-// in runs fn on this goroutine's thread switched into namespace ns.
-func (l *lab) in(ns string, fn func()) {
-	l.t.Helper()
-	runtime.LockOSThread()
-	orig, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
-	if err != nil {
-		runtime.UnlockOSThread()
-		l.t.Fatal(err)
-	}
-	defer orig.Close()
-	target, err := os.Open("/var/run/netns/" + ns)
-	if err != nil {
-		runtime.UnlockOSThread()
-		l.t.Fatal(err)
-	}
-	defer target.Close()
-	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
-		runtime.UnlockOSThread()
-		l.t.Fatalf("enter %s: %v", ns, err)
-	}
-	defer func() {
-		if err := unix.Setns(int(orig.Fd()), unix.CLONE_NEWNET); err != nil {
-			panic(fmt.Sprintf("cannot leave namespace %s: %v", ns, err)) // thread stays locked
-		}
-		runtime.UnlockOSThread()
-	}()
-	fn()
-}
+func (l *lab) ns(role string) string              { l.t.Helper(); return l.Namespace(role) }
+func (l *lab) run(args ...string) string          { l.t.Helper(); return l.Run(args...) }
+func (l *lab) try(args ...string) (string, error) { return l.Try(args...) }
+func (l *lab) in(ns string, fn func())            { l.t.Helper(); l.In(ns, fn) }
 
 // segment is a node and a client namespace joined by a veth pair n0 <-> c0.
 type segment struct {

@@ -8,11 +8,12 @@ import (
 	"os"
 	"os/exec"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/ironlb/ironlb/internal/netnstest"
 )
 
 // The real-network test: three speakers, each in its own network namespace on a
@@ -23,7 +24,7 @@ import (
 
 const (
 	netnsHelperEnv = "MEMBERSHIP_NETNS_HELPER" // set in the child processes
-	netnsPrefix    = "ilbm"                    // namespace names: ilbm<pid>-br, ilbm<pid>-n1, ...
+	netnsPrefix    = "ilbm"                    // namespace names: ilbm<pid>-<seq>-br, ilbm<pid>-<seq>-n1, ...
 )
 
 func TestMain(m *testing.M) {
@@ -100,37 +101,36 @@ func TestNetnsFirewallPartition(t *testing.T) {
 			t.Skipf("needs %s: %v", tool, err)
 		}
 	}
-	removeStaleNamespaces(t)
+	lab := netnstest.New(t, netnsPrefix)
 	exe, err := os.Executable()
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	prefix := fmt.Sprintf("%s%d", netnsPrefix, os.Getpid())
-	br := prefix + "-br"
-	addNetns(t, br)
-	sh(t, "ip", "-n", br, "link", "add", "br0", "type", "bridge")
-	sh(t, "ip", "-n", br, "link", "set", "br0", "up")
+	br := lab.Namespace("br")
+	lab.Run("ip", "-n", br, "link", "add", "br0", "type", "bridge")
+	lab.Run("ip", "-n", br, "link", "set", "br0", "up")
 
 	names := []string{"n1", "n2", "n3"}
 	addrs := map[string]string{}
+	namespaces := map[string]string{}
 	var peers []string
 	for i, name := range names {
-		ns := prefix + "-" + name
 		addrs[name] = fmt.Sprintf("198.18.0.%d", i+1)
 		peers = append(peers, addrs[name]+":7946")
-		addNetns(t, ns)
+		ns := lab.Namespace(name)
+		namespaces[name] = ns
 		port := fmt.Sprintf("p%d", i+1)
-		sh(t, "ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", br)
-		sh(t, "ip", "-n", br, "link", "set", port, "master", "br0", "up")
-		sh(t, "ip", "-n", ns, "addr", "add", addrs[name]+"/24", "dev", "eth0")
-		sh(t, "ip", "-n", ns, "link", "set", "eth0", "up")
-		sh(t, "ip", "-n", ns, "link", "set", "lo", "up")
+		lab.Run("ip", "-n", ns, "link", "add", "eth0", "type", "veth", "peer", "name", port, "netns", br)
+		lab.Run("ip", "-n", br, "link", "set", port, "master", "br0", "up")
+		lab.Run("ip", "-n", ns, "addr", "add", addrs[name]+"/24", "dev", "eth0")
+		lab.Run("ip", "-n", ns, "link", "set", "eth0", "up")
+		lab.Run("ip", "-n", ns, "link", "set", "lo", "up")
 	}
 
 	v := &views{seen: map[string][]string{}}
 	for _, name := range names {
-		startHelper(t, exe, prefix+"-"+name, name, addrs[name], strings.Join(peers, ","), v)
+		startHelper(t, exe, namespaces[name], name, addrs[name], strings.Join(peers, ","), v)
 	}
 	waitViews := func(want map[string][]string, timeout time.Duration) time.Duration {
 		t.Helper()
@@ -154,19 +154,19 @@ func TestNetnsFirewallPartition(t *testing.T) {
 	t.Logf("3 speakers in namespaces converged in %s", took.Round(time.Millisecond))
 
 	// Drop the memberlist port, TCP and UDP, both ways on n3.
-	n3 := prefix + "-n3"
+	n3 := namespaces["n3"]
 	rules := `table inet ilbm_block {
 	chain in { type filter hook input priority 0; policy accept; tcp dport 7946 drop; udp dport 7946 drop; }
 	chain out { type filter hook output priority 0; policy accept; tcp dport 7946 drop; udp dport 7946 drop; }
 }
 `
-	shIn(t, rules, "ip", "netns", "exec", n3, "nft", "-f", "-")
+	lab.RunStdin(rules, "ip", "netns", "exec", n3, "nft", "-f", "-")
 	took = waitViews(map[string][]string{"n1": {"n1", "n2"}, "n2": {"n1", "n2"}}, 5*time.Second)
 	t.Logf("n1 and n2 dropped firewalled n3 after %s", took.Round(time.Millisecond))
 	took = waitViews(map[string][]string{"n3": {"n3"}}, 10*time.Second)
 	t.Logf("n3 saw itself alone %s later", took.Round(time.Millisecond))
 
-	sh(t, "ip", "netns", "exec", n3, "nft", "delete", "table", "inet", "ilbm_block")
+	lab.Run("ip", "netns", "exec", n3, "nft", "delete", "table", "inet", "ilbm_block")
 	took = waitViews(map[string][]string{"n1": names, "n2": names, "n3": names}, 4*DefaultRejoinInterval+2*time.Second)
 	t.Logf("one cluster again %s after the rule was removed", took.Round(time.Millisecond))
 }
@@ -216,56 +216,4 @@ func startHelper(t *testing.T, exe, ns, name, addr, peers string, v *views) {
 			t.Errorf("speaker %s did not stop; killed it", name)
 		}
 	})
-}
-
-// addNetns creates a network namespace and deletes it when the test ends; deleting
-// it also removes its links, addresses and nftables rules.
-func addNetns(t *testing.T, name string) {
-	t.Helper()
-	sh(t, "ip", "netns", "add", name)
-	t.Cleanup(func() {
-		if out, err := exec.Command("ip", "netns", "del", name).CombinedOutput(); err != nil {
-			t.Errorf("ip netns del %s: %v: %s", name, err, out)
-		}
-	})
-}
-
-// removeStaleNamespaces deletes namespaces left by an earlier run of this test that
-// was killed before its cleanup ran (the pid in the name is no longer running).
-func removeStaleNamespaces(t *testing.T) {
-	out, err := exec.Command("ip", "netns", "list").Output()
-	if err != nil {
-		return
-	}
-	for _, line := range strings.Split(string(out), "\n") {
-		name, _, _ := strings.Cut(strings.TrimSpace(line), " ")
-		rest, ok := strings.CutPrefix(name, netnsPrefix)
-		if !ok {
-			continue
-		}
-		pidText, _, _ := strings.Cut(rest, "-")
-		pid, err := strconv.Atoi(pidText)
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err == nil {
-			continue // that test is still running
-		}
-		t.Logf("removing stale namespace %s", name)
-		exec.Command("ip", "netns", "del", name).Run()
-	}
-}
-
-func sh(t *testing.T, args ...string) {
-	t.Helper()
-	shIn(t, "", args...)
-}
-
-func shIn(t *testing.T, stdin string, args ...string) {
-	t.Helper()
-	cmd := exec.Command(args[0], args[1:]...)
-	cmd.Stdin = strings.NewReader(stdin)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("%s: %v: %s", strings.Join(args, " "), err, out)
-	}
 }

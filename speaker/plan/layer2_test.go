@@ -1,4 +1,4 @@
-package eligibility_test
+package plan_test
 
 import (
 	"fmt"
@@ -14,7 +14,7 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/speaker/election"
-	"github.com/ironlb/ironlb/speaker/eligibility"
+	"github.com/ironlb/ironlb/speaker/plan"
 )
 
 // ---- builders -------------------------------------------------------------------------
@@ -45,7 +45,7 @@ func local() svcOpt {
 }
 func fromPool(p string) svcOpt {
 	return func(s *corev1.Service) {
-		s.Annotations = map[string]string{"ironlb.io/ip-allocated-from-pool": p}
+		s.Annotations = map[string]string{ironlbv1.AnnotationAllocatedFromPool: p}
 	}
 }
 func hostnameIngress(h string) svcOpt {
@@ -196,7 +196,7 @@ func ep(node string, ready, serving *bool) discoveryv1.Endpoint {
 // withDefaults fills the fields a case left nil: nodes a, b and c, all alive; one pool
 // "main" (198.18.0.0/24 and 2001:db8::/120); one L2Advertisement selecting everything.
 // An empty, non-nil value keeps the field empty.
-func withDefaults(s eligibility.Snapshot) eligibility.Snapshot {
+func withDefaults(s plan.Snapshot) plan.Snapshot {
 	if s.Nodes == nil {
 		s.Nodes = nodes("a", "b", "c")
 	}
@@ -214,21 +214,21 @@ func withDefaults(s eligibility.Snapshot) eligibility.Snapshot {
 
 // ann is the expected Announcement. Reason, when set, lists (one per line) substrings the
 // actual Reason must contain; when empty the actual Reason must be empty too.
-func ann(ip, node string, services ...string) eligibility.Announcement {
-	return eligibility.Announcement{IP: netip.MustParseAddr(ip), Node: node, Services: services}
+func ann(ip, node string, services ...string) plan.Announcement {
+	return plan.Announcement{IP: netip.MustParseAddr(ip), Node: node, Services: services}
 }
 
-func withIfaces(a eligibility.Announcement, names ...string) eligibility.Announcement {
+func withIfaces(a plan.Announcement, names ...string) plan.Announcement {
 	a.Interfaces = names
 	return a
 }
 
-func withReason(a eligibility.Announcement, substrings ...string) eligibility.Announcement {
+func withReason(a plan.Announcement, substrings ...string) plan.Announcement {
 	a.Reason = strings.Join(substrings, "\n")
 	return a
 }
 
-func describe(as []eligibility.Announcement) string {
+func describe(as []plan.Announcement) string {
 	var b strings.Builder
 	for _, a := range as {
 		fmt.Fprintf(&b, "\n  %s node=%q ifaces=%v services=%v reason=%q", a.IP, a.Node, a.Interfaces, a.Services, a.Reason)
@@ -239,7 +239,7 @@ func describe(as []eligibility.Announcement) string {
 	return b.String()
 }
 
-func matches(got, want eligibility.Announcement) bool {
+func matches(got, want plan.Announcement) bool {
 	if got.IP != want.IP || got.Node != want.Node || !slices.Equal(got.Interfaces, want.Interfaces) ||
 		!slices.Equal(got.Services, want.Services) {
 		return false
@@ -255,7 +255,7 @@ func matches(got, want eligibility.Announcement) bool {
 	return true
 }
 
-func equal(a, b eligibility.Announcement) bool {
+func equal(a, b plan.Announcement) bool {
 	return a.IP == b.IP && a.Node == b.Node && a.Reason == b.Reason &&
 		slices.Equal(a.Interfaces, b.Interfaces) && slices.Equal(a.Services, b.Services)
 }
@@ -307,98 +307,15 @@ func TestDecide(t *testing.T) {
 
 	cases := []struct {
 		name string
-		snap eligibility.Snapshot
-		want []eligibility.Announcement
+		snap plan.Snapshot
+		want []plan.Announcement
 	}{
 		// Which Services count.
-		{
-			name: "only type LoadBalancer Services are announced",
-			snap: eligibility.Snapshot{Services: []corev1.Service{
-				svc("ns/np", []string{"198.18.0.2"}, ofType(corev1.ServiceTypeNodePort)),
-				svc("ns/cip", []string{"198.18.0.3"}, ofType(corev1.ServiceTypeClusterIP)),
-				svc("ns/ext", []string{"198.18.0.4"}, ofType(corev1.ServiceTypeExternalName)),
-				svc("ns/lb", []string{"198.18.0.1"}),
-			}},
-			want: []eligibility.Announcement{ann("198.18.0.1", all("198.18.0.1"), "ns/lb")},
-		},
-		{
-			name: "default class: Services naming a loadBalancerClass belong to someone else",
-			snap: eligibility.Snapshot{Services: []corev1.Service{
-				svc("ns/theirs", []string{"198.18.0.2"}, class("other.io/lb")),
-				svc("ns/ours", []string{"198.18.0.1"}),
-			}},
-			want: []eligibility.Announcement{ann("198.18.0.1", all("198.18.0.1"), "ns/ours")},
-		},
-		{
-			name: "named class: only Services of that class",
-			snap: eligibility.Snapshot{Class: "ironlb.io/l2", Services: []corev1.Service{
-				svc("ns/unclassed", []string{"198.18.0.1"}),
-				svc("ns/ours", []string{"198.18.0.2"}, class("ironlb.io/l2")),
-				svc("ns/theirs", []string{"198.18.0.3"}, class("other.io/lb")),
-			}},
-			want: []eligibility.Announcement{ann("198.18.0.2", all("198.18.0.2"), "ns/ours")},
-		},
-		{
-			name: "only status ingress IPs count: none, hostname or garbage give nothing",
-			snap: eligibility.Snapshot{Services: []corev1.Service{
-				svc("ns/pending", nil),
-				svc("ns/named", nil, hostnameIngress("lb.example")),
-				svc("ns/garbage", []string{"not-an-ip"}),
-				svc("ns/ok", []string{"198.18.0.7"}),
-			}},
-			want: []eligibility.Announcement{ann("198.18.0.7", all("198.18.0.7"), "ns/ok")},
-		},
 
 		// Which addresses an L2Advertisement covers.
 		{
-			name: "no L2Advertisement: nothing is announced",
-			snap: eligibility.Snapshot{
-				L2Advertisements: []ironlbv1.L2Advertisement{},
-				Services:         []corev1.Service{svc("ns/web", []string{"198.18.0.1"})},
-			},
-			want: nil,
-		},
-		{
-			name: "an address in no pool is not announced",
-			snap: eligibility.Snapshot{Services: []corev1.Service{
-				svc("ns/stray", []string{"198.19.0.1"}),
-				svc("ns/web", []string{"198.18.0.1"}),
-			}},
-			want: []eligibility.Announcement{ann("198.18.0.1", all("198.18.0.1"), "ns/web")},
-		},
-		{
-			name: "pool selected by name",
-			snap: eligibility.Snapshot{
-				Pools: []ironlbv1.IPAddressPool{
-					pool("p-web", nil, "198.18.0.0/25"),
-					pool("p-db", nil, "198.18.0.128-198.18.0.255"),
-				},
-				L2Advertisements: []ironlbv1.L2Advertisement{l2("web", pools("p-web"))},
-				Services: []corev1.Service{
-					svc("ns/db", []string{"198.18.0.200"}),
-					svc("ns/web", []string{"198.18.0.10"}),
-				},
-			},
-			want: []eligibility.Announcement{ann("198.18.0.10", all("198.18.0.10"), "ns/web")},
-		},
-		{
-			name: "pool selected by label",
-			snap: eligibility.Snapshot{
-				Pools: []ironlbv1.IPAddressPool{
-					pool("p-web", lbl("tier", "web"), "198.18.0.0/25"),
-					pool("p-db", lbl("tier", "db"), "198.18.0.128/25"),
-				},
-				L2Advertisements: []ironlbv1.L2Advertisement{l2("web", poolSel("tier", "web"))},
-				Services: []corev1.Service{
-					svc("ns/db", []string{"198.18.0.200"}),
-					svc("ns/web", []string{"198.18.0.10"}),
-				},
-			},
-			want: []eligibility.Announcement{ann("198.18.0.10", all("198.18.0.10"), "ns/web")},
-		},
-		{
 			name: "pool names and pool selectors select the union",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Pools: []ironlbv1.IPAddressPool{
 					pool("p-web", lbl("tier", "web"), "198.18.0.0/25"),
 					pool("p-db", lbl("tier", "db"), "198.18.0.128/25"),
@@ -411,14 +328,14 @@ func TestDecide(t *testing.T) {
 					svc("ns/web", []string{"198.18.0.10"}),
 				},
 			},
-			want: []eligibility.Announcement{
+			want: []plan.Announcement{
 				ann("198.18.0.10", all("198.18.0.10"), "ns/web"),
 				ann("198.18.0.200", all("198.18.0.200"), "ns/db"),
 			},
 		},
 		{
 			name: "no pool selection selects every pool",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Pools: []ironlbv1.IPAddressPool{
 					pool("p-web", lbl("tier", "web"), "198.18.0.0/25"),
 					pool("p-db", nil, "198.18.0.128/25"),
@@ -429,22 +346,14 @@ func TestDecide(t *testing.T) {
 					svc("ns/web", []string{"198.18.0.10"}),
 				},
 			},
-			want: []eligibility.Announcement{
+			want: []plan.Announcement{
 				ann("198.18.0.10", all("198.18.0.10"), "ns/web"),
 				ann("198.18.0.200", all("198.18.0.200"), "ns/db"),
 			},
 		},
 		{
-			name: "an advertisement naming a missing pool selects nothing",
-			snap: eligibility.Snapshot{
-				L2Advertisements: []ironlbv1.L2Advertisement{l2("gone", pools("gone"))},
-				Services:         []corev1.Service{svc("ns/web", []string{"198.18.0.10"})},
-			},
-			want: nil,
-		},
-		{
 			name: "an advertisement whose pool selector matches no pool selects nothing",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				L2Advertisements: []ironlbv1.L2Advertisement{l2("none", poolSel("tier", "none"))},
 				Services:         []corev1.Service{svc("ns/web", []string{"198.18.0.10"})},
 			},
@@ -452,7 +361,7 @@ func TestDecide(t *testing.T) {
 		},
 		{
 			name: "overlapping pools: the pool recorded on the Service wins",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Pools: []ironlbv1.IPAddressPool{
 					pool("a-wide", nil, "198.18.0.0/24"),
 					pool("b-narrow", nil, "198.18.0.0/28"),
@@ -463,11 +372,11 @@ func TestDecide(t *testing.T) {
 					svc("ns/unrecorded", []string{"198.18.0.6"}),
 				},
 			},
-			want: []eligibility.Announcement{ann("198.18.0.5", all("198.18.0.5"), "ns/recorded")},
+			want: []plan.Announcement{ann("198.18.0.5", all("198.18.0.5"), "ns/recorded")},
 		},
 		{
 			name: "overlapping pools: the recorded pool wins over another containing pool",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Pools: []ironlbv1.IPAddressPool{
 					pool("a-wide", nil, "198.18.0.0/24"),
 					pool("b-narrow", nil, "198.18.0.0/28"),
@@ -478,11 +387,11 @@ func TestDecide(t *testing.T) {
 					svc("ns/unrecorded", []string{"198.18.0.6"}),
 				},
 			},
-			want: []eligibility.Announcement{ann("198.18.0.6", all("198.18.0.6"), "ns/unrecorded")},
+			want: []plan.Announcement{ann("198.18.0.6", all("198.18.0.6"), "ns/unrecorded")},
 		},
 		{
 			name: "a recorded pool that does not contain the address is ignored",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Pools: []ironlbv1.IPAddressPool{
 					pool("p-here", nil, "198.18.0.0/24"),
 					pool("p-there", nil, "198.19.0.0/24"),
@@ -490,11 +399,11 @@ func TestDecide(t *testing.T) {
 				L2Advertisements: []ironlbv1.L2Advertisement{l2("here", pools("p-here"))},
 				Services:         []corev1.Service{svc("ns/web", []string{"198.18.0.5"}, fromPool("p-there"))},
 			},
-			want: []eligibility.Announcement{ann("198.18.0.5", all("198.18.0.5"), "ns/web")},
+			want: []plan.Announcement{ann("198.18.0.5", all("198.18.0.5"), "ns/web")},
 		},
 		{
 			name: "dual-stack: the recorded pools are comma separated, one per address",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Pools: []ironlbv1.IPAddressPool{
 					pool("all-v4", nil, "198.18.0.0/24"),
 					pool("p4", nil, "198.18.0.0/24"),
@@ -503,40 +412,13 @@ func TestDecide(t *testing.T) {
 				L2Advertisements: []ironlbv1.L2Advertisement{l2("v4", pools("p4"))},
 				Services:         []corev1.Service{svc("ns/web", []string{v6, "198.18.0.5"}, fromPool("p6,p4"))},
 			},
-			want: []eligibility.Announcement{ann("198.18.0.5", all("198.18.0.5"), "ns/web")},
-		},
-		{
-			name: "advertisement serviceSelectors",
-			snap: eligibility.Snapshot{
-				L2Advertisements: []ironlbv1.L2Advertisement{l2("web", svcSel("app", "web"))},
-				Services: []corev1.Service{
-					svc("ns/api", []string{"198.18.0.2"}, svcLabels("app", "api")),
-					svc("ns/bare", []string{"198.18.0.3"}),
-					svc("ns/web", []string{"198.18.0.1"}, svcLabels("app", "web")),
-				},
-			},
-			want: []eligibility.Announcement{ann("198.18.0.1", all("198.18.0.1"), "ns/web")},
-		},
-		{
-			name: "several serviceSelectors select the union",
-			snap: eligibility.Snapshot{
-				L2Advertisements: []ironlbv1.L2Advertisement{l2("web", svcSel("app", "web"), svcSel("app", "api"))},
-				Services: []corev1.Service{
-					svc("ns/api", []string{"198.18.0.2"}, svcLabels("app", "api")),
-					svc("ns/bare", []string{"198.18.0.3"}),
-					svc("ns/web", []string{"198.18.0.1"}, svcLabels("app", "web")),
-				},
-			},
-			want: []eligibility.Announcement{
-				ann("198.18.0.1", all("198.18.0.1"), "ns/web"),
-				ann("198.18.0.2", all("198.18.0.2"), "ns/api"),
-			},
+			want: []plan.Announcement{ann("198.18.0.5", all("198.18.0.5"), "ns/web")},
 		},
 
 		// Which nodes may win.
 		{
 			name: "advertisement nodeSelectors limit the nodes",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Nodes: []corev1.Node{
 					node("a", nodeLabels("zone", "west")),
 					node("b", nodeLabels("zone", "east")),
@@ -545,20 +427,20 @@ func TestDecide(t *testing.T) {
 				L2Advertisements: []ironlbv1.L2Advertisement{l2("east", nodeSel("zone", "east"))},
 				Services:         []corev1.Service{svc("ns/web", []string{ipA})},
 			},
-			want: []eligibility.Announcement{ann(ipA, bc(ipA), "ns/web")},
+			want: []plan.Announcement{ann(ipA, bc(ipA), "ns/web")},
 		},
 		{
 			name: "several nodeSelectors select the union",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Nodes:            zoned,
 				L2Advertisements: []ironlbv1.L2Advertisement{l2("ns", nodeSel("zone", "north"), nodeSel("zone", "south"))},
 				Services:         []corev1.Service{svc("ns/web", []string{ipCB})},
 			},
-			want: []eligibility.Announcement{ann(ipCB, "b", "ns/web")},
+			want: []plan.Announcement{ann(ipCB, "b", "ns/web")},
 		},
 		{
 			name: "nodes selected by different advertisements add up",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Nodes: zoned,
 				L2Advertisements: []ironlbv1.L2Advertisement{
 					l2("north", nodeSel("zone", "north")),
@@ -566,112 +448,112 @@ func TestDecide(t *testing.T) {
 				},
 				Services: []corev1.Service{svc("ns/web", []string{ipCB})},
 			},
-			want: []eligibility.Announcement{ann(ipCB, "b", "ns/web")},
+			want: []plan.Announcement{ann(ipCB, "b", "ns/web")},
 		},
 		{
 			name: "a node not alive in memberlist never wins",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Alive:    alive("b", "c"),
 				Services: []corev1.Service{svc("ns/web", []string{ipA})},
 			},
-			want: []eligibility.Announcement{ann(ipA, bc(ipA), "ns/web")},
+			want: []plan.Announcement{ann(ipA, bc(ipA), "ns/web")},
 		},
 		{
 			name: "a live member without a Node object never wins",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Nodes:    nodes("b", "c"),
 				Services: []corev1.Service{svc("ns/web", []string{ipA})},
 			},
-			want: []eligibility.Announcement{ann(ipA, bc(ipA), "ns/web")},
+			want: []plan.Announcement{ann(ipA, bc(ipA), "ns/web")},
 		},
 		{
 			name: "nothing alive: no node, and the reason says so",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Alive:    map[string][]string{},
 				Services: []corev1.Service{svc("ns/web", []string{ipA})},
 			},
-			want: []eligibility.Announcement{withReason(ann(ipA, "", "ns/web"), "no speaker is alive")},
+			want: []plan.Announcement{withReason(ann(ipA, "", "ns/web"), "no speaker is alive")},
 		},
 		{
 			name: "the exclude-from-external-load-balancers label excludes, whatever its value",
-			snap: eligibility.Snapshot{
-				Nodes:    []corev1.Node{node("a", nodeLabels(eligibility.ExcludeLabel, "")), node("b"), node("c")},
+			snap: plan.Snapshot{
+				Nodes:    []corev1.Node{node("a", nodeLabels(corev1.LabelNodeExcludeBalancers, "")), node("b"), node("c")},
 				Services: []corev1.Service{svc("ns/web", []string{ipA})},
 			},
-			want: []eligibility.Announcement{ann(ipA, bc(ipA), "ns/web")},
+			want: []plan.Announcement{ann(ipA, bc(ipA), "ns/web")},
 		},
 		{
 			name: "NetworkUnavailable=True excludes",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Nodes:    []corev1.Node{node("a", condition(corev1.NodeNetworkUnavailable, corev1.ConditionTrue)), node("b"), node("c")},
 				Services: []corev1.Service{svc("ns/web", []string{ipA})},
 			},
-			want: []eligibility.Announcement{ann(ipA, bc(ipA), "ns/web")},
+			want: []plan.Announcement{ann(ipA, bc(ipA), "ns/web")},
 		},
 		{
 			name: "NetworkUnavailable=False and unrelated labels do not exclude",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Nodes: []corev1.Node{
 					node("a", condition(corev1.NodeNetworkUnavailable, corev1.ConditionFalse), nodeLabels("node-role.kubernetes.io/control-plane", "")),
 					node("b"), node("c"),
 				},
 				Services: []corev1.Service{svc("ns/web", []string{ipA})},
 			},
-			want: []eligibility.Announcement{ann(ipA, "a", "ns/web")},
+			want: []plan.Announcement{ann(ipA, "a", "ns/web")},
 		},
 		{
 			name: "every live node excluded: no node, and the reason counts why",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Nodes: []corev1.Node{
-					node("a", nodeLabels(eligibility.ExcludeLabel, "true")),
+					node("a", nodeLabels(corev1.LabelNodeExcludeBalancers, "true")),
 					node("b", condition(corev1.NodeNetworkUnavailable, corev1.ConditionTrue)),
 					node("c"),
 				},
 				Alive:    alive("a", "b", "ghost"),
 				Services: []corev1.Service{svc("ns/web", []string{ipA})},
 			},
-			want: []eligibility.Announcement{withReason(ann(ipA, "", "ns/web"),
+			want: []plan.Announcement{withReason(ann(ipA, "", "ns/web"),
 				"1 node(s) is excluded", "1 node(s) has NetworkUnavailable", "1 node(s) has no Node object")},
 		},
 
 		// externalTrafficPolicy: Local.
 		{
 			name: "Local: only a node with a ready local endpoint wins",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Services:       []corev1.Service{svc("ns/web", []string{ipA}, local())},
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("b", yes, yes))},
 			},
-			want: []eligibility.Announcement{ann(ipA, "b", "ns/web")},
+			want: []plan.Announcement{ann(ipA, "b", "ns/web")},
 		},
 		{
 			name: "Local: an endpoint with Ready unset counts as ready",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Services:       []corev1.Service{svc("ns/web", []string{ipA}, local())},
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("b", nil, nil))},
 			},
-			want: []eligibility.Announcement{ann(ipA, "b", "ns/web")},
+			want: []plan.Announcement{ann(ipA, "b", "ns/web")},
 		},
 		{
 			name: "Local: a serving endpoint counts although not ready (terminating)",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Services:       []corev1.Service{svc("ns/web", []string{ipA}, local())},
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("b", no, yes))},
 			},
-			want: []eligibility.Announcement{ann(ipA, "b", "ns/web")},
+			want: []plan.Announcement{ann(ipA, "b", "ns/web")},
 		},
 		{
 			name: "Local: an endpoint neither ready nor serving does not count",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Services: []corev1.Service{svc("ns/web", []string{ipA}, local())},
 				EndpointSlices: []discoveryv1.EndpointSlice{
 					slice("ns/web", ep("a", no, no), ep("a", no, nil), ep("b", yes, nil)),
 				},
 			},
-			want: []eligibility.Announcement{ann(ipA, "b", "ns/web")},
+			want: []plan.Announcement{ann(ipA, "b", "ns/web")},
 		},
 		{
 			name: "Local: endpoints of another Service or namespace, unlabelled slices and endpoints without a node do not count",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Services: []corev1.Service{svc("ns/web", []string{ipA}, local())},
 				EndpointSlices: []discoveryv1.EndpointSlice{
 					slice("ns/api", ep("a", yes, yes)),
@@ -680,84 +562,84 @@ func TestDecide(t *testing.T) {
 					slice("ns/web", ep("", yes, yes), ep("b", yes, yes)),
 				},
 			},
-			want: []eligibility.Announcement{ann(ipA, "b", "ns/web")},
+			want: []plan.Announcement{ann(ipA, "b", "ns/web")},
 		},
 		{
 			name: "Local: endpoints from every slice of the Service count",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Services: []corev1.Service{svc("ns/web", []string{ipAC}, local())},
 				EndpointSlices: []discoveryv1.EndpointSlice{
 					slice("ns/web", ep("b", yes, yes)),
 					slice("ns/web", ep("c", yes, yes), ep("c", yes, yes)),
 				},
 			},
-			want: []eligibility.Announcement{ann(ipAC, "c", "ns/web")},
+			want: []plan.Announcement{ann(ipAC, "c", "ns/web")},
 		},
 		{
 			name: "Local: no local endpoint anywhere, no node, and the reason names the local endpoint",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Services:       []corev1.Service{svc("ns/web", []string{ipA}, local())},
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("a", no, no))},
 			},
-			want: []eligibility.Announcement{withReason(ann(ipA, "", "ns/web"), "local endpoint")},
+			want: []plan.Announcement{withReason(ann(ipA, "", "ns/web"), "local endpoint")},
 		},
 		{
 			name: "Local: an endpoint on a node that is not alive does not help",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Alive:          alive("b", "c"),
 				Services:       []corev1.Service{svc("ns/web", []string{ipA}, local())},
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("a", yes, yes))},
 			},
-			want: []eligibility.Announcement{withReason(ann(ipA, "", "ns/web"), "local endpoint")},
+			want: []plan.Announcement{withReason(ann(ipA, "", "ns/web"), "local endpoint")},
 		},
 		{
 			name: "Cluster policy ignores where the endpoints are",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Services:       []corev1.Service{svc("ns/web", []string{ipA})},
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("b", yes, yes))},
 			},
-			want: []eligibility.Announcement{ann(ipA, "a", "ns/web")},
+			want: []plan.Announcement{ann(ipA, "a", "ns/web")},
 		},
 
 		// Interfaces.
 		{
 			name: "the advertisement's interfaces, sorted",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				L2Advertisements: []ironlbv1.L2Advertisement{l2("if", ifaces("eth1", "eth0"))},
 				Services:         []corev1.Service{svc("ns/web", []string{ipA})},
 			},
-			want: []eligibility.Announcement{withIfaces(ann(ipA, "a", "ns/web"), "eth0", "eth1")},
+			want: []plan.Announcement{withIfaces(ann(ipA, "a", "ns/web"), "eth0", "eth1")},
 		},
 		{
 			name: "only the interfaces the node reports up",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Alive:            map[string][]string{"a": {"lo", "eth0"}, "b": nil, "c": nil},
 				L2Advertisements: []ironlbv1.L2Advertisement{l2("if", ifaces("eth0", "eth1"))},
 				Services:         []corev1.Service{svc("ns/web", []string{ipA})},
 			},
-			want: []eligibility.Announcement{withIfaces(ann(ipA, "a", "ns/web"), "eth0")},
+			want: []plan.Announcement{withIfaces(ann(ipA, "a", "ns/web"), "eth0")},
 		},
 		{
 			name: "a node with none of the named interfaces up cannot win",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Alive:            map[string][]string{"a": {"eth9"}, "b": nil, "c": {"eth0"}},
 				L2Advertisements: []ironlbv1.L2Advertisement{l2("if", ifaces("eth0"))},
 				Services:         []corev1.Service{svc("ns/web", []string{ipA})},
 			},
-			want: []eligibility.Announcement{withIfaces(ann(ipA, bc(ipA), "ns/web"), "eth0")},
+			want: []plan.Announcement{withIfaces(ann(ipA, bc(ipA), "ns/web"), "eth0")},
 		},
 		{
 			name: "a node that reports an empty list has no interface up",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Alive:            map[string][]string{"a": {}, "b": nil, "c": nil},
 				L2Advertisements: []ironlbv1.L2Advertisement{l2("if", ifaces("eth0"))},
 				Services:         []corev1.Service{svc("ns/web", []string{ipA})},
 			},
-			want: []eligibility.Announcement{withIfaces(ann(ipA, bc(ipA), "ns/web"), "eth0")},
+			want: []plan.Announcement{withIfaces(ann(ipA, bc(ipA), "ns/web"), "eth0")},
 		},
 		{
 			name: "union of the interfaces of the advertisements that select pool, Service and node",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Pools: []ironlbv1.IPAddressPool{pool("main", nil, "198.18.0.0/24"), pool("other", nil, "198.18.1.0/24")},
 				L2Advertisements: []ironlbv1.L2Advertisement{
 					l2("one", ifaces("eth1")),
@@ -768,19 +650,19 @@ func TestDecide(t *testing.T) {
 				},
 				Services: []corev1.Service{svc("ns/web", []string{ipA})},
 			},
-			want: []eligibility.Announcement{withIfaces(ann(ipA, "a", "ns/web"), "eth0", "eth1")},
+			want: []plan.Announcement{withIfaces(ann(ipA, "a", "ns/web"), "eth0", "eth1")},
 		},
 		{
 			name: "a selecting advertisement that names no interface means every interface",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				L2Advertisements: []ironlbv1.L2Advertisement{l2("one", ifaces("eth0")), l2("any")},
 				Services:         []corev1.Service{svc("ns/web", []string{ipA})},
 			},
-			want: []eligibility.Announcement{ann(ipA, "a", "ns/web")},
+			want: []plan.Announcement{ann(ipA, "a", "ns/web")},
 		},
 		{
 			name: "interfaces are per node: only the advertisements selecting the winner count",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Nodes: zoned,
 				L2Advertisements: []ironlbv1.L2Advertisement{
 					l2("south-east", ifaces("eth0"), nodeSel("zone", "south"), nodeSel("zone", "east")),
@@ -791,7 +673,7 @@ func TestDecide(t *testing.T) {
 					svc("ns/b", []string{ipB}),
 				},
 			},
-			want: sortByIP([]eligibility.Announcement{
+			want: sortByIP([]plan.Announcement{
 				ann(ipA, "a", "ns/a"),
 				withIfaces(ann(ipB, "b", "ns/b"), "eth0"),
 			}),
@@ -800,16 +682,16 @@ func TestDecide(t *testing.T) {
 		// Shared addresses.
 		{
 			name: "Services sharing an address get one Announcement listing them all, sorted",
-			snap: eligibility.Snapshot{Services: []corev1.Service{
+			snap: plan.Snapshot{Services: []corev1.Service{
 				svc("ns/web", []string{ipA}),
 				svc("other/x", []string{ipA}),
 				svc("ns/api", []string{ipA}),
 			}},
-			want: []eligibility.Announcement{ann(ipA, "a", "ns/api", "ns/web", "other/x")},
+			want: []plan.Announcement{ann(ipA, "a", "ns/api", "ns/web", "other/x")},
 		},
 		{
 			name: "sharing: the owner must be eligible for every Service",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Services: []corev1.Service{
 					svc("ns/web", []string{ipShare}, local()),
 					svc("ns/api", []string{ipShare}, local()),
@@ -819,11 +701,11 @@ func TestDecide(t *testing.T) {
 					slice("ns/api", ep("b", yes, yes), ep("c", yes, yes)),
 				},
 			},
-			want: []eligibility.Announcement{ann(ipShare, "b", "ns/api", "ns/web")},
+			want: []plan.Announcement{ann(ipShare, "b", "ns/api", "ns/web")},
 		},
 		{
 			name: "sharing: no node eligible for both, no node and a reason",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				Services: []corev1.Service{
 					svc("ns/web", []string{ipA}, local()),
 					svc("ns/api", []string{ipA}, local()),
@@ -833,32 +715,32 @@ func TestDecide(t *testing.T) {
 					slice("ns/api", ep("b", yes, yes)),
 				},
 			},
-			want: []eligibility.Announcement{withReason(ann(ipA, "", "ns/api", "ns/web"), "eligible")},
+			want: []plan.Announcement{withReason(ann(ipA, "", "ns/api", "ns/web"), "eligible")},
 		},
 		{
 			name: "sharing: the reason gives why each Service has no node",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				L2Advertisements: []ironlbv1.L2Advertisement{l2("nowhere", nodeSel("zone", "nowhere"))},
 				Services: []corev1.Service{
 					svc("ns/web", []string{ipA}, local()),
 					svc("ns/api", []string{ipA}),
 				},
 			},
-			want: []eligibility.Announcement{withReason(ann(ipA, "", "ns/api", "ns/web"),
+			want: []plan.Announcement{withReason(ann(ipA, "", "ns/api", "ns/web"),
 				"3 node(s) has no ready local endpoint", "3 node(s) is not selected by an L2Advertisement")},
 		},
 		{
 			name: "sharing: a Service of another class or type does not join the address",
-			snap: eligibility.Snapshot{Services: []corev1.Service{
+			snap: plan.Snapshot{Services: []corev1.Service{
 				svc("ns/theirs", []string{ipA}, class("other.io/lb")),
 				svc("ns/np", []string{ipA}, ofType(corev1.ServiceTypeNodePort)),
 				svc("ns/web", []string{ipA}),
 			}},
-			want: []eligibility.Announcement{ann(ipA, "a", "ns/web")},
+			want: []plan.Announcement{ann(ipA, "a", "ns/web")},
 		},
 		{
 			name: "sharing: interfaces of the advertisements of every Service, whatever the order",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				L2Advertisements: []ironlbv1.L2Advertisement{
 					l2("all", ifaces("eth0")),
 					l2("web", ifaces("eth1"), svcSel("app", "web")),
@@ -868,11 +750,11 @@ func TestDecide(t *testing.T) {
 					svc("ns/web", []string{ipA}, svcLabels("app", "web")),
 				},
 			},
-			want: []eligibility.Announcement{withIfaces(ann(ipA, "a", "ns/api", "ns/web"), "eth0", "eth1")},
+			want: []plan.Announcement{withIfaces(ann(ipA, "a", "ns/api", "ns/web"), "eth0", "eth1")},
 		},
 		{
 			name: "sharing: an advertisement without interfaces for one Service means every interface",
-			snap: eligibility.Snapshot{
+			snap: plan.Snapshot{
 				L2Advertisements: []ironlbv1.L2Advertisement{
 					l2("all", ifaces("eth0")),
 					l2("api", svcSel("app", "api")),
@@ -882,28 +764,28 @@ func TestDecide(t *testing.T) {
 					svc("ns/api", []string{ipA}, svcLabels("app", "api")),
 				},
 			},
-			want: []eligibility.Announcement{ann(ipA, "a", "ns/api", "ns/web")},
+			want: []plan.Announcement{ann(ipA, "a", "ns/api", "ns/web")},
 		},
 
 		// Families and order.
 		{
 			name: "dual-stack Service: one Announcement per address",
-			snap: eligibility.Snapshot{Services: []corev1.Service{svc("ns/web", []string{v6, ipA})}},
-			want: []eligibility.Announcement{
+			snap: plan.Snapshot{Services: []corev1.Service{svc("ns/web", []string{v6, ipA})}},
+			want: []plan.Announcement{
 				ann(ipA, "a", "ns/web"),
 				ann(v6, all(v6), "ns/web"),
 			},
 		},
 		{
 			name: "output sorted by address: numerically, IPv4 before IPv6",
-			snap: eligibility.Snapshot{Services: []corev1.Service{
+			snap: plan.Snapshot{Services: []corev1.Service{
 				svc("ns/s1", []string{"2001:db8::10"}),
 				svc("ns/s2", []string{"198.18.0.10"}),
 				svc("ns/s3", []string{"2001:db8::9"}),
 				svc("ns/s4", []string{"198.18.0.100"}),
 				svc("ns/s5", []string{"198.18.0.9"}),
 			}},
-			want: []eligibility.Announcement{
+			want: []plan.Announcement{
 				ann("198.18.0.9", all("198.18.0.9"), "ns/s5"),
 				ann("198.18.0.10", all("198.18.0.10"), "ns/s2"),
 				ann("198.18.0.100", all("198.18.0.100"), "ns/s4"),
@@ -915,20 +797,20 @@ func TestDecide(t *testing.T) {
 
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := eligibility.Decide(withDefaults(c.snap))
+			got := plan.Announcements(withDefaults(c.snap))
 			ok := len(got) == len(c.want)
 			for i := 0; ok && i < len(got); i++ {
 				ok = matches(got[i], c.want[i])
 			}
 			if !ok {
-				t.Errorf("Decide:%s\nwant:%s", describe(got), describe(c.want))
+				t.Errorf("Announcements:%s\nwant:%s", describe(got), describe(c.want))
 			}
 		})
 	}
 }
 
-func sortByIP(as []eligibility.Announcement) []eligibility.Announcement {
-	slices.SortFunc(as, func(a, b eligibility.Announcement) int { return a.IP.Compare(b.IP) })
+func sortByIP(as []plan.Announcement) []plan.Announcement {
+	slices.SortFunc(as, func(a, b plan.Announcement) int { return a.IP.Compare(b.IP) })
 	return as
 }
 
@@ -937,13 +819,13 @@ func sortByIP(as []eligibility.Announcement) []eligibility.Announcement {
 // richSnapshot mixes everything Decide looks at: overlapping pools, advertisements with
 // node, Service and pool selectors and interfaces, excluded and dead nodes, Local Services,
 // shared and dual-stack addresses.
-func richSnapshot() eligibility.Snapshot {
-	s := eligibility.Snapshot{
+func richSnapshot() plan.Snapshot {
+	s := plan.Snapshot{
 		Nodes: []corev1.Node{
 			node("n1", nodeLabels("zone", "west")),
 			node("n2", nodeLabels("zone", "west")),
 			node("n3", nodeLabels("zone", "east")),
-			node("n4", nodeLabels("zone", "east", eligibility.ExcludeLabel, "")),
+			node("n4", nodeLabels("zone", "east", corev1.LabelNodeExcludeBalancers, "")),
 			node("n5", nodeLabels("zone", "east"), condition(corev1.NodeNetworkUnavailable, corev1.ConditionTrue)),
 			node("n6", nodeLabels("zone", "east")),
 			node("n8", nodeLabels("zone", "east")),
@@ -1006,7 +888,7 @@ func shuffled[T any](r *rand.Rand, in []T) []T {
 
 // Every speaker lists the objects in its own order; all must reach the same verdict.
 func TestDecideIgnoresOrder(t *testing.T) {
-	want := eligibility.Decide(richSnapshot())
+	want := plan.Announcements(richSnapshot())
 	var owned, unowned, shared, withIfaces int
 	for i, a := range want {
 		if i > 0 && !want[i-1].IP.Less(a.IP) {
@@ -1046,7 +928,7 @@ func TestDecideIgnoresOrder(t *testing.T) {
 		for n, up := range s.Alive {
 			s.Alive[n] = shuffled(r, up)
 		}
-		got := eligibility.Decide(s)
+		got := plan.Announcements(s)
 		if len(got) != len(want) {
 			t.Fatalf("round %d: %d announcements, want %d", round, len(got), len(want))
 		}
@@ -1061,10 +943,10 @@ func TestDecideIgnoresOrder(t *testing.T) {
 // The owner of every address is the rendezvous winner among exactly the eligible live
 // nodes, so all speakers agree and a dead owner's addresses move only to survivors.
 func TestDecideOwnerIsElectionWinnerAmongEligible(t *testing.T) {
-	base := eligibility.Snapshot{
+	base := plan.Snapshot{
 		Nodes: []corev1.Node{
 			node("n1"), node("n2"), node("n3"),
-			node("n4", nodeLabels(eligibility.ExcludeLabel, "true")),
+			node("n4", nodeLabels(corev1.LabelNodeExcludeBalancers, "true")),
 			node("n5", condition(corev1.NodeNetworkUnavailable, corev1.ConditionTrue)),
 			node("n6"),
 		},
@@ -1074,7 +956,7 @@ func TestDecideOwnerIsElectionWinnerAmongEligible(t *testing.T) {
 	for i := 1; i < 255; i++ {
 		base.Services = append(base.Services, svc(fmt.Sprintf("ns/s%d", i), []string{fmt.Sprintf("198.18.0.%d", i)}))
 	}
-	before := eligibility.Decide(withDefaults(base))
+	before := plan.Announcements(withDefaults(base))
 	if len(before) != 254 {
 		t.Fatalf("%d announcements, want 254", len(before))
 	}
@@ -1085,7 +967,7 @@ func TestDecideOwnerIsElectionWinnerAmongEligible(t *testing.T) {
 	}
 	// n1 dies: only its addresses move, and never to an ineligible node.
 	base.Alive = alive("n2", "n3", "n4", "n5", "n7")
-	after := eligibility.Decide(withDefaults(base))
+	after := plan.Announcements(withDefaults(base))
 	moved := 0
 	for i, a := range after {
 		prev := before[i].Node

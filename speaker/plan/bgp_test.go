@@ -1,4 +1,4 @@
-package eligibility_test
+package plan_test
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
-	"github.com/ironlb/ironlb/speaker/eligibility"
+	"github.com/ironlb/ironlb/speaker/plan"
 )
 
 // ---- BGP builders ---------------------------------------------------------------------
@@ -56,7 +56,7 @@ func toPeers(names ...string) advOpt {
 // everything; and, when EndpointSlices is nil, one ready endpoint on node "c" for every
 // Service (so Cluster Services are advertised and Local ones are not, from "a"). An empty,
 // non-nil value keeps the field empty.
-func withBGPDefaults(s eligibility.BGPSnapshot) eligibility.BGPSnapshot {
+func withBGPDefaults(s plan.Snapshot) plan.Snapshot {
 	if s.Node == "" {
 		s.Node = "a"
 	}
@@ -78,28 +78,28 @@ func withBGPDefaults(s eligibility.BGPSnapshot) eligibility.BGPSnapshot {
 }
 
 // route is an expected Prefix for the given Services, to every peer and with no attributes.
-func route(prefix string, services ...string) eligibility.Prefix {
-	return eligibility.Prefix{Prefix: netip.MustParsePrefix(prefix), Services: services}
+func route(prefix string, services ...string) plan.Prefix {
+	return plan.Prefix{Prefix: netip.MustParsePrefix(prefix), Services: services}
 }
 
-func withComms(p eligibility.Prefix, cs ...string) eligibility.Prefix {
+func withComms(p plan.Prefix, cs ...string) plan.Prefix {
 	for _, c := range cs {
 		p.Communities = append(p.Communities, ironlbv1.Community(c))
 	}
 	return p
 }
 
-func withLocalPref(p eligibility.Prefix, v int64) eligibility.Prefix {
+func withLocalPref(p plan.Prefix, v int64) plan.Prefix {
 	p.LocalPref = &v
 	return p
 }
 
-func withPeers(p eligibility.Prefix, names ...string) eligibility.Prefix {
+func withPeers(p plan.Prefix, names ...string) plan.Prefix {
 	p.Peers = names
 	return p
 }
 
-func samePrefix(a, b eligibility.Prefix) bool {
+func samePrefix(a, b plan.Prefix) bool {
 	if a.Prefix != b.Prefix || !slices.Equal(a.Communities, b.Communities) || !slices.Equal(a.Services, b.Services) {
 		return false
 	}
@@ -113,7 +113,7 @@ func samePrefix(a, b eligibility.Prefix) bool {
 	return true
 }
 
-func describePrefixes(ps []eligibility.Prefix) string {
+func describePrefixes(ps []plan.Prefix) string {
 	var b strings.Builder
 	for _, p := range ps {
 		lp := "none"
@@ -140,111 +140,111 @@ func TestDecideBGP(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		snap eligibility.BGPSnapshot
-		want []eligibility.Prefix
+		snap plan.Snapshot
+		want []plan.Prefix
 	}{
 		// externalTrafficPolicy: Cluster needs a ready endpoint somewhere.
 		{
 			name: "cluster: a ready endpoint on another node is enough",
-			snap: eligibility.BGPSnapshot{Services: web()},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+			snap: plan.Snapshot{Services: web()},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 		{
 			name: "cluster: a ready endpoint on this node",
-			snap: eligibility.BGPSnapshot{Services: web(),
+			snap: plan.Snapshot{Services: web(),
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("a", yes, yes))}},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 		{
 			name: "cluster: no endpoint at all, nothing is advertised",
-			snap: eligibility.BGPSnapshot{Services: web(), EndpointSlices: []discoveryv1.EndpointSlice{}},
+			snap: plan.Snapshot{Services: web(), EndpointSlices: []discoveryv1.EndpointSlice{}},
 			want: nil,
 		},
 		{
 			name: "cluster: an empty EndpointSlice, nothing is advertised",
-			snap: eligibility.BGPSnapshot{Services: web(), EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web")}},
+			snap: plan.Snapshot{Services: web(), EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web")}},
 			want: nil,
 		},
 		{
 			name: "cluster: only endpoints neither ready nor serving, nothing is advertised",
-			snap: eligibility.BGPSnapshot{Services: web(),
+			snap: plan.Snapshot{Services: web(),
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("b", no, no), ep("c", no, nil))}},
 			want: nil,
 		},
 		{
 			name: "cluster: a terminating endpoint that still serves counts",
-			snap: eligibility.BGPSnapshot{Services: web(),
+			snap: plan.Snapshot{Services: web(),
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("b", no, yes))}},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 		{
 			name: "cluster: an unset Ready condition means ready",
-			snap: eligibility.BGPSnapshot{Services: web(),
+			snap: plan.Snapshot{Services: web(),
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("b", nil, nil))}},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 		{
 			name: "cluster: an endpoint without a node still counts",
-			snap: eligibility.BGPSnapshot{Services: web(),
+			snap: plan.Snapshot{Services: web(),
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("", yes, yes))}},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 		{
 			name: "cluster: a slice without the service-name label belongs to no Service",
-			snap: eligibility.BGPSnapshot{Services: web(),
+			snap: plan.Snapshot{Services: web(),
 				EndpointSlices: []discoveryv1.EndpointSlice{unlabelledSlice("ns/web", ep("b", yes, yes))}},
 			want: nil,
 		},
 		{
 			name: "cluster: the endpoints of a same-named Service in another namespace do not count",
-			snap: eligibility.BGPSnapshot{Services: web(),
+			snap: plan.Snapshot{Services: web(),
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("other/web", ep("b", yes, yes))}},
 			want: nil,
 		},
 		{
 			name: "cluster: one ready endpoint among unready ones in several slices",
-			snap: eligibility.BGPSnapshot{Services: web(),
+			snap: plan.Snapshot{Services: web(),
 				EndpointSlices: []discoveryv1.EndpointSlice{
 					slice("ns/web", ep("b", no, no)),
 					slice("ns/web", ep("c", no, no), ep("b", yes, yes)),
 				}},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 
 		// externalTrafficPolicy: Local needs a ready endpoint on this node.
 		{
 			name: "local: a ready endpoint on this node",
-			snap: eligibility.BGPSnapshot{Services: web(local()),
+			snap: plan.Snapshot{Services: web(local()),
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("a", yes, yes))}},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 		{
 			name: "local: ready endpoints only on other nodes, nothing is advertised",
-			snap: eligibility.BGPSnapshot{Services: web(local()),
+			snap: plan.Snapshot{Services: web(local()),
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("b", yes, yes), ep("c", yes, yes))}},
 			want: nil,
 		},
 		{
 			name: "local: the endpoint on this node is not ready, nothing is advertised",
-			snap: eligibility.BGPSnapshot{Services: web(local()),
+			snap: plan.Snapshot{Services: web(local()),
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("a", no, no), ep("b", yes, yes))}},
 			want: nil,
 		},
 		{
 			name: "local: a serving terminating endpoint on this node counts",
-			snap: eligibility.BGPSnapshot{Services: web(local()),
+			snap: plan.Snapshot{Services: web(local()),
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("a", no, yes))}},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 		{
 			name: "local: another node advertises what this one does not",
-			snap: eligibility.BGPSnapshot{Node: "b", Services: web(local()),
+			snap: plan.Snapshot{Node: "b", Services: web(local()),
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("b", yes, yes))}},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 		{
 			name: "local and cluster Services side by side",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				Services: []corev1.Service{
 					svc("ns/loc", []string{"198.18.0.2"}, local()),
 					svc("ns/clu", []string{"198.18.0.3"}),
@@ -253,179 +253,93 @@ func TestDecideBGP(t *testing.T) {
 					slice("ns/loc", ep("b", yes, yes)),
 					slice("ns/clu", ep("b", yes, yes)),
 				}},
-			want: []eligibility.Prefix{route("198.18.0.3/32", "ns/clu")},
+			want: []plan.Prefix{route("198.18.0.3/32", "ns/clu")},
 		},
 
 		// This node.
 		{
 			name: "node excluded from load balancers: nothing",
-			snap: eligibility.BGPSnapshot{Services: web(),
-				Nodes: []corev1.Node{node("a", nodeLabels(eligibility.ExcludeLabel, "")), node("b"), node("c")}},
+			snap: plan.Snapshot{Services: web(),
+				Nodes: []corev1.Node{node("a", nodeLabels(corev1.LabelNodeExcludeBalancers, "")), node("b"), node("c")}},
 			want: nil,
 		},
 		{
 			name: "node excluded from load balancers, with a value: nothing",
-			snap: eligibility.BGPSnapshot{Services: web(),
-				Nodes: []corev1.Node{node("a", nodeLabels(eligibility.ExcludeLabel, "true")), node("b"), node("c")}},
+			snap: plan.Snapshot{Services: web(),
+				Nodes: []corev1.Node{node("a", nodeLabels(corev1.LabelNodeExcludeBalancers, "true")), node("b"), node("c")}},
 			want: nil,
 		},
 		{
 			name: "another node excluded: this one still advertises",
-			snap: eligibility.BGPSnapshot{Services: web(),
-				Nodes: []corev1.Node{node("a"), node("b", nodeLabels(eligibility.ExcludeLabel, "")), node("c")}},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+			snap: plan.Snapshot{Services: web(),
+				Nodes: []corev1.Node{node("a"), node("b", nodeLabels(corev1.LabelNodeExcludeBalancers, "")), node("c")}},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 		{
 			name: "node with NetworkUnavailable=True: nothing",
-			snap: eligibility.BGPSnapshot{Services: web(),
+			snap: plan.Snapshot{Services: web(),
 				Nodes: []corev1.Node{node("a", condition(corev1.NodeNetworkUnavailable, corev1.ConditionTrue)), node("b"), node("c")}},
 			want: nil,
 		},
 		{
 			name: "node with NetworkUnavailable=False advertises",
-			snap: eligibility.BGPSnapshot{Services: web(),
+			snap: plan.Snapshot{Services: web(),
 				Nodes: []corev1.Node{node("a", condition(corev1.NodeNetworkUnavailable, corev1.ConditionFalse)), node("b"), node("c")}},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 		{
 			name: "node with NetworkUnavailable=True and a local endpoint: nothing",
-			snap: eligibility.BGPSnapshot{Services: web(local()),
+			snap: plan.Snapshot{Services: web(local()),
 				Nodes:          []corev1.Node{node("a", condition(corev1.NodeNetworkUnavailable, corev1.ConditionTrue)), node("b"), node("c")},
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web", ep("a", yes, yes))}},
 			want: nil,
 		},
 		{
 			name: "this node has no Node object: nothing",
-			snap: eligibility.BGPSnapshot{Node: "ghost", Services: web()},
+			snap: plan.Snapshot{Node: "ghost", Services: web()},
 			want: nil,
 		},
 		{
 			name: "no Node objects at all: nothing",
-			snap: eligibility.BGPSnapshot{Services: web(), Nodes: []corev1.Node{}},
+			snap: plan.Snapshot{Services: web(), Nodes: []corev1.Node{}},
 			want: nil,
 		},
 
 		// Which Services count.
 		{
-			name: "only type LoadBalancer Services",
-			snap: eligibility.BGPSnapshot{Services: []corev1.Service{
-				svc("ns/np", []string{"198.18.0.2"}, ofType(corev1.ServiceTypeNodePort)),
-				svc("ns/lb", []string{"198.18.0.1"}),
-			}},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/lb")},
-		},
-		{
-			name: "default class: Services of another loadBalancerClass are ignored",
-			snap: eligibility.BGPSnapshot{Services: []corev1.Service{
-				svc("ns/theirs", []string{"198.18.0.2"}, class("other.io/lb")),
-				svc("ns/ours", []string{"198.18.0.1"}),
-			}},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/ours")},
-		},
-		{
-			name: "named class: only Services of that class",
-			snap: eligibility.BGPSnapshot{Class: "ironlb.io/bgp", Services: []corev1.Service{
-				svc("ns/unclassed", []string{"198.18.0.1"}),
-				svc("ns/ours", []string{"198.18.0.2"}, class("ironlb.io/bgp")),
-				svc("ns/theirs", []string{"198.18.0.3"}, class("other.io/lb")),
-			}},
-			want: []eligibility.Prefix{route("198.18.0.2/32", "ns/ours")},
-		},
-		{
-			name: "an address in no pool is ignored",
-			snap: eligibility.BGPSnapshot{Services: []corev1.Service{
-				svc("ns/stray", []string{"198.19.0.1"}),
-				svc("ns/web", []string{"198.18.0.1"}),
-			}},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
-		},
-		{
 			name: "no pools at all: nothing",
-			snap: eligibility.BGPSnapshot{Services: web(), Pools: []ironlbv1.IPAddressPool{}},
+			snap: plan.Snapshot{Services: web(), Pools: []ironlbv1.IPAddressPool{}},
 			want: nil,
-		},
-		{
-			name: "no BGPAdvertisement: nothing",
-			snap: eligibility.BGPSnapshot{Services: web(), BGPAdvertisements: []ironlbv1.BGPAdvertisement{}},
-			want: nil,
-		},
-		{
-			name: "hostname and malformed ingress entries are skipped",
-			snap: eligibility.BGPSnapshot{Services: []corev1.Service{
-				svc("ns/named", nil, hostnameIngress("lb.example")),
-				svc("ns/garbage", []string{"not-an-ip"}),
-				svc("ns/pending", nil),
-				svc("ns/ok", []string{"198.18.0.7"}),
-			}},
-			want: []eligibility.Prefix{route("198.18.0.7/32", "ns/ok")},
 		},
 		{
 			name: "dual-stack Service: a /32 and a /128",
-			snap: eligibility.BGPSnapshot{Services: []corev1.Service{svc("ns/ds", []string{"2001:db8::7", "198.18.0.7"})}},
-			want: []eligibility.Prefix{route("198.18.0.7/32", "ns/ds"), route("2001:db8::7/128", "ns/ds")},
+			snap: plan.Snapshot{Services: []corev1.Service{svc("ns/ds", []string{"2001:db8::7", "198.18.0.7"})}},
+			want: []plan.Prefix{route("198.18.0.7/32", "ns/ds"), route("2001:db8::7/128", "ns/ds")},
 		},
 		{
 			name: "two Services sharing an address: one prefix listing both",
-			snap: eligibility.BGPSnapshot{Services: []corev1.Service{
+			snap: plan.Snapshot{Services: []corev1.Service{
 				svc("ns/web-udp", []string{"198.18.0.9"}),
 				svc("ns/web-tcp", []string{"198.18.0.9"}),
 			}},
-			want: []eligibility.Prefix{route("198.18.0.9/32", "ns/web-tcp", "ns/web-udp")},
+			want: []plan.Prefix{route("198.18.0.9/32", "ns/web-tcp", "ns/web-udp")},
 		},
 		{
 			name: "sharing an address, one Service without endpoints: the other still advertises it",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				Services: []corev1.Service{
 					svc("ns/web-udp", []string{"198.18.0.9"}),
 					svc("ns/web-tcp", []string{"198.18.0.9"}),
 				},
 				EndpointSlices: []discoveryv1.EndpointSlice{slice("ns/web-tcp", ep("b", yes, yes))},
 			},
-			want: []eligibility.Prefix{route("198.18.0.9/32", "ns/web-tcp")},
+			want: []plan.Prefix{route("198.18.0.9/32", "ns/web-tcp")},
 		},
 
 		// Which advertisements select an address.
 		{
-			name: "pool selected by name",
-			snap: eligibility.BGPSnapshot{
-				Pools: []ironlbv1.IPAddressPool{
-					pool("p-web", nil, "198.18.0.0/25"),
-					pool("p-db", nil, "198.18.0.128/25"),
-				},
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("web", pools("p-web"))},
-				Services: []corev1.Service{
-					svc("ns/db", []string{"198.18.0.200"}),
-					svc("ns/web", []string{"198.18.0.10"}),
-				},
-			},
-			want: []eligibility.Prefix{route("198.18.0.10/32", "ns/web")},
-		},
-		{
-			name: "pool selected by label",
-			snap: eligibility.BGPSnapshot{
-				Pools: []ironlbv1.IPAddressPool{
-					pool("p-web", lbl("tier", "web"), "198.18.0.0/25"),
-					pool("p-db", lbl("tier", "db"), "198.18.0.128/25"),
-				},
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("db", poolSel("tier", "db"))},
-				Services: []corev1.Service{
-					svc("ns/db", []string{"198.18.0.200"}),
-					svc("ns/web", []string{"198.18.0.10"}),
-				},
-			},
-			want: []eligibility.Prefix{route("198.18.0.200/32", "ns/db")},
-		},
-		{
-			name: "a named pool that does not exist selects nothing",
-			snap: eligibility.BGPSnapshot{
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("gone", pools("gone"))},
-				Services:          web(),
-			},
-			want: nil,
-		},
-		{
 			name: "the pool recorded on the Service decides between overlapping pools",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				Pools: []ironlbv1.IPAddressPool{
 					pool("aa-small", nil, "198.18.0.0/28"),
 					pool("main", nil, "198.18.0.0/24"),
@@ -436,99 +350,75 @@ func TestDecideBGP(t *testing.T) {
 					svc("ns/unrecorded", []string{"198.18.0.3"}),
 				},
 			},
-			want: []eligibility.Prefix{route("198.18.0.2/32", "ns/recorded")},
-		},
-		{
-			name: "serviceSelectors: only matching Services",
-			snap: eligibility.BGPSnapshot{
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("web", svcSel("app", "web"))},
-				Services: []corev1.Service{
-					svc("ns/api", []string{"198.18.0.2"}, svcLabels("app", "api")),
-					svc("ns/web", []string{"198.18.0.1"}, svcLabels("app", "web")),
-					svc("ns/bare", []string{"198.18.0.3"}),
-				},
-			},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
-		},
-		{
-			name: "serviceSelectors: several select the union",
-			snap: eligibility.BGPSnapshot{
-				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("web", svcSel("app", "web"), svcSel("app", "api"))},
-				Services: []corev1.Service{
-					svc("ns/api", []string{"198.18.0.2"}, svcLabels("app", "api")),
-					svc("ns/web", []string{"198.18.0.1"}, svcLabels("app", "web")),
-					svc("ns/db", []string{"198.18.0.3"}, svcLabels("app", "db")),
-				},
-			},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web"), route("198.18.0.2/32", "ns/api")},
+			want: []plan.Prefix{route("198.18.0.2/32", "ns/recorded")},
 		},
 		{
 			name: "nodeSelectors matching this node",
-			snap: eligibility.BGPSnapshot{Services: web(),
+			snap: plan.Snapshot{Services: web(),
 				Nodes:             []corev1.Node{node("a", nodeLabels("rack", "r1")), node("b", nodeLabels("rack", "r2"))},
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("r1", nodeSel("rack", "r1"))}},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 		{
 			name: "nodeSelectors not matching this node: nothing",
-			snap: eligibility.BGPSnapshot{Services: web(),
+			snap: plan.Snapshot{Services: web(),
 				Nodes:             []corev1.Node{node("a", nodeLabels("rack", "r1")), node("b", nodeLabels("rack", "r2"))},
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("r2", nodeSel("rack", "r2"))}},
 			want: nil,
 		},
 		{
 			name: "nodeSelectors: only the advertisement selecting this node applies",
-			snap: eligibility.BGPSnapshot{Services: web(),
+			snap: plan.Snapshot{Services: web(),
 				Nodes: []corev1.Node{node("a", nodeLabels("rack", "r1")), node("b", nodeLabels("rack", "r2"))},
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{
 					bgpAdv("r1", nodeSel("rack", "r1"), comms("65000:1")),
 					bgpAdv("r2", nodeSel("rack", "r2"), comms("65000:2"), lpref(500), toPeers("far")),
 				}},
-			want: []eligibility.Prefix{withComms(route("198.18.0.1/32", "ns/web"), "65000:1")},
+			want: []plan.Prefix{withComms(route("198.18.0.1/32", "ns/web"), "65000:1")},
 		},
 
 		// Aggregation.
 		{
 			name: "default: a /32 and a /128 per address",
-			snap: eligibility.BGPSnapshot{Services: []corev1.Service{
+			snap: plan.Snapshot{Services: []corev1.Service{
 				svc("ns/a", []string{"198.18.0.1"}),
 				svc("ns/b", []string{"2001:db8::1"}),
 			}},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/a"), route("2001:db8::1/128", "ns/b")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/a"), route("2001:db8::1/128", "ns/b")},
 		},
 		{
 			name: "aggregationLength 24: two addresses in one /24 give one prefix listing both",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLen(24))},
 				Services: []corev1.Service{
 					svc("ns/b", []string{"198.18.0.200"}),
 					svc("ns/a", []string{"198.18.0.1"}),
 				},
 			},
-			want: []eligibility.Prefix{route("198.18.0.0/24", "ns/a", "ns/b")},
+			want: []plan.Prefix{route("198.18.0.0/24", "ns/a", "ns/b")},
 		},
 		{
 			name: "aggregationLength 25: two addresses in different /25s give two prefixes",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLen(25))},
 				Services: []corev1.Service{
 					svc("ns/b", []string{"198.18.0.200"}),
 					svc("ns/a", []string{"198.18.0.1"}),
 				},
 			},
-			want: []eligibility.Prefix{route("198.18.0.0/25", "ns/a"), route("198.18.0.128/25", "ns/b")},
+			want: []plan.Prefix{route("198.18.0.0/25", "ns/a"), route("198.18.0.128/25", "ns/b")},
 		},
 		{
 			name: "aggregationLength 32 is the address alone",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLen(32))},
 				Services:          web(),
 			},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 		{
 			name: "aggregationLengthV6 64 aggregates IPv6 only; aggregationLength IPv4 only",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				Pools:             []ironlbv1.IPAddressPool{pool("main", nil, "198.18.0.0/24", "2001:db8::/64")},
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLenV6(64))},
 				Services: []corev1.Service{
@@ -537,56 +427,56 @@ func TestDecideBGP(t *testing.T) {
 					svc("ns/v4", []string{"198.18.0.1"}),
 				},
 			},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/v4"), route("2001:db8::/64", "ns/v6a", "ns/v6b")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/v4"), route("2001:db8::/64", "ns/v6a", "ns/v6b")},
 		},
 		{
 			name: "an aggregate beyond the pool is not sent: the addresses go alone",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLen(16), aggLenV6(64))},
 				Services: []corev1.Service{
 					svc("ns/a", []string{"198.18.0.1", "2001:db8::1"}),
 					svc("ns/b", []string{"198.18.0.2"}),
 				},
 			},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/a"), route("198.18.0.2/32", "ns/b"), route("2001:db8::1/128", "ns/a")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/a"), route("198.18.0.2/32", "ns/b"), route("2001:db8::1/128", "ns/a")},
 		},
 		{
 			name: "aggregationLength 0 never becomes a default route",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLen(0))},
 				Services:          []corev1.Service{svc("ns/a", []string{"198.18.0.1"})},
 			},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/a")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/a")},
 		},
 		{
 			name: "an aggregate across two pools is beyond each of them",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				Pools: []ironlbv1.IPAddressPool{
 					pool("low", nil, "198.18.0.0/25"), pool("high", nil, "198.18.0.128/25"),
 				},
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLen(24))},
 				Services:          []corev1.Service{svc("ns/a", []string{"198.18.0.1"})},
 			},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/a")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/a")},
 		},
 		{
 			name: "aggregationLength does not apply to IPv6 addresses",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("agg", aggLen(24))},
 				Services:          []corev1.Service{svc("ns/v6", []string{"2001:db8::1"})},
 			},
-			want: []eligibility.Prefix{route("2001:db8::1/128", "ns/v6")},
+			want: []plan.Prefix{route("2001:db8::1/128", "ns/v6")},
 		},
 		{
 			name: "an aggregate and a host route from two advertisements are two prefixes",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{
 					bgpAdv("agg", aggLen(24), comms("65000:24")),
 					bgpAdv("host", comms("65000:32")),
 				},
 				Services: web(),
 			},
-			want: []eligibility.Prefix{
+			want: []plan.Prefix{
 				withComms(route("198.18.0.0/24", "ns/web"), "65000:24"),
 				withComms(route("198.18.0.1/32", "ns/web"), "65000:32"),
 			},
@@ -594,7 +484,7 @@ func TestDecideBGP(t *testing.T) {
 
 		{
 			name: "aggregates of one address sort shortest first",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{
 					bgpAdv("host", comms("65000:32")),
 					bgpAdv("agg25", aggLen(25), comms("65000:25")),
@@ -602,7 +492,7 @@ func TestDecideBGP(t *testing.T) {
 				},
 				Services: web(),
 			},
-			want: []eligibility.Prefix{
+			want: []plan.Prefix{
 				withComms(route("198.18.0.0/24", "ns/web"), "65000:24"),
 				withComms(route("198.18.0.0/25", "ns/web"), "65000:25"),
 				withComms(route("198.18.0.1/32", "ns/web"), "65000:32"),
@@ -612,18 +502,18 @@ func TestDecideBGP(t *testing.T) {
 		// Attributes and combining advertisements.
 		{
 			name: "one advertisement's attributes",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{
 					bgpAdv("x", comms("65000:2", "large:1:2:3", "65000:1"), lpref(150), toPeers("r2", "r1")),
 				},
 				Services: web(),
 			},
-			want: []eligibility.Prefix{withPeers(withLocalPref(withComms(route("198.18.0.1/32", "ns/web"),
+			want: []plan.Prefix{withPeers(withLocalPref(withComms(route("198.18.0.1/32", "ns/web"),
 				"65000:1", "65000:2", "large:1:2:3"), 150), "r1", "r2")},
 		},
 		{
 			name: "two advertisements on one prefix: communities union, highest localPref, peers union",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{
 					bgpAdv("x", comms("65000:2", "no-export", "65000:1"), lpref(100), toPeers("r2", "r1")),
 					bgpAdv("y", comms("65000:1", "large:1:2:3"), lpref(300), toPeers("r3", "r1")),
@@ -631,62 +521,62 @@ func TestDecideBGP(t *testing.T) {
 				},
 				Services: web(),
 			},
-			want: []eligibility.Prefix{withPeers(withLocalPref(withComms(route("198.18.0.1/32", "ns/web"),
+			want: []plan.Prefix{withPeers(withLocalPref(withComms(route("198.18.0.1/32", "ns/web"),
 				"65000:1", "65000:2", "large:1:2:3", "no-export"), 300), "r1", "r2", "r3")},
 		},
 		{
 			name: "highest localPref wins whatever the order",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("high", lpref(300)), bgpAdv("low", lpref(100))},
 				Services:          web(),
 			},
-			want: []eligibility.Prefix{withLocalPref(route("198.18.0.1/32", "ns/web"), 300)},
+			want: []plan.Prefix{withLocalPref(route("198.18.0.1/32", "ns/web"), 300)},
 		},
 		{
 			name: "an advertisement without localPref does not clear another's",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("set", lpref(50)), bgpAdv("unset")},
 				Services:          web(),
 			},
-			want: []eligibility.Prefix{withLocalPref(route("198.18.0.1/32", "ns/web"), 50)},
+			want: []plan.Prefix{withLocalPref(route("198.18.0.1/32", "ns/web"), 50)},
 		},
 		{
 			name: "localPref 0 is kept",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("zero", lpref(0))},
 				Services:          web(),
 			},
-			want: []eligibility.Prefix{withLocalPref(route("198.18.0.1/32", "ns/web"), 0)},
+			want: []plan.Prefix{withLocalPref(route("198.18.0.1/32", "ns/web"), 0)},
 		},
 		{
 			name: "an advertisement without peers sends the prefix to every peer",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("some", toPeers("r1")), bgpAdv("every")},
 				Services:          web(),
 			},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 		{
 			name: "an advertisement without peers listed second also means every peer",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("every"), bgpAdv("some", toPeers("r1"))},
 				Services:          web(),
 			},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 		{
 			name: "an empty, non-nil peers list means every peer",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{
 					{ObjectMeta: metav1.ObjectMeta{Name: "empty"}, Spec: ironlbv1.BGPAdvertisementSpec{Peers: []string{}}},
 				},
 				Services: web(),
 			},
-			want: []eligibility.Prefix{route("198.18.0.1/32", "ns/web")},
+			want: []plan.Prefix{route("198.18.0.1/32", "ns/web")},
 		},
 		{
 			name: "aggregated Services with different advertisements combine on the aggregate",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{
 					bgpAdv("web", aggLen(24), svcSel("app", "web"), comms("65000:1"), toPeers("r1")),
 					bgpAdv("api", aggLen(24), svcSel("app", "api"), comms("65000:2"), lpref(10), toPeers("r2")),
@@ -696,29 +586,29 @@ func TestDecideBGP(t *testing.T) {
 					svc("ns/api", []string{"198.18.0.2"}, svcLabels("app", "api")),
 				},
 			},
-			want: []eligibility.Prefix{withPeers(withLocalPref(withComms(route("198.18.0.0/24", "ns/api", "ns/web"),
+			want: []plan.Prefix{withPeers(withLocalPref(withComms(route("198.18.0.0/24", "ns/api", "ns/web"),
 				"65000:1", "65000:2"), 10), "r1", "r2")},
 		},
 		{
 			name: "a Service selected by two advertisements is listed once",
-			snap: eligibility.BGPSnapshot{
+			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("x", comms("65000:1")), bgpAdv("y", comms("65000:1"))},
 				Services:          web(),
 			},
-			want: []eligibility.Prefix{withComms(route("198.18.0.1/32", "ns/web"), "65000:1")},
+			want: []plan.Prefix{withComms(route("198.18.0.1/32", "ns/web"), "65000:1")},
 		},
 
 		// Order.
 		{
 			name: "output sorted by prefix: numerically, IPv4 before IPv6",
-			snap: eligibility.BGPSnapshot{Services: []corev1.Service{
+			snap: plan.Snapshot{Services: []corev1.Service{
 				svc("ns/s1", []string{"2001:db8::10"}),
 				svc("ns/s2", []string{"198.18.0.10"}),
 				svc("ns/s3", []string{"2001:db8::9"}),
 				svc("ns/s4", []string{"198.18.0.100"}),
 				svc("ns/s5", []string{"198.18.0.9"}),
 			}},
-			want: []eligibility.Prefix{
+			want: []plan.Prefix{
 				route("198.18.0.9/32", "ns/s5"),
 				route("198.18.0.10/32", "ns/s2"),
 				route("198.18.0.100/32", "ns/s4"),
@@ -729,13 +619,13 @@ func TestDecideBGP(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := eligibility.DecideBGP(withBGPDefaults(c.snap))
+			got := plan.Prefixes(withBGPDefaults(c.snap))
 			ok := len(got) == len(c.want)
 			for i := 0; ok && i < len(got); i++ {
 				ok = samePrefix(got[i], c.want[i])
 			}
 			if !ok {
-				t.Errorf("DecideBGP:%s\nwant:%s", describePrefixes(got), describePrefixes(c.want))
+				t.Errorf("Prefixes:%s\nwant:%s", describePrefixes(got), describePrefixes(c.want))
 			}
 		})
 	}
@@ -743,7 +633,7 @@ func TestDecideBGP(t *testing.T) {
 
 // Every speaker lists the objects in its own order; all must reach the same routes.
 func TestDecideBGPIgnoresOrder(t *testing.T) {
-	snap := withBGPDefaults(eligibility.BGPSnapshot{
+	snap := withBGPDefaults(plan.Snapshot{
 		Nodes: []corev1.Node{node("a", nodeLabels("rack", "r1")), node("b", nodeLabels("rack", "r2"))},
 		Pools: []ironlbv1.IPAddressPool{
 			pool("main", lbl("tier", "front"), "198.18.0.0/24", "2001:db8::/120"),
@@ -777,7 +667,7 @@ func TestDecideBGPIgnoresOrder(t *testing.T) {
 			snap.EndpointSlices = append(snap.EndpointSlices, slice(key, ep([]string{"a", "b"}[i%2], yes, yes)))
 		}
 	}
-	want := eligibility.DecideBGP(snap)
+	want := plan.Prefixes(snap)
 	if len(want) < 5 {
 		t.Fatalf("the snapshot gives only %d prefixes; it is meant to exercise more:%s", len(want), describePrefixes(want))
 	}
@@ -794,7 +684,7 @@ func TestDecideBGPIgnoresOrder(t *testing.T) {
 		s.Nodes = shuffled(r, snap.Nodes)
 		s.Pools = shuffled(r, snap.Pools)
 		s.BGPAdvertisements = shuffled(r, snap.BGPAdvertisements)
-		got := eligibility.DecideBGP(s)
+		got := plan.Prefixes(s)
 		ok := len(got) == len(want)
 		for i := 0; ok && i < len(got); i++ {
 			ok = samePrefix(got[i], want[i])

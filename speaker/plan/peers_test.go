@@ -1,4 +1,4 @@
-package app
+package plan
 
 import (
 	"fmt"
@@ -14,7 +14,6 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/speaker/bgp"
-	"github.com/ironlb/ironlb/speaker/eligibility"
 )
 
 // ---- builders -------------------------------------------------------------------------
@@ -214,7 +213,7 @@ func TestResolvePeersAddressConflict(t *testing.T) {
 			if l.session != nil {
 				t.Errorf("%s: has a session too", c.loser)
 			}
-			if l.reason != "AddressConflict" || !strings.Contains(l.problem, c.winner) {
+			if l.reason != ironlbv1.ReasonAddressConflict || !strings.Contains(l.problem, c.winner) {
 				t.Errorf("%s: reason %q problem %q, want AddressConflict naming %s", c.loser, l.reason, l.problem, c.winner)
 			}
 		})
@@ -224,7 +223,7 @@ func TestResolvePeersAddressConflict(t *testing.T) {
 			s.PasswordSecret = &ironlbv1.SecretKeyReference{Name: "absent", Namespace: "ironlb-system"}
 		}))
 		got := resolvePeers([]ironlbv1.BGPPeer{broken, bgpPeer("b", "192.0.2.1")}, inputs(nil))
-		if len(got) != 2 || got[0].reason != "SecretNotFound" || got[1].reason != "AddressConflict" || got[1].session != nil {
+		if len(got) != 2 || got[0].reason != ironlbv1.ReasonSecretNotFound || got[1].reason != ironlbv1.ReasonAddressConflict || got[1].session != nil {
 			t.Errorf("got a=%q b=%q (b session %v), want a SecretNotFound and b AddressConflict without a session",
 				got[0].reason, got[1].reason, got[1].session)
 		}
@@ -380,7 +379,7 @@ func TestResolvePeerInvalidAddress(t *testing.T) {
 		t.Run(addr, func(t *testing.T) {
 			p := bgpPeer("r", addr)
 			r := resolvePeer(&p, inputs(nil))
-			if r.session != nil || r.reason != "InvalidPeerAddress" || !strings.Contains(r.problem, "spec.peerAddress") {
+			if r.session != nil || r.reason != ironlbv1.ReasonInvalidPeerAddress || !strings.Contains(r.problem, "spec.peerAddress") {
 				t.Errorf("session %v reason %q problem %q, want no session and InvalidPeerAddress", r.session, r.reason, r.problem)
 			}
 		})
@@ -423,49 +422,49 @@ func TestResolvePeerPassword(t *testing.T) {
 			name:       "missing Secret",
 			ref:        secretRef(speakerNS, "bgp-auth", ""),
 			secrets:    []*corev1.Secret{secret(speakerNS, "other", map[string]string{"password": "x"})},
-			wantReason: "SecretNotFound",
+			wantReason: ironlbv1.ReasonSecretNotFound,
 			wantIn:     []string{speakerNS + "/bgp-auth", "spec.passwordSecret"},
 		},
 		{
 			name:       "missing key",
 			ref:        secretRef(speakerNS, "bgp-auth", "router1"),
 			secrets:    []*corev1.Secret{secret(speakerNS, "bgp-auth", map[string]string{"password": "x"})},
-			wantReason: "SecretKeyMissing",
+			wantReason: ironlbv1.ReasonSecretKeyMissing,
 			wantIn:     []string{speakerNS + "/bgp-auth", `"router1"`},
 		},
 		{
 			name:       "missing default key",
 			ref:        secretRef(speakerNS, "bgp-auth", ""),
 			secrets:    []*corev1.Secret{secret(speakerNS, "bgp-auth", map[string]string{"pass": "x"})},
-			wantReason: "SecretKeyMissing",
+			wantReason: ironlbv1.ReasonSecretKeyMissing,
 			wantIn:     []string{speakerNS + "/bgp-auth", `"password"`},
 		},
 		{
 			name:       "empty password",
 			ref:        secretRef(speakerNS, "bgp-auth", ""),
 			secrets:    []*corev1.Secret{secret(speakerNS, "bgp-auth", map[string]string{"password": ""})},
-			wantReason: "SecretKeyMissing",
+			wantReason: ironlbv1.ReasonSecretKeyMissing,
 			wantIn:     []string{speakerNS + "/bgp-auth", "empty"},
 		},
 		{
 			name:       "longer than 80 bytes",
 			ref:        secretRef(speakerNS, "bgp-auth", ""),
 			secrets:    []*corev1.Secret{secret(speakerNS, "bgp-auth", map[string]string{"password": long})},
-			wantReason: "SecretInvalid",
+			wantReason: ironlbv1.ReasonSecretInvalid,
 			wantIn:     []string{speakerNS + "/bgp-auth", "81", "80"},
 		},
 		{
 			name:       "Secret in another namespace",
 			ref:        secretRef("default", "bgp-auth", ""),
 			secrets:    []*corev1.Secret{secret("default", "bgp-auth", map[string]string{"password": "s3cret"})},
-			wantReason: "SecretNotReadable",
+			wantReason: ironlbv1.ReasonSecretNotReadable,
 			wantIn:     []string{"default/bgp-auth", speakerNS},
 		},
 		{
 			name:       "Secret in another namespace, also present in ours",
 			ref:        secretRef("default", "bgp-auth", ""),
 			secrets:    []*corev1.Secret{secret(speakerNS, "bgp-auth", map[string]string{"password": "s3cret"})},
-			wantReason: "SecretNotReadable",
+			wantReason: ironlbv1.ReasonSecretNotReadable,
 			wantIn:     []string{"default/bgp-auth", speakerNS},
 		},
 	}
@@ -567,7 +566,7 @@ func TestResolvePeerBFD(t *testing.T) {
 				if r.session != nil {
 					t.Errorf("a session is opened without the BFD asked for: %+v", r.session)
 				}
-				if r.reason != "BFDProfileNotFound" || !strings.Contains(r.problem, `"fast"`) {
+				if r.reason != ironlbv1.ReasonBFDProfileNotFound || !strings.Contains(r.problem, `"fast"`) {
 					t.Errorf("reason %q problem %q, want BFDProfileNotFound naming \"fast\"", r.reason, r.problem)
 				}
 				return
@@ -612,18 +611,18 @@ func TestToRoutes(t *testing.T) {
 	}
 	cases := []struct {
 		name string
-		in   []eligibility.Prefix
+		in   []Prefix
 		want []bgp.Route
 	}{
 		{name: "nothing", in: nil, want: []bgp.Route{}},
 		{
 			name: "a bare prefix to every peer",
-			in:   []eligibility.Prefix{{Prefix: pfx("198.18.0.1/32"), Services: []string{"ns/web"}}},
+			in:   []Prefix{{Prefix: pfx("198.18.0.1/32"), Services: []string{"ns/web"}}},
 			want: []bgp.Route{{Prefix: pfx("198.18.0.1/32")}},
 		},
 		{
 			name: "standard, well-known and large communities are split",
-			in: []eligibility.Prefix{{Prefix: pfx("198.18.0.0/24"),
+			in: []Prefix{{Prefix: pfx("198.18.0.0/24"),
 				Communities: cs("65000:1", "large:65000:1:2", "no-export", "large:4200000000:3:4")}},
 			want: []bgp.Route{{Prefix: pfx("198.18.0.0/24"),
 				Communities:      []uint32{65000<<16 | 1, 0xFFFFFF01},
@@ -631,12 +630,12 @@ func TestToRoutes(t *testing.T) {
 		},
 		{
 			name: "a community the CRD would refuse is dropped, the others kept",
-			in:   []eligibility.Prefix{{Prefix: pfx("198.18.0.1/32"), Communities: cs("65536:1", "65000:7")}},
+			in:   []Prefix{{Prefix: pfx("198.18.0.1/32"), Communities: cs("65536:1", "65000:7")}},
 			want: []bgp.Route{{Prefix: pfx("198.18.0.1/32"), Communities: []uint32{65000<<16 | 7}}},
 		},
 		{
 			name: "localPref is converted",
-			in: []eligibility.Prefix{
+			in: []Prefix{
 				{Prefix: pfx("198.18.0.1/32"), LocalPref: lp(200)},
 				{Prefix: pfx("198.18.0.2/32"), LocalPref: lp(0)},
 				{Prefix: pfx("198.18.0.3/32"), LocalPref: lp(4294967295)},
@@ -651,7 +650,7 @@ func TestToRoutes(t *testing.T) {
 		},
 		{
 			name: "peers are kept; nil stays nil (every peer)",
-			in: []eligibility.Prefix{
+			in: []Prefix{
 				{Prefix: pfx("2001:db8::1/128"), Peers: []string{"r1", "r2"}},
 				{Prefix: pfx("2001:db8::2/128")},
 			},

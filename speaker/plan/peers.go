@@ -1,4 +1,4 @@
-package app
+package plan
 
 import (
 	"fmt"
@@ -13,8 +13,61 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/speaker/bgp"
-	"github.com/ironlb/ironlb/speaker/eligibility"
 )
+
+// BGPPlan is what this node does in BGP.
+type BGPPlan struct {
+	// Config is the whole wanted state of the node's BGP server.
+	Config bgp.Config
+	// Peers are the BGPPeers that select this node, by name: the session of each, or
+	// the configuration problem that keeps it closed.
+	Peers []Peer
+}
+
+// BGP plans this node's sessions and routes.
+func BGP(s Snapshot) BGPPlan {
+	in := peerInputs{namespace: s.Namespace, profiles: map[string]*ironlbv1.BFDProfile{}, secrets: map[types.NamespacedName]*corev1.Secret{}}
+	for i := range s.Nodes {
+		if s.Nodes[i].Name == s.Node {
+			in.node = &s.Nodes[i]
+		}
+	}
+	for i := range s.BFDProfiles {
+		in.profiles[s.BFDProfiles[i].Name] = &s.BFDProfiles[i]
+	}
+	for i := range s.Secrets {
+		in.secrets[types.NamespacedName{Namespace: s.Secrets[i].Namespace, Name: s.Secrets[i].Name}] = &s.Secrets[i]
+	}
+	resolved := resolvePeers(s.BGPPeers, in)
+	var sessions []bgp.Peer
+	for _, r := range resolved {
+		if r.session != nil {
+			sessions = append(sessions, *r.session)
+		}
+	}
+	v4, v6 := nodeAddresses(in.node)
+	return BGPPlan{
+		Config: bgp.Config{RouterID: routerID(resolved, v4, s.Node), NodeIPv4: v4, NodeIPv6: v6,
+			Peers: sessions, Routes: toRoutes(Prefixes(s))},
+		Peers: resolved,
+	}
+}
+
+// Peer is a BGPPeer selected for this node: the session to open, or why none is.
+type Peer = resolvedPeer
+
+// Object is the BGPPeer.
+func (r resolvedPeer) Object() *ironlbv1.BGPPeer { return r.obj }
+
+// Session is the session to open; nil when Problem says why none is.
+func (r resolvedPeer) Session() *bgp.Peer { return r.session }
+
+// Problem is a configuration problem the user must fix ("" when none) and Reason the
+// Ready condition's reason for it.
+func (r resolvedPeer) Problem() (reason, problem string) { return r.reason, r.problem }
+
+// Notes are settings accepted but ignored, worth telling.
+func (r resolvedPeer) Notes() []string { return r.notes }
 
 // peerInputs is what turning BGPPeers into sessions needs besides the peers themselves.
 type peerInputs struct {
@@ -53,7 +106,7 @@ func resolvePeers(peers []ironlbv1.BGPPeer, in peerInputs) []resolvedPeer {
 			addr = addr.Unmap()
 			if other, ok := byAddr[addr]; ok {
 				r.session = nil
-				r.reason = "AddressConflict"
+				r.reason = ironlbv1.ReasonAddressConflict
 				r.problem = fmt.Sprintf("spec.peerAddress %s is also the address of BGPPeer %s; a node has one session per router address, so this one is not opened", p.Spec.PeerAddress, other)
 			} else {
 				byAddr[addr] = p.Name
@@ -70,7 +123,7 @@ func resolvePeer(p *ironlbv1.BGPPeer, in peerInputs) resolvedPeer {
 	s := p.Spec
 	addr, err := netip.ParseAddr(s.PeerAddress)
 	if err != nil {
-		r.reason, r.problem = "InvalidPeerAddress", fmt.Sprintf("spec.peerAddress %q is not an IP address", s.PeerAddress)
+		r.reason, r.problem = ironlbv1.ReasonInvalidPeerAddress, fmt.Sprintf("spec.peerAddress %q is not an IP address", s.PeerAddress)
 		return r
 	}
 	session := bgp.Peer{
@@ -100,7 +153,7 @@ func resolvePeer(p *ironlbv1.BGPPeer, in peerInputs) resolvedPeer {
 	if s.BFDProfile != "" {
 		prof := in.profiles[s.BFDProfile]
 		if prof == nil {
-			r.reason = "BFDProfileNotFound"
+			r.reason = ironlbv1.ReasonBFDProfileNotFound
 			r.problem = fmt.Sprintf("spec.bfdProfile: BFDProfile %q does not exist; the session waits for it rather than run without the failure detection asked for", s.BFDProfile)
 			return r
 		}
@@ -122,25 +175,25 @@ func durationOr(d *metav1.Duration, def time.Duration) time.Duration {
 func readPassword(ref *ironlbv1.SecretKeyReference, in peerInputs) (password, reason, problem string) {
 	key := ref.Key
 	if key == "" {
-		key = "password"
+		key = ironlbv1.DefaultPasswordSecretKey
 	}
 	name := ref.Namespace + "/" + ref.Name
 	if in.namespace == "" {
-		return "", "SecretNotReadable", fmt.Sprintf("spec.passwordSecret: Secret %s cannot be read: the speaker runs without --namespace (set POD_NAMESPACE), so it reads no Secrets", name)
+		return "", ironlbv1.ReasonSecretNotReadable, fmt.Sprintf("spec.passwordSecret: Secret %s cannot be read: the speaker runs without --namespace (set POD_NAMESPACE), so it reads no Secrets", name)
 	}
 	if ref.Namespace != in.namespace {
-		return "", "SecretNotReadable", fmt.Sprintf("spec.passwordSecret: Secret %s is outside namespace %q, the only one the speaker may read Secrets in; create it there", name, in.namespace)
+		return "", ironlbv1.ReasonSecretNotReadable, fmt.Sprintf("spec.passwordSecret: Secret %s is outside namespace %q, the only one the speaker may read Secrets in; create it there", name, in.namespace)
 	}
 	secret := in.secrets[types.NamespacedName{Namespace: ref.Namespace, Name: ref.Name}]
 	if secret == nil {
-		return "", "SecretNotFound", fmt.Sprintf("spec.passwordSecret: Secret %s does not exist; the session stays closed until it does", name)
+		return "", ironlbv1.ReasonSecretNotFound, fmt.Sprintf("spec.passwordSecret: Secret %s does not exist; the session stays closed until it does", name)
 	}
 	value, ok := secret.Data[key]
 	if !ok || len(value) == 0 {
-		return "", "SecretKeyMissing", fmt.Sprintf("spec.passwordSecret: Secret %s has no key %q (or it is empty)", name, key)
+		return "", ironlbv1.ReasonSecretKeyMissing, fmt.Sprintf("spec.passwordSecret: Secret %s has no key %q (or it is empty)", name, key)
 	}
 	if len(value) > 80 {
-		return "", "SecretInvalid", fmt.Sprintf("spec.passwordSecret: the password in Secret %s key %q is %d bytes; TCP MD5 allows at most 80", name, key, len(value))
+		return "", ironlbv1.ReasonSecretInvalid, fmt.Sprintf("spec.passwordSecret: the password in Secret %s key %q is %d bytes; TCP MD5 allows at most 80", name, key, len(value))
 	}
 	return string(value), "", ""
 }
@@ -207,7 +260,7 @@ func nodeAddresses(n *corev1.Node) (v4, v6 netip.Addr) {
 }
 
 // toRoutes converts the eligibility decision into routes, parsing communities.
-func toRoutes(prefixes []eligibility.Prefix) []bgp.Route {
+func toRoutes(prefixes []Prefix) []bgp.Route {
 	out := make([]bgp.Route, 0, len(prefixes))
 	for _, p := range prefixes {
 		r := bgp.Route{Prefix: p.Prefix, Peers: p.Peers}

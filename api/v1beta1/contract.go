@@ -1,0 +1,97 @@
+package v1beta1
+
+// The contract: the strings that ironlb writes on objects it does not own (Services,
+// events) or that other programs, tests and users read back. They live beside the types
+// so that both binaries, the tests and the benchmarks import one definition; a string
+// retyped elsewhere drifts the day one copy is renamed.
+
+// Annotations on Services.
+const (
+	// AnnotationAllocatedFromPool is written by the controller: the pool (or pools, comma
+	// separated, one per address family) the Service's addresses came from. The speaker
+	// reads it to find the pool of an address when pools overlap.
+	AnnotationAllocatedFromPool = "ironlb.io/ip-allocated-from-pool"
+)
+
+// Condition types shared by the ironlb objects.
+const (
+	// ConditionReady says whether an object's configuration is usable: a pool is in use, an
+	// advertisement selects something, a BGPPeer's password Secret and BFD profile exist.
+	ConditionReady = "Ready"
+	// ConditionConflict is set on a pool that overlaps an older one.
+	ConditionConflict = "Conflict"
+	// ConditionExhausted is set on a pool with no address left for automatic assignment.
+	ConditionExhausted = "Exhausted"
+)
+
+// ConditionL2Announced is the Service condition, written by the speakers, that names the
+// node answering ARP/NDP for the Service's addresses, or says why none does.
+const ConditionL2Announced = "ironlb.io/L2Announced"
+
+// Reasons of the ConditionL2Announced condition; the first two are also the reasons of the
+// Normal and Warning events raised when the condition changes.
+const (
+	ReasonAnnouncing     = "Announcing"     // every address has a node
+	ReasonNoEligibleNode = "NoEligibleNode" // some address has none
+)
+
+// Reasons of a BGPPeer's Ready condition: Configured when the session can be opened, else
+// the configuration problem that keeps it closed.
+const (
+	ReasonConfigured         = "Configured"
+	ReasonInvalidPeerAddress = "InvalidPeerAddress"
+	ReasonSecretNotReadable  = "SecretNotReadable"
+	ReasonSecretNotFound     = "SecretNotFound"
+	ReasonSecretKeyMissing   = "SecretKeyMissing"
+	ReasonSecretInvalid      = "SecretInvalid"
+	ReasonBFDProfileNotFound = "BFDProfileNotFound"
+	// ReasonAddressConflict: another BGPPeer, first by name, has the same peer address.
+	ReasonAddressConflict = "AddressConflict"
+)
+
+// DefaultPasswordSecretKey is the key of a BGPPeer's password Secret when the reference
+// names none.
+const DefaultPasswordSecretKey = "password"
+
+// Events the speaker raises: reasons, and the actions they belong to.
+const (
+	// EventNotAnnounced (Warning, on a Service): some address of it has no node to answer.
+	// Its Normal counterpart has the reason ReasonAnnouncing.
+	EventNotAnnounced = "NotAnnounced"
+	// EventSplitBrain (Warning, on a Service): another MAC answers for an address this
+	// node owns.
+	EventSplitBrain = "SplitBrain"
+	// EventSessionDown (Warning, on a BGPPeer): an Established session went down.
+	EventSessionDown = "SessionDown"
+
+	ActionAnnounce = "Announce"
+	ActionBGP      = "BGP"
+)
+
+// SpeakerName is the speaker's event reporter and the start of its user agent.
+const SpeakerName = "ironlb-speaker"
+
+// SpeakerFieldManager is the server-side-apply field manager of the speaker on node: one
+// manager per node, so that each speaker owns its own entry of a BGPPeer's status.nodes
+// and never overwrites another node's.
+func SpeakerFieldManager(node string) string { return SpeakerName + "-" + node }
+
+// Annotations a user sets on a Service. MetalLB's forms (metallb.io/ and
+// metallb.universe.tf/ with the same names) are read too; these win.
+const (
+	AnnotationLoadBalancerIPs = "ironlb.io/loadBalancerIPs"
+	AnnotationAddressPool     = "ironlb.io/address-pool"
+	AnnotationAllowSharedIP   = "ironlb.io/allow-shared-ip"
+)
+
+// ConditionIPAllocated is the Service condition, written by the controller, that says
+// whether the Service has its external address, and why not (the allocator's reasons,
+// or InvalidAnnotation).
+const ConditionIPAllocated = "ironlb.io/IPAllocated"
+
+// ConditionShrunk is True on a pool when Services hold addresses it no longer contains.
+const ConditionShrunk = "Shrunk"
+
+// PoolFinalizer keeps a pool object while Services still hold its addresses, so deleting a
+// pool by mistake does not cut anyone off.
+const PoolFinalizer = "ironlb.io/pool-protection"

@@ -1,0 +1,81 @@
+package allocator
+
+import (
+	"testing"
+
+	"github.com/ironlb/ironlb/internal/ipset"
+)
+
+// TestNeverTheUnspecifiedAddress: a pool spanning 0.0.0.0/0 or ::/0 never hands out the
+// unspecified address, avoidBuggyIPs or not: no client can reach it.
+func TestNeverTheUnspecifiedAddress(t *testing.T) {
+	for _, tc := range []struct {
+		cidr, want string
+		f          ipset.Family
+	}{{"0.0.0.0/0", "0.0.0.1", ipset.IPv4}, {"::/0", "::1", ipset.IPv6}} {
+		a := newWith(pool("all", tc.cidr))
+		req := svc("ns/a")
+		req.Families = []ipset.Family{tc.f}
+		asg, err := a.Assign(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := asg.IPs[0].String(); got != tc.want {
+			t.Errorf("pool %s handed out %s first, want %s", tc.cidr, got, tc.want)
+		}
+	}
+}
+
+// TestAvoidBuggySkipsSubnetRouterAnycast: with avoidBuggyIPs, the first address of each
+// IPv6 /64 (the subnet-router anycast address, RFC 4291 2.6.1) is skipped, and usage
+// counts say so.
+func TestAvoidBuggySkipsSubnetRouterAnycast(t *testing.T) {
+	p := pool("v6", "2001:db8:1::/63")
+	p.AvoidBuggyIPs = true
+	a := newWith(p)
+	req := svc("ns/a")
+	req.Families = []ipset.Family{ipset.IPv6}
+	asg, err := a.Assign(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := asg.IPs[0].String(); got != "2001:db8:1::1" {
+		t.Errorf("first address %s, want 2001:db8:1::1", got)
+	}
+	// Two /64s: 2^65 addresses, two of them skipped, one held.
+	u := a.Usage("v6")[ipset.IPv6]
+	want := "36893488147419103229" // 2^65 - 2 - 1
+	if u.Available.String() != want {
+		t.Errorf("available %s, want %s", u.Available, want)
+	}
+	// The anycast address of the second /64 is never handed out either.
+	small := pool("edge", "2001:db8:2:0:ffff:ffff:ffff:ffff-2001:db8:2:1::1")
+	small.AvoidBuggyIPs = true
+	b := newWith(small)
+	var got []string
+	for i := range 3 {
+		r := svc("ns/" + string(rune('a'+i)))
+		r.Families = []ipset.Family{ipset.IPv6}
+		asg, err := b.Assign(r)
+		if err != nil {
+			got = append(got, string(err.(*Error).Reason))
+			continue
+		}
+		got = append(got, asg.IPs[0].String())
+	}
+	if want := []string{"2001:db8:2:0:ffff:ffff:ffff:ffff", "2001:db8:2:1::1", string(PoolExhausted)}; !equalStrings(got, want) {
+		t.Errorf("handed out %v, want %v", got, want)
+	}
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}

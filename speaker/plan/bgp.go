@@ -1,0 +1,111 @@
+package plan
+
+import (
+	"net/netip"
+	"sort"
+
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/ipset"
+)
+
+// Prefix is one route this node advertises. When several advertisements select addresses
+// in it, they combine: communities are the union, the highest localPref wins, and the
+// route goes to the union of their peers (any advertisement without peers means every
+// peer).
+type Prefix struct {
+	Prefix      netip.Prefix
+	Communities []ironlbv1.Community // sorted, no duplicates
+	LocalPref   *int64
+	Peers       []string // sorted; nil means every peer
+	Services    []string // "namespace/name", sorted
+}
+
+// Prefixes returns the prefixes this node advertises, in prefix order. Unlike layer 2
+// there is no election: every eligible node advertises, and routers spread traffic with
+// ECMP.
+func Prefixes(s Snapshot) []Prefix {
+	c := compile(s)
+	node := c.nodes[s.Node]
+	if node == nil || nodeExclusion(node) != "" {
+		return nil
+	}
+	byPrefix := map[netip.Prefix]*Prefix{}
+	allPeers := map[netip.Prefix]bool{}
+	for _, addr := range c.addresses {
+		if isLocal(addr.svc) {
+			if !c.local[addr.key][s.Node] {
+				continue // only nodes with a ready local endpoint attract traffic
+			}
+		} else if !c.ready[addr.key] {
+			continue // nothing would answer: do not attract traffic at all
+		}
+		for j := range s.BGPAdvertisements {
+			adv := &s.BGPAdvertisements[j].Spec
+			if !adv.Selects(addr.pool.pool) || !ironlbv1.MatchesAnySelector(adv.ServiceSelectors, addr.svc.Labels) ||
+				!ironlbv1.MatchesAnySelector(adv.NodeSelectors, node.Labels) {
+				continue
+			}
+			prefix := aggregate(addr.ip, adv, addr.pool.set)
+			p := byPrefix[prefix]
+			if p == nil {
+				p = &Prefix{Prefix: prefix}
+				byPrefix[prefix] = p
+			}
+			p.Communities = append(p.Communities, adv.Communities...)
+			if adv.LocalPref != nil && (p.LocalPref == nil || *adv.LocalPref > *p.LocalPref) {
+				v := *adv.LocalPref
+				p.LocalPref = &v
+			}
+			if len(adv.Peers) == 0 {
+				allPeers[prefix] = true
+			}
+			p.Peers = append(p.Peers, adv.Peers...)
+			p.Services = append(p.Services, addr.key)
+		}
+	}
+	out := make([]Prefix, 0, len(byPrefix))
+	for prefix, p := range byPrefix {
+		p.Communities = sortedUnique(p.Communities)
+		p.Services = sortedUnique(p.Services)
+		p.Peers = sortedUnique(p.Peers)
+		if allPeers[prefix] {
+			p.Peers = nil
+		}
+		out = append(out, *p)
+	}
+	sort.Slice(out, func(i, j int) bool {
+		a, b := out[i].Prefix, out[j].Prefix
+		if a.Addr() != b.Addr() {
+			return a.Addr().Less(b.Addr())
+		}
+		return a.Bits() < b.Bits()
+	})
+	return out
+}
+
+// aggregate is the prefix an advertisement sends for an address. An aggregate that would
+// reach beyond the address's pool (aggregationLength 0 would be a default route) is not
+// sent: the router would draw traffic for addresses ironlb does not own, so the address
+// alone is advertised instead. The advertisement's Ready condition, written by the
+// controller, says so.
+func aggregate(ip netip.Addr, adv *ironlbv1.BGPAdvertisementSpec, pool ipset.Set) netip.Prefix {
+	bits := ip.BitLen()
+	length := adv.AggregationLength
+	if ip.Is6() {
+		length = adv.AggregationLengthV6
+	}
+	if length != nil && int(*length) < bits {
+		bits = int(*length)
+	}
+	p, _ := ip.Prefix(bits)
+	if bits < ip.BitLen() && !within(p, pool) {
+		return netip.PrefixFrom(ip, ip.BitLen())
+	}
+	return p
+}
+
+// within reports whether every address of p belongs to the set.
+func within(p netip.Prefix, set ipset.Set) bool {
+	r, err := ipset.ParseRange(p.String())
+	return err == nil && ipset.New(r).Subtract(set).IsEmpty()
+}

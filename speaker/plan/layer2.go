@@ -1,0 +1,303 @@
+package plan
+
+import (
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/speaker/election"
+)
+
+// Announcement is the layer-2 verdict for one address.
+type Announcement struct {
+	IP netip.Addr
+	// Node answers for the address; "" when no node is eligible.
+	Node string
+	// Interfaces the node answers on; empty means every suitable interface.
+	Interfaces []string
+	// Services using the address ("namespace/name"), sorted.
+	Services []string
+	// Reason explains an address with no node.
+	Reason string
+}
+
+// L2Plan is what this node does in layer 2.
+type L2Plan struct {
+	// Announcements is the verdict for every layer-2 address of the cluster, in address
+	// order; every speaker computes the same.
+	Announcements []Announcement
+	// Owned maps the addresses this node answers for to the interfaces it answers on;
+	// an empty list means every suitable interface.
+	Owned map[netip.Addr][]string
+	// Services maps each owned address to the Services using it ("namespace/name").
+	Services map[netip.Addr][]string
+	// Unannounced counts the addresses no node answers for.
+	Unannounced int
+	// Conditions are the L2Announced conditions this node reports, by Service name.
+	Conditions []ServiceCondition
+}
+
+// ServiceCondition is a condition to report on a Service.
+type ServiceCondition struct {
+	Service   *corev1.Service
+	Condition metav1.Condition
+}
+
+// L2 plans this node's layer-2 work. Every speaker computes the same announcements, so
+// one speaker per Service, chosen like an owner among the live speakers by the Service's
+// name, reports the Service's whole condition: with one writer, no two speakers overwrite
+// each other when a dual-stack Service's addresses are announced by different nodes.
+func L2(s Snapshot) L2Plan {
+	p := L2Plan{Announcements: Announcements(s), Owned: map[netip.Addr][]string{}, Services: map[netip.Addr][]string{}}
+	perService := map[string][]Announcement{}
+	for _, a := range p.Announcements {
+		if a.Node == "" {
+			p.Unannounced++
+		}
+		if a.Node == s.Node {
+			p.Owned[a.IP] = a.Interfaces
+			p.Services[a.IP] = a.Services
+		}
+		for _, key := range a.Services {
+			perService[key] = append(perService[key], a)
+		}
+	}
+	alive := aliveNames(s.Alive)
+	for i := range s.Services {
+		svc := &s.Services[i]
+		anns, ok := perService[serviceKey(svc)]
+		if !ok || election.Owner(serviceKey(svc), alive) != s.Node {
+			continue
+		}
+		c := announcedCondition(anns)
+		c.ObservedGeneration = svc.Generation
+		p.Conditions = append(p.Conditions, ServiceCondition{Service: svc, Condition: c})
+	}
+	sort.Slice(p.Conditions, func(i, j int) bool {
+		return serviceKey(p.Conditions[i].Service) < serviceKey(p.Conditions[j].Service)
+	})
+	return p
+}
+
+// announcedCondition sums up a Service's announcements: True when every address has a
+// node, else False with the reason for each address left out.
+func announcedCondition(anns []Announcement) metav1.Condition {
+	c := metav1.Condition{Type: ironlbv1.ConditionL2Announced, Status: metav1.ConditionTrue, Reason: ironlbv1.ReasonAnnouncing}
+	var parts []string
+	for _, d := range anns {
+		if d.Node == "" {
+			c.Status, c.Reason = metav1.ConditionFalse, ironlbv1.ReasonNoEligibleNode
+			parts = append(parts, fmt.Sprintf("%s is not announced: %s", d.IP, d.Reason))
+			continue
+		}
+		on := "every suitable interface"
+		if len(d.Interfaces) > 0 {
+			on = strings.Join(d.Interfaces, ", ")
+		}
+		parts = append(parts, fmt.Sprintf("node %s answers ARP/NDP for %s on %s", d.Node, d.IP, on))
+	}
+	c.Message = strings.Join(parts, "; ")
+	return c
+}
+
+// MemberlistPeers lists the memberlist addresses of the other nodes, from their Node
+// objects' InternalIPs, so a speaker finds the cluster without any list of its own.
+func MemberlistPeers(s Snapshot, port int) []string {
+	var out []string
+	for _, n := range s.Nodes {
+		if n.Name == s.Node {
+			continue
+		}
+		for _, addr := range n.Status.Addresses {
+			if addr.Type == corev1.NodeInternalIP {
+				out = append(out, net.JoinHostPort(addr.Address, strconv.Itoa(port)))
+			}
+		}
+	}
+	return out
+}
+
+func aliveNames(alive map[string][]string) []string {
+	names := make([]string, 0, len(alive))
+	for n := range alive {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Announcements returns one Announcement per Service address that an L2Advertisement
+// covers, in address order.
+func Announcements(s Snapshot) []Announcement {
+	c := compile(s)
+	byIP := map[netip.Addr]*Announcement{}
+	candidates := map[netip.Addr][]string{}
+	ifaces := map[netip.Addr]map[string][]string{}
+	reasons := map[netip.Addr][]string{}
+	for _, addr := range c.addresses {
+		advs := matchingL2Advertisements(s.L2Advertisements, addr)
+		if len(advs) == 0 {
+			continue // not a layer-2 address (perhaps BGP)
+		}
+		eligible, perNode, why := eligibleNodes(addr.svc, advs, c.nodes, s.Alive, c.local[addr.key])
+		a := byIP[addr.ip]
+		if a == nil {
+			a = &Announcement{IP: addr.ip}
+			byIP[addr.ip] = a
+			candidates[addr.ip] = eligible
+			ifaces[addr.ip] = perNode
+		} else {
+			// Services sharing an address: a node must be eligible for all of them, and
+			// it answers on the interfaces of every advertisement that selects one of
+			// them, whatever order the Services are listed in.
+			candidates[addr.ip] = intersect(candidates[addr.ip], eligible)
+			ifaces[addr.ip] = mergeInterfaces(ifaces[addr.ip], perNode)
+		}
+		if why != "" && !slices.Contains(reasons[addr.ip], why) {
+			reasons[addr.ip] = append(reasons[addr.ip], why)
+		}
+		a.Services = append(a.Services, addr.key)
+	}
+	out := make([]Announcement, 0, len(byIP))
+	for ip, a := range byIP {
+		sort.Strings(a.Services)
+		a.Node = election.Owner(ip.String(), candidates[ip])
+		if a.Node != "" {
+			a.Interfaces = ifaces[ip][a.Node]
+		} else {
+			sort.Strings(reasons[ip])
+			a.Reason = strings.Join(reasons[ip], "; ")
+			if a.Reason == "" {
+				a.Reason = "no node is eligible for every Service sharing this address"
+			}
+		}
+		out = append(out, *a)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].IP.Less(out[j].IP) })
+	return out
+}
+
+func matchingL2Advertisements(advs []ironlbv1.L2Advertisement, addr address) []*ironlbv1.L2Advertisement {
+	var out []*ironlbv1.L2Advertisement
+	for i := range advs {
+		adv := &advs[i]
+		if adv.Spec.Selects(addr.pool.pool) && ironlbv1.MatchesAnySelector(adv.Spec.ServiceSelectors, addr.svc.Labels) {
+			out = append(out, adv)
+		}
+	}
+	return out
+}
+
+// eligibleNodes lists the nodes that may announce the Service's address, the interfaces
+// each would use, and, when there is none, why.
+func eligibleNodes(svc *corev1.Service, advs []*ironlbv1.L2Advertisement, nodes map[string]*corev1.Node,
+	alive map[string][]string, localEndpoints map[string]bool) ([]string, map[string][]string, string) {
+	local := isLocal(svc)
+	var out []string
+	perNode := map[string][]string{}
+	counts := map[string]int{}
+	for _, name := range aliveNames(alive) {
+		node := nodes[name]
+		if node == nil {
+			counts["has no Node object"]++
+			continue
+		}
+		if why := nodeExclusion(node); why != "" {
+			counts[why]++
+			continue
+		}
+		if local && !localEndpoints[name] {
+			counts["has no ready local endpoint (externalTrafficPolicy: Local)"]++
+			continue
+		}
+		ifaces, ok := interfacesFor(advs, node, alive[name])
+		if !ok {
+			counts["is not selected by an L2Advertisement or lacks its interfaces"]++
+			continue
+		}
+		out = append(out, name)
+		perNode[name] = ifaces
+	}
+	if len(out) > 0 {
+		return out, perNode, ""
+	}
+	if len(alive) == 0 {
+		return nil, nil, "no speaker is alive"
+	}
+	var parts []string
+	for why, n := range counts {
+		parts = append(parts, fmt.Sprintf("%d node(s) %s", n, why))
+	}
+	sort.Strings(parts)
+	return nil, nil, "no eligible node: " + strings.Join(parts, "; ")
+}
+
+// interfacesFor returns the interfaces the advertisements that select this node name,
+// keeping only those the node reports up; ok is false when no advertisement selects the
+// node or none of its named interfaces is up.
+func interfacesFor(advs []*ironlbv1.L2Advertisement, node *corev1.Node, up []string) ([]string, bool) {
+	selected, any := false, false
+	var ifaces []string
+	for _, adv := range advs {
+		if !ironlbv1.MatchesAnySelector(adv.Spec.NodeSelectors, node.Labels) {
+			continue
+		}
+		selected = true
+		if len(adv.Spec.Interfaces) == 0 {
+			any = true
+			continue
+		}
+		for _, i := range adv.Spec.Interfaces {
+			name := string(i)
+			if (up == nil || slices.Contains(up, name)) && !slices.Contains(ifaces, name) {
+				ifaces = append(ifaces, name)
+			}
+		}
+	}
+	if !selected {
+		return nil, false
+	}
+	if any {
+		return nil, true // every suitable interface
+	}
+	sort.Strings(ifaces)
+	return ifaces, len(ifaces) > 0
+}
+
+// mergeInterfaces combines, for the nodes present in both, the interfaces two Services
+// sharing an address would use: nil (every suitable interface) wins, else the sorted union.
+func mergeInterfaces(a, b map[string][]string) map[string][]string {
+	out := map[string][]string{}
+	for node, x := range a {
+		y, ok := b[node]
+		if !ok {
+			continue
+		}
+		if x == nil || y == nil {
+			out[node] = nil
+			continue
+		}
+		u := slices.Concat(x, y)
+		sort.Strings(u)
+		out[node] = slices.Compact(u)
+	}
+	return out
+}
+
+func intersect(a, b []string) []string {
+	var out []string
+	for _, x := range a {
+		if slices.Contains(b, x) {
+			out = append(out, x)
+		}
+	}
+	return out
+}

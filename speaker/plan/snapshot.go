@@ -1,0 +1,207 @@
+// Package plan decides what this node does, from one snapshot of what every speaker sees
+// alike (the API objects and the live memberlist members): which addresses it answers
+// ARP/NDP for and on which interfaces, which BGP sessions it opens and which routes it
+// advertises, and which conditions it reports. It is pure: the same snapshot gives the same
+// answer on every node, which is what lets layer-2 failover happen without any write to
+// the API server, and what lets every rule be tested with a table.
+//
+// Both modes read the snapshot through one compile step (compile): the pools are parsed,
+// the endpoints indexed and every served address matched to its pool once, and the rules
+// they share (which Services count, which pool an address is from, which nodes may carry
+// traffic, which endpoints are up) are written once.
+package plan
+
+import (
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/ipset"
+	"github.com/ironlb/ironlb/internal/lbservice"
+)
+
+// Snapshot is everything the decisions depend on. Each mode reads the fields it needs;
+// the others may be left empty.
+type Snapshot struct {
+	// Node is this speaker's node.
+	Node string
+	// Class is the loadBalancerClass served ("" for Services without one).
+	Class string
+	// Namespace is the only namespace the speaker may read Secrets in ("": none).
+	Namespace string
+
+	Services          []corev1.Service
+	EndpointSlices    []discoveryv1.EndpointSlice
+	Nodes             []corev1.Node
+	Pools             []ironlbv1.IPAddressPool
+	L2Advertisements  []ironlbv1.L2Advertisement
+	BGPAdvertisements []ironlbv1.BGPAdvertisement
+	BGPPeers          []ironlbv1.BGPPeer
+	BFDProfiles       []ironlbv1.BFDProfile
+	// Secrets are those of Namespace (BGP passwords).
+	Secrets []corev1.Secret
+
+	// Alive maps each live speaker's node name to the interfaces it reports up. A nil
+	// slice means the speaker did not report (then any interface counts as present).
+	Alive map[string][]string
+}
+
+// compiled is a snapshot read once for both modes.
+type compiled struct {
+	nodes map[string]*corev1.Node
+	// addresses are the served Services' addresses that lie in a pool, in the order of
+	// the Services and of their ingress entries.
+	addresses []address
+	// local maps "namespace/service" to the nodes with an up endpoint; ready holds the
+	// Services with an up endpoint anywhere.
+	local map[string]map[string]bool
+	ready map[string]bool
+}
+
+// address is one address of a served Service, with the pool it came from.
+type address struct {
+	ip   netip.Addr
+	svc  *corev1.Service
+	key  string // "namespace/name"
+	pool *compiledPool
+}
+
+type compiledPool struct {
+	pool *ironlbv1.IPAddressPool
+	set  ipset.Set
+}
+
+func compile(s Snapshot) compiled {
+	c := compiled{nodes: map[string]*corev1.Node{}}
+	for i := range s.Nodes {
+		c.nodes[s.Nodes[i].Name] = &s.Nodes[i]
+	}
+	c.local, c.ready = indexEndpoints(s.EndpointSlices)
+	pools := compilePools(s.Pools)
+	for i := range s.Services {
+		svc := &s.Services[i]
+		if !lbservice.IsOurs(svc, s.Class) {
+			continue
+		}
+		key := serviceKey(svc)
+		for _, ing := range svc.Status.LoadBalancer.Ingress {
+			ip, err := netip.ParseAddr(ing.IP)
+			if err != nil {
+				continue // a hostname, or garbage: nothing to announce
+			}
+			if pool := poolOf(ip, svc, pools); pool != nil {
+				c.addresses = append(c.addresses, address{ip: ip, svc: svc, key: key, pool: pool})
+			}
+		}
+	}
+	return c
+}
+
+func serviceKey(svc *corev1.Service) string { return svc.Namespace + "/" + svc.Name }
+
+// compilePools parses every pool's addresses, sorted by name; a pool that does not parse
+// (the controller reports it) holds no address.
+func compilePools(in []ironlbv1.IPAddressPool) []compiledPool {
+	var out []compiledPool
+	for i := range in {
+		entries := make([]string, len(in[i].Spec.Addresses))
+		for j, a := range in[i].Spec.Addresses {
+			entries[j] = string(a)
+		}
+		set, err := ipset.Parse(entries)
+		if err != nil {
+			continue
+		}
+		out = append(out, compiledPool{&in[i], set})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].pool.Name < out[j].pool.Name })
+	return out
+}
+
+// poolOf finds the pool an address came from: the one the controller recorded on the
+// Service if it contains the address, else the first pool (by name) that does.
+func poolOf(ip netip.Addr, svc *corev1.Service, pools []compiledPool) *compiledPool {
+	recorded := strings.Split(svc.Annotations[ironlbv1.AnnotationAllocatedFromPool], ",")
+	var first *compiledPool
+	for i := range pools {
+		p := &pools[i]
+		if !p.set.Contains(ip) {
+			continue
+		}
+		if slices.Contains(recorded, p.pool.Name) {
+			return p
+		}
+		if first == nil {
+			first = p
+		}
+	}
+	return first
+}
+
+// nodeExclusion says why a node may not carry load-balancer traffic in either mode, or ""
+// when it may.
+func nodeExclusion(n *corev1.Node) string {
+	if _, ok := n.Labels[corev1.LabelNodeExcludeBalancers]; ok {
+		return "is excluded from load balancers"
+	}
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue {
+			return "has NetworkUnavailable"
+		}
+	}
+	return ""
+}
+
+// indexEndpoints maps "namespace/service" to the nodes with an up endpoint (local), and
+// lists the Services with an up endpoint anywhere (ready), an endpoint without a node
+// included. A slice belongs to the Service its kubernetes.io/service-name label names.
+func indexEndpoints(slices []discoveryv1.EndpointSlice) (local map[string]map[string]bool, ready map[string]bool) {
+	local, ready = map[string]map[string]bool{}, map[string]bool{}
+	for _, s := range slices {
+		svc := s.Labels[discoveryv1.LabelServiceName]
+		if svc == "" {
+			continue
+		}
+		key := s.Namespace + "/" + svc
+		for _, ep := range s.Endpoints {
+			if !endpointUp(ep) {
+				continue
+			}
+			ready[key] = true
+			if ep.NodeName == nil {
+				continue
+			}
+			if local[key] == nil {
+				local[key] = map[string]bool{}
+			}
+			local[key][*ep.NodeName] = true
+		}
+	}
+	return local, ready
+}
+
+// endpointUp is true for a ready endpoint, or a serving one (terminating but still
+// answering, which kube-proxy falls back to).
+func endpointUp(ep discoveryv1.Endpoint) bool {
+	ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
+	serving := ep.Conditions.Serving != nil && *ep.Conditions.Serving
+	return ready || serving
+}
+
+func isLocal(svc *corev1.Service) bool {
+	return svc.Spec.ExternalTrafficPolicy == corev1.ServiceExternalTrafficPolicyLocal
+}
+
+func sortedUnique[T ~string](in []T) []T {
+	if len(in) == 0 {
+		return nil
+	}
+	out := slices.Clone(in)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
