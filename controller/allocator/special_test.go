@@ -1,6 +1,7 @@
 package allocator
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/ironlb/ironlb/internal/ipset"
@@ -57,9 +58,12 @@ func TestAvoidBuggySkipsSubnetRouterAnycast(t *testing.T) {
 		r := svc("ns/" + string(rune('a'+i)))
 		r.Families = []ipset.Family{ipset.IPv6}
 		asg, err := b.Assign(r)
-		if err != nil {
-			got = append(got, string(err.(*Error).Reason))
+		var aerr *Error
+		if errors.As(err, &aerr) {
+			got = append(got, string(aerr.Reason))
 			continue
+		} else if err != nil {
+			t.Fatal(err)
 		}
 		got = append(got, asg.IPs[0].String())
 	}

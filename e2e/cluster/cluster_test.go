@@ -90,7 +90,7 @@ func TestChartSecurityContextIsEnforced(t *testing.T) {
 			continue
 		}
 		name := strings.TrimSpace(string(comm))
-		if name != "ironlb-speaker" && name != "ironlb-controll" {
+		if name != "ironlb-speaker" && name != controllerComm {
 			continue
 		}
 		cg, _ := os.ReadFile(filepath.Join("/proc", e.Name(), "cgroup"))
@@ -123,7 +123,7 @@ func TestChartSecurityContextIsEnforced(t *testing.T) {
 		}
 		checked[name]++
 	}
-	if checked["ironlb-speaker"] == 0 || checked["ironlb-controll"] == 0 {
+	if checked["ironlb-speaker"] == 0 || checked[controllerComm] == 0 {
 		t.Fatalf("found no container processes of ironlb to check: %v", checked)
 	}
 }
@@ -227,3 +227,7 @@ func podReady(p *corev1.Pod) bool {
 	}
 	return false
 }
+
+// controllerComm is the controller's name in /proc/PID/comm, which the kernel cuts to 15
+// characters.
+var controllerComm = "ironlb-controller"[:15]

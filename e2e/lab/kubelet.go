@@ -230,7 +230,7 @@ func (l *Lab) WaitNodeReady(ctx context.Context, name string, timeout time.Durat
 				if c.Status == corev1.ConditionTrue {
 					return true, nil
 				}
-				return false, fmt.Errorf("Ready=%s: %s: %s", c.Status, c.Reason, c.Message)
+				return false, fmt.Errorf("condition Ready=%s: %s: %s", c.Status, c.Reason, c.Message)
 			}
 		}
 		return false, fmt.Errorf("no Ready condition yet")

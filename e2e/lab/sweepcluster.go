@@ -151,7 +151,10 @@ func labCgroups(ids map[string]bool) []string {
 	}
 	var found []string
 	_ = filepath.WalkDir(cgroupRoot, func(path string, d os.DirEntry, err error) error {
-		if err != nil || !d.IsDir() {
+		if err != nil {
+			return nil //nolint:nilerr // an unreadable cgroup is not ours to remove; keep walking
+		}
+		if !d.IsDir() {
 			return nil
 		}
 		if ids[d.Name()] {

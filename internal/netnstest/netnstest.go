@@ -113,13 +113,13 @@ func (l *Lab) In(ns string, fn func()) {
 		runtime.UnlockOSThread()
 		l.t.Fatal(err)
 	}
-	defer orig.Close()
+	defer func() { _ = orig.Close() }()
 	target, err := os.Open("/var/run/netns/" + ns)
 	if err != nil {
 		runtime.UnlockOSThread()
 		l.t.Fatal(err)
 	}
-	defer target.Close()
+	defer func() { _ = target.Close() }()
 	if err := unix.Setns(int(target.Fd()), unix.CLONE_NEWNET); err != nil {
 		runtime.UnlockOSThread()
 		l.t.Fatalf("enter %s: %v", ns, err)

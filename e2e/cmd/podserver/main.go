@@ -10,6 +10,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log"
@@ -63,7 +64,7 @@ func main() {
 	for _, ln := range lns {
 		go func() { errc <- srv.Serve(ln) }()
 	}
-	if err := <-errc; err != nil && err != http.ErrServerClosed {
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatalf("podserver: %v", err)
 	}
 }
