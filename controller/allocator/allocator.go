@@ -115,6 +115,7 @@ func (a *Allocator) Release(service string) {
 	for _, held := range slices.Clone(h.ips) {
 		a.detach(service, held)
 	}
+	a.freed.raise()
 }
 
 // Holding returns what the Service holds, if anything.
@@ -261,14 +262,15 @@ func (a *Allocator) attach(service string, held heldIP) {
 }
 
 // detach undoes attach; the IP becomes free when its last holder leaves, and
-// the holding disappears when it holds nothing.
+// the holding disappears when it holds nothing. It does not signal MayHaveFreed:
+// only a caller that gives up something held before (not what the same call
+// just took) may free an address for someone else.
 func (a *Allocator) detach(service string, held heldIP) {
 	h := a.holdings[service]
 	h.ips = slices.DeleteFunc(h.ips, func(x heldIP) bool { return x == held })
 	e := a.ips[held.ip]
 	e.holders = slices.DeleteFunc(e.holders, func(s string) bool { return s == service })
 	a.touchContaining(held)
-	a.freed.raise()
 	if len(e.holders) == 0 {
 		delete(a.ips, held.ip)
 		for _, p := range a.pools {

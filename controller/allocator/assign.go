@@ -36,6 +36,7 @@ func (a *Allocator) Assign(req Request) (Assignment, error) {
 				kept[f] = held
 			} else {
 				a.detach(req.Service, held)
+				a.freed.raise()
 			}
 		}
 	}

@@ -51,6 +51,7 @@ func (a *Allocator) Claim(req Request, ips []netip.Addr, poolHint string) error 
 		for _, held := range slices.Clone(h.ips) {
 			if !slices.Contains(claimed, held.ip) {
 				a.detach(req.Service, held)
+				a.freed.raise()
 			}
 		}
 	}
