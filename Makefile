@@ -17,6 +17,7 @@ all: build
 build:
 	go build -o $(BIN)/ironlb-controller ./controller
 	go build -o $(BIN)/ironlb-speaker ./speaker
+	go build -o $(BIN)/kubectl-ironlb ./kubectl-ironlb
 
 ## generate: deepcopy functions and CRDs from the API types, and the plain manifests in
 ## config/rbac and config/manifests from the Helm chart.
