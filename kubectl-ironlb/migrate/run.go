@@ -98,7 +98,11 @@ func readFiles(files []string, stdin io.Reader) ([]*unstructured.Unstructured, [
 		}
 		all = append(all, objs...)
 	}
-	// Services in the files are checked, not converted.
+	return splitServices(all)
+}
+
+// splitServices separates the Services, which are checked, not converted.
+func splitServices(all []*unstructured.Unstructured) ([]*unstructured.Unstructured, []corev1.Service, error) {
 	var keep []*unstructured.Unstructured
 	var services []corev1.Service
 	for _, u := range all {
