@@ -5,6 +5,7 @@ package kube
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"net"
 	"net/url"
 	"strings"
@@ -60,6 +61,9 @@ func Connect(o Options) (*Clients, error) {
 	if err != nil {
 		if clientcmd.IsEmptyConfig(err) {
 			return nil, errors.New("no cluster: no kubeconfig found; set KUBECONFIG or pass --kubeconfig")
+		}
+		if errors.Is(err, fs.ErrNotExist) && o.Kubeconfig != "" {
+			return nil, fmt.Errorf("no cluster: the kubeconfig %s does not exist", o.Kubeconfig)
 		}
 		return nil, fmt.Errorf("no cluster: %s", oneLine(err.Error()))
 	}

@@ -1,0 +1,72 @@
+package report
+
+import (
+	"go/ast"
+	"go/parser"
+	"go/token"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/ironlb/ironlb/controller/request"
+	"github.com/ironlb/ironlb/internal/repo"
+)
+
+// allocatorReasons reads every constant of type Reason from the allocator's source, so a
+// reason added to the controller without an explanation here fails this test.
+func allocatorReasons(t *testing.T) []string {
+	t.Helper()
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkgs, err := parser.ParseDir(token.NewFileSet(), filepath.Join(root, "controller", "allocator"), nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, pkg := range pkgs {
+		for _, f := range pkg.Files {
+			ast.Inspect(f, func(n ast.Node) bool {
+				vs, ok := n.(*ast.ValueSpec)
+				if !ok || vs.Type == nil {
+					return true
+				}
+				if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "Reason" {
+					return true
+				}
+				for _, v := range vs.Values {
+					if lit, ok := v.(*ast.BasicLit); ok {
+						s, _ := strconv.Unquote(lit.Value)
+						out = append(out, s)
+					}
+				}
+				return true
+			})
+		}
+	}
+	return out
+}
+
+func TestEveryPendingReasonIsExplained(t *testing.T) {
+	reasons := append(allocatorReasons(t), request.InvalidAnnotation)
+	if len(reasons) < 7 {
+		t.Fatalf("found only %v in the allocator's source", reasons)
+	}
+	for _, r := range reasons {
+		e, ok := Reasons[r]
+		if !ok {
+			t.Errorf("the controller's reason %s has no explanation in Reasons", r)
+			continue
+		}
+		if e.Meaning == "" || e.Fix == "" {
+			t.Errorf("reason %s: meaning and fix must both be written", r)
+		}
+	}
+	if len(Reasons) != len(reasons) {
+		t.Errorf("Reasons explains %d reasons, the controller has %d: %v", len(Reasons), len(reasons), reasons)
+	}
+	if Explain("SomethingNew") != unknownReason {
+		t.Error("an unknown reason must get the generic explanation")
+	}
+}
