@@ -85,7 +85,7 @@ func TestConvertFields(t *testing.T) {
 			spec: "  myASN: 64500\n  peerASN: 64501\n  peerAddress: 198.18.0.1\n  passwordSecret: {name: s}\n  enableGracefulRestart: true\n  connectTime: 5s\n",
 			want: []string{"name: s", "namespace: metallb-system", "key: password", "enabled: true", "connectTime: 5s"}},
 		{name: "peer hold time too short", kind: "BGPPeer",
-			spec: "  myASN: 64500\n  peerASN: 64501\n  peerAddress: 198.18.0.1\n  holdTime: 0s\n",
+			spec:  "  myASN: 64500\n  peerASN: 64501\n  peerAddress: 198.18.0.1\n  holdTime: 0s\n",
 			found: []string{"LOST spec.holdTime: 0s is outside"}, losses: 1},
 		{name: "peer disableMP", kind: "BGPPeer",
 			spec: "  myASN: 64500\n  peerASN: 64501\n  peerAddress: 198.18.0.1\n  disableMP: true\n",

@@ -43,8 +43,8 @@ type AddressReport struct {
 
 // Pending says why a Service has no address (or not all of them) and what to change.
 type Pending struct {
-	Reason  string `json:"reason"`
-	Message string `json:"message"`
+	Reason    string `json:"reason"`
+	Message   string `json:"message"`
 	Explained Reason `json:"explanation"`
 }
 
