@@ -190,3 +190,5 @@ func TestNoCRDs(t *testing.T) {
 		t.Errorf("migrate: exit %d, stderr %q", code, stderr)
 	}
 }
+
+func clientKey(name string) client.ObjectKey { return client.ObjectKey{Name: name} }
