@@ -33,10 +33,13 @@ func plugin(t *testing.T, kubeconfig string, args ...string) (stdout, stderr str
 	return out.String(), errOut.String(), code
 }
 
+// mustContain checks that text holds each of wants, comparing with runs of spaces (table
+// padding) and line breaks folded into one space.
 func mustContain(t *testing.T, what, text string, wants ...string) {
 	t.Helper()
+	flat := strings.Join(strings.Fields(text), " ")
 	for _, w := range wants {
-		if !strings.Contains(text, w) {
+		if !strings.Contains(flat, strings.Join(strings.Fields(w), " ")) {
 			t.Errorf("%s lacks %q:\n%s", what, w, text)
 		}
 	}

@@ -130,7 +130,9 @@ func readMetalLB(t *testing.T, file string) mlbConfig {
 			c.peers = append(c.peers, mlbPeer{Address: p.PeerAddress, MyASN: p.MyASN, PeerASN: p.PeerASN, BFD: p.BFDProfile,
 				NodeSel: p.NodeSelectors, Password: p.Password != "" || p.PasswordSecret != nil})
 		case "Community":
-			var s struct{ Communities []struct{ Name, Value string } }
+			var s struct {
+				Communities []struct{ Name, Value string }
+			}
 			mustUnmarshal(t, spec, &s)
 			for _, e := range s.Communities {
 				c.communities[e.Name] = e.Value
