@@ -6,6 +6,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -49,11 +50,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	pf.DurationVar(&conn.Timeout, "request-timeout", 15*time.Second, "how long to wait for each API request")
 	root.AddCommand(statusCmd(ctx, connect), poolsCmd(ctx, connect), explainCmd(ctx, connect), migrateCmd(ctx, connect))
 	err := root.Execute()
-	if code, ok := err.(exitError); ok {
-		return code.code
+	var exit exitError
+	if errors.As(err, &exit) {
+		return exit.code
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "error: "+strings.Join(strings.Fields(err.Error()), " "))
+		_, _ = fmt.Fprintln(stderr, "error: "+strings.Join(strings.Fields(err.Error()), " ")) // stderr is the last resort
 		return 1
 	}
 	return 0
@@ -74,11 +76,10 @@ func snapshot(ctx context.Context, connect connectFunc) (*kube.Clients, *report.
 }
 
 // printAs writes v as YAML or JSON for -o, or calls text.
-func printAs(w io.Writer, format string, v any, text func()) error {
+func printAs(w io.Writer, format string, v any, text func() error) error {
 	switch format {
 	case "":
-		text()
-		return nil
+		return text()
 	case "json":
 		data, err := json.MarshalIndent(v, "", "  ")
 		if err != nil {
@@ -109,7 +110,7 @@ func statusCmd(ctx context.Context, connect connectFunc) *cobra.Command {
 				return err
 			}
 			st := report.BuildStatus(s)
-			return printAs(cmd.OutOrStdout(), output, st, func() { report.PrintStatus(cmd.OutOrStdout(), st, time.Now()) })
+			return printAs(cmd.OutOrStdout(), output, st, func() error { return report.PrintStatus(cmd.OutOrStdout(), st, time.Now()) })
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "yaml or json")
@@ -128,7 +129,7 @@ func poolsCmd(ctx context.Context, connect connectFunc) *cobra.Command {
 				return err
 			}
 			pools := report.Pools(s)
-			return printAs(cmd.OutOrStdout(), output, pools, func() { report.PrintPools(cmd.OutOrStdout(), pools) })
+			return printAs(cmd.OutOrStdout(), output, pools, func() error { return report.PrintPools(cmd.OutOrStdout(), pools) })
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "yaml or json")
@@ -153,12 +154,12 @@ func explainCmd(ctx context.Context, connect connectFunc) *cobra.Command {
 			d, err := report.ReadService(ctx, c.Client, c.Namespace, name)
 			if err != nil {
 				if kube.IsNotFound(err) {
-					return fmt.Errorf("Service %s/%s not found (kubectl get svc -n %s)", c.Namespace, name, c.Namespace)
+					return errServiceNotFound(c.Namespace, name)
 				}
 				return kube.Plain(err, c.Host)
 			}
 			e := report.BuildExplanation(s, d, time.Now())
-			return printAs(cmd.OutOrStdout(), output, e, func() { report.PrintExplanation(cmd.OutOrStdout(), e) })
+			return printAs(cmd.OutOrStdout(), output, e, func() error { return report.PrintExplanation(cmd.OutOrStdout(), e) })
 		},
 	}
 	cmd.Flags().StringVarP(&output, "output", "o", "", "yaml or json")
@@ -209,4 +210,10 @@ func migrateCmd(ctx context.Context, connect connectFunc) *cobra.Command {
 	f.BoolVar(&o.AllowLoss, "allow-loss", false, "write the objects even when some MetalLB settings have no equivalent")
 	f.StringVar(&o.LegacyNamespace, "metallb-namespace", "metallb-system", "namespace of MetalLB's legacy ConfigMap \"config\"")
 	return cmd
+}
+
+// errServiceNotFound names the Service and how to list the namespace's Services. (The
+// message starts with the kind, as kubectl's own do.)
+func errServiceNotFound(ns, name string) error {
+	return errors.New("Service " + ns + "/" + name + " not found (kubectl get svc -n " + ns + ")")
 }

@@ -1,9 +1,10 @@
 package migrate
 
 import (
-	"fmt"
 	"io"
 	"strings"
+
+	"github.com/ironlb/ironlb/kubectl-ironlb/textout"
 )
 
 // Severity says how a MetalLB setting fared in the conversion.
@@ -64,7 +65,8 @@ func (r *Report) Losses() int {
 
 // Print writes the report for a person: per MetalLB object what it became, then each
 // finding under its object.
-func (r *Report) Print(w io.Writer) {
+func (r *Report) Print(out io.Writer) error {
+	w := textout.New(out)
 	byObject := map[string][]Finding{}
 	var order []string
 	seen := map[string]bool{}
@@ -86,16 +88,17 @@ func (r *Report) Print(w io.Writer) {
 	for _, o := range order {
 		switch targets := to[o]; {
 		case len(targets) > 0:
-			fmt.Fprintf(w, "%s -> %s\n", o, strings.Join(targets, ", "))
+			w.Printf("%s -> %s\n", o, strings.Join(targets, ", "))
 		default:
-			fmt.Fprintf(w, "%s -> (no object)\n", o)
+			w.Printf("%s -> (no object)\n", o)
 		}
 		for _, f := range byObject[o] {
 			field := ""
 			if f.Field != "" {
 				field = f.Field + ": "
 			}
-			fmt.Fprintf(w, "  %-7s %s%s\n", f.Severity, field, f.Message)
+			w.Printf("  %-7s %s%s\n", f.Severity, field, f.Message)
 		}
 	}
+	return w.Err()
 }

@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/ironlb/ironlb/kubectl-ironlb/kube"
+	"github.com/ironlb/ironlb/kubectl-ironlb/textout"
 )
 
 // ExitLoss is the exit code when something has no equivalent and --allow-loss is not set.
@@ -61,13 +62,17 @@ func Run(ctx context.Context, o Options, connect func() (*kube.Clients, error), 
 		}
 	}
 	res := Convert(objs)
-	res.Report.Print(std.Err)
-	printServices(std.Err, CheckServices(services, res.Pools), services != nil)
+	w := textout.New(std.Err)
+	w.Check(res.Report.Print(w))
+	printServices(w, CheckServices(services, res.Pools), services != nil)
 	lost := res.Report.Losses()
-	fmt.Fprintf(std.Err, "Summary: %d MetalLB object(s) read, %d ironlb object(s) written, %d setting(s) lost.\n", len(objs), len(res.Objects), lost)
+	w.Printf("Summary: %d MetalLB object(s) read, %d ironlb object(s) written, %d setting(s) lost.\n", len(objs), len(res.Objects), lost)
 	if lost > 0 && !o.AllowLoss {
-		fmt.Fprintln(std.Err, "Not converted: some settings have no ironlb equivalent (LOST above); rerun with --allow-loss to accept that.")
-		return ExitLoss, nil
+		w.Println("Not converted: some settings have no ironlb equivalent (LOST above); rerun with --allow-loss to accept that.")
+		return ExitLoss, w.Err()
+	}
+	if w.Err() != nil {
+		return 1, w.Err()
 	}
 	if o.Apply {
 		return 0, apply(ctx, clients, res.Objects, std.Out)
@@ -83,7 +88,7 @@ func Run(ctx context.Context, o Options, connect func() (*kube.Clients, error), 
 func readFiles(files []string, stdin io.Reader) ([]*unstructured.Unstructured, []corev1.Service, error) {
 	var all []*unstructured.Unstructured
 	for _, name := range files {
-		var r io.Reader = stdin
+		r := stdin
 		if name != "-" {
 			f, err := os.Open(name)
 			if err != nil {
@@ -109,7 +114,7 @@ func splitServices(all []*unstructured.Unstructured) ([]*unstructured.Unstructur
 		if u.GetKind() == "Service" && u.GetAPIVersion() == "v1" {
 			var svc corev1.Service
 			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, &svc); err != nil {
-				return nil, nil, fmt.Errorf("Service %s: %w", u.GetName(), err)
+				return nil, nil, fmt.Errorf("reading Service %s: %w", u.GetName(), err)
 			}
 			services = append(services, svc)
 			continue
@@ -134,9 +139,9 @@ func readCluster(ctx context.Context, c *kube.Clients, legacyNS string) ([]*unst
 	return objs, list.Items, nil
 }
 
-func printServices(w io.Writer, checks []ServiceCheck, checked bool) {
+func printServices(w *textout.Writer, checks []ServiceCheck, checked bool) {
 	if !checked {
-		fmt.Fprintln(w, "Services: not checked (no cluster and no Service in the files).")
+		w.Println("Services: not checked (no cluster and no Service in the files).")
 		return
 	}
 	edits := 0
@@ -145,13 +150,13 @@ func printServices(w io.Writer, checks []ServiceCheck, checked bool) {
 			edits++
 		}
 	}
-	fmt.Fprintf(w, "Services: %d need an edit.\n", edits)
+	w.Printf("Services: %d need an edit.\n", edits)
 	for _, c := range checks {
 		mark := "ok  "
 		if c.Edit {
 			mark = "EDIT"
 		}
-		fmt.Fprintf(w, "  %s %s: %s\n", mark, c.Service, c.Message)
+		w.Printf("  %s %s: %s\n", mark, c.Service, c.Message)
 	}
 }
 
@@ -169,7 +174,9 @@ func apply(ctx context.Context, c *kube.Clients, objs []client.Object, out io.Wr
 			if err := c.Client.Create(ctx, o); err != nil {
 				return kube.Plain(fmt.Errorf("%s %s: %w", kind, o.GetName(), err), c.Host)
 			}
-			fmt.Fprintf(out, "%s %s created\n", kind, o.GetName())
+			if _, err := fmt.Fprintf(out, "%s %s created\n", kind, o.GetName()); err != nil {
+				return err
+			}
 		case err != nil:
 			return kube.Plain(err, c.Host)
 		default:
@@ -177,7 +184,9 @@ func apply(ctx context.Context, c *kube.Clients, objs []client.Object, out io.Wr
 			if err := c.Client.Update(ctx, o); err != nil {
 				return kube.Plain(fmt.Errorf("%s %s: %w", kind, o.GetName(), err), c.Host)
 			}
-			fmt.Fprintf(out, "%s %s updated\n", kind, o.GetName())
+			if _, err := fmt.Fprintf(out, "%s %s updated\n", kind, o.GetName()); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

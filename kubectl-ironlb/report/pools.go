@@ -7,13 +7,13 @@ import (
 	"slices"
 	"sort"
 	"strings"
-	"text/tabwriter"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/ipset"
+	"github.com/ironlb/ironlb/kubectl-ironlb/textout"
 )
 
 // PoolReport is one pool: usage per family as the controller counts it, its conditions,
@@ -120,13 +120,14 @@ func PoolOf(ip netip.Addr, annotation string, sets map[string]ipset.Set) string 
 }
 
 // PrintPools writes the pools table: one line per pool and family, the Services after.
-func PrintPools(w io.Writer, pools []PoolReport) {
+func PrintPools(out io.Writer, pools []PoolReport) error {
+	w := textout.New(out)
 	if len(pools) == 0 {
-		fmt.Fprintln(w, "No IPAddressPools: create one (see config/samples) so LoadBalancer Services get addresses.")
-		return
+		w.Println("No IPAddressPools: create one (see config/samples) so LoadBalancer Services get addresses.")
+		return w.Err()
 	}
-	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "POOL\tFAMILY\tUSED\tFREE\tTOTAL\tAUTO\tSTATE\tSERVICES")
+	tw := textout.Table(w)
+	tw.Println("POOL\tFAMILY\tUSED\tFREE\tTOTAL\tAUTO\tSTATE\tSERVICES")
 	for _, p := range pools {
 		fams := []struct {
 			name string
@@ -141,14 +142,15 @@ func PrintPools(w io.Writer, pools []PoolReport) {
 			if first {
 				name, auto, state, svcs = p.Name, yesNo(p.AutoAssign), poolState(p.Conditions), serviceList(p.Services)
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", name, f.name, f.u.Used, f.u.Free, f.u.Total, auto, state, svcs)
+			tw.Printf("%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", name, f.name, f.u.Used, f.u.Free, f.u.Total, auto, state, svcs)
 			first = false
 		}
 		if first { // no status yet: the controller has not counted this pool
-			fmt.Fprintf(tw, "%s\t-\t-\t-\t-\t%s\t%s\t%s\n", p.Name, yesNo(p.AutoAssign), poolState(p.Conditions), serviceList(p.Services))
+			tw.Printf("%s\t-\t-\t-\t-\t%s\t%s\t%s\n", p.Name, yesNo(p.AutoAssign), poolState(p.Conditions), serviceList(p.Services))
 		}
 	}
-	_ = tw.Flush()
+	w.Check(tw.Flush())
+	return w.Err()
 }
 
 // poolState sums up a pool's conditions: Ready, or each problem condition that is True.

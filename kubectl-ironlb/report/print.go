@@ -1,21 +1,23 @@
 package report
 
 import (
+	"github.com/ironlb/ironlb/kubectl-ironlb/textout"
+
 	"fmt"
 	"io"
 	"strings"
-	"text/tabwriter"
 )
 
 // PrintExplanation writes the explanation of one Service for a person.
-func PrintExplanation(w io.Writer, e Explanation) {
+func PrintExplanation(out io.Writer, e Explanation) error {
+	w := textout.New(out)
 	header := fmt.Sprintf("Service %s (type %s", e.Service, e.Type)
 	if e.Class != "" {
 		header += ", loadBalancerClass " + e.Class
 	}
-	fmt.Fprintln(w, header+")")
+	w.Println(header + ")")
 	if len(e.Addresses) == 0 {
-		fmt.Fprintln(w, "Addresses:   none")
+		w.Println("Addresses:   none")
 	}
 	for i, a := range e.Addresses {
 		label := "Addresses:  "
@@ -26,23 +28,23 @@ func PrintExplanation(w io.Writer, e Explanation) {
 		if a.Pool != "" {
 			pool = "from pool " + a.Pool
 		}
-		fmt.Fprintf(w, "%s %s %s\n", label, a.IP, pool)
+		w.Printf("%s %s %s\n", label, a.IP, pool)
 	}
-	fmt.Fprintln(w, "Allocation:  "+e.Allocation)
+	w.Println("Allocation:  " + e.Allocation)
 	if p := e.Pending; p != nil {
-		fmt.Fprintf(w, "Why pending: %s: %s\n", p.Reason, p.Message)
-		fmt.Fprintln(w, "  Meaning:   "+p.Explained.Meaning)
-		fmt.Fprintln(w, "  To fix:    "+p.Explained.Fix)
+		w.Printf("Why pending: %s: %s\n", p.Reason, p.Message)
+		w.Println("  Meaning:   " + p.Explained.Meaning)
+		w.Println("  To fix:    " + p.Explained.Fix)
 	}
 	if e.Type == "LoadBalancer" && len(e.Addresses) > 0 {
-		fmt.Fprintln(w, "Layer 2:")
+		w.Println("Layer 2:")
 		for _, o := range e.L2 {
-			fmt.Fprintf(w, "  node %s answers ARP/NDP for %s on %s\n", o.Node, o.IP, o.Interfaces)
+			w.Printf("  node %s answers ARP/NDP for %s on %s\n", o.Node, o.IP, o.Interfaces)
 		}
 		for _, n := range e.L2Notes {
-			fmt.Fprintln(w, "  "+n)
+			w.Println("  " + n)
 		}
-		fmt.Fprintln(w, "BGP:")
+		w.Println("BGP:")
 		for _, r := range e.BGP {
 			var s []string
 			for _, ps := range r.Sessions {
@@ -56,25 +58,26 @@ func PrintExplanation(w io.Writer, e Explanation) {
 			if len(s) > 0 {
 				to = "to " + strings.Join(s, ", ")
 			}
-			fmt.Fprintf(w, "  node %s advertises %s %s\n", r.Node, r.Prefix, to)
+			w.Printf("  node %s advertises %s %s\n", r.Node, r.Prefix, to)
 		}
 		for _, n := range e.BGPNotes {
-			fmt.Fprintln(w, "  "+n)
+			w.Println("  " + n)
 		}
 	}
-	fmt.Fprintln(w, "Traffic policy:")
+	w.Println("Traffic policy:")
 	for _, n := range e.TrafficNotes {
-		fmt.Fprintln(w, "  "+n)
+		w.Println("  " + n)
 	}
-	fmt.Fprintln(w, "Events:")
+	w.Println("Events:")
 	if len(e.Events) == 0 {
-		fmt.Fprintln(w, "  none")
-		return
+		w.Println("  none")
+		return w.Err()
 	}
-	tw := tabwriter.NewWriter(indent(w), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "AGE\tTYPE\tREASON\tFROM\tMESSAGE")
+	tw := textout.Table(indent(w))
+	tw.Println("AGE\tTYPE\tREASON\tFROM\tMESSAGE")
 	for _, ev := range e.Events {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", ev.Age, ev.Type, ev.Reason, dash(ev.From), ev.Message)
+		tw.Printf("%s\t%s\t%s\t%s\t%s\n", ev.Age, ev.Type, ev.Reason, dash(ev.From), ev.Message)
 	}
-	_ = tw.Flush()
+	w.Check(tw.Flush())
+	return w.Err()
 }

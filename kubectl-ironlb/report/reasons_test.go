@@ -6,6 +6,7 @@ import (
 	"go/token"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/ironlb/ironlb/controller/request"
@@ -20,30 +21,36 @@ func allocatorReasons(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pkgs, err := parser.ParseDir(token.NewFileSet(), filepath.Join(root, "controller", "allocator"), nil, 0)
+	files, err := filepath.Glob(filepath.Join(root, "controller", "allocator", "*.go"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	var out []string
-	for _, pkg := range pkgs {
-		for _, f := range pkg.Files {
-			ast.Inspect(f, func(n ast.Node) bool {
-				vs, ok := n.(*ast.ValueSpec)
-				if !ok || vs.Type == nil {
-					return true
-				}
-				if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "Reason" {
-					return true
-				}
-				for _, v := range vs.Values {
-					if lit, ok := v.(*ast.BasicLit); ok {
-						s, _ := strconv.Unquote(lit.Value)
-						out = append(out, s)
-					}
-				}
-				return true
-			})
+	fset := token.NewFileSet()
+	for _, name := range files {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
 		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			vs, ok := n.(*ast.ValueSpec)
+			if !ok || vs.Type == nil {
+				return true
+			}
+			if id, ok := vs.Type.(*ast.Ident); !ok || id.Name != "Reason" {
+				return true
+			}
+			for _, v := range vs.Values {
+				if lit, ok := v.(*ast.BasicLit); ok {
+					s, _ := strconv.Unquote(lit.Value)
+					out = append(out, s)
+				}
+			}
+			return true
+		})
 	}
 	return out
 }

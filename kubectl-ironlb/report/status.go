@@ -6,7 +6,6 @@ import (
 	"regexp"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -14,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/kubectl-ironlb/textout"
 )
 
 // Status is the one-screen view of ironlb in a cluster.
@@ -144,22 +144,23 @@ func speakers(s *Snapshot) []SpeakerReport {
 }
 
 // PrintStatus writes the status screen.
-func PrintStatus(w io.Writer, st Status, now time.Time) {
-	fmt.Fprintln(w, "Pools:")
-	PrintPools(indent(w), st.Pools)
-	fmt.Fprintln(w, "\nAdvertisements and peers:")
-	tw := tabwriter.NewWriter(indent(w), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "KIND\tNAME\tREADY\tREASON\tMESSAGE")
+func PrintStatus(out io.Writer, st Status, now time.Time) error {
+	w := textout.New(out)
+	w.Println("Pools:")
+	w.Check(PrintPools(indent(w), st.Pools))
+	w.Println("\nAdvertisements and peers:")
+	tw := textout.Table(indent(w))
+	tw.Println("KIND\tNAME\tREADY\tREASON\tMESSAGE")
 	for _, a := range st.Advertisements {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", a.Kind, a.Name, a.Ready, dash(a.Reason), a.Message)
+		tw.Printf("%s\t%s\t%s\t%s\t%s\n", a.Kind, a.Name, a.Ready, dash(a.Reason), a.Message)
 	}
-	_ = tw.Flush()
-	fmt.Fprintln(w, "\nSpeakers:")
+	w.Check(tw.Flush())
+	w.Println("\nSpeakers:")
 	if st.SpeakersError != "" {
-		fmt.Fprintln(w, "  "+st.SpeakersError)
+		w.Println("  " + st.SpeakersError)
 	}
-	tw = tabwriter.NewWriter(indent(w), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NODE\tSPEAKER\tL2 ADDRESSES (ARP/NDP)")
+	tw = textout.Table(indent(w))
+	tw.Println("NODE\tSPEAKER\tL2 ADDRESSES (ARP/NDP)")
 	for _, sp := range st.Speakers {
 		pod := "none"
 		if sp.Pod != "" {
@@ -172,20 +173,21 @@ func PrintStatus(w io.Writer, st Status, now time.Time) {
 		for _, o := range sp.L2 {
 			l2 = append(l2, fmt.Sprintf("%s %s on %s", o.IP, o.Service, o.Interfaces))
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", sp.Node, pod, dash(strings.Join(l2, "; ")))
+		tw.Printf("%s\t%s\t%s\n", sp.Node, pod, dash(strings.Join(l2, "; ")))
 	}
-	_ = tw.Flush()
-	fmt.Fprintln(w, "\nBGP sessions:")
+	w.Check(tw.Flush())
+	w.Println("\nBGP sessions:")
 	if len(st.Sessions) == 0 {
-		fmt.Fprintln(w, "  none reported")
-		return
+		w.Println("  none reported")
+		return w.Err()
 	}
-	tw = tabwriter.NewWriter(indent(w), 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PEER\tADDRESS\tNODE\tSTATE\tSINCE\tPREFIXES\tMESSAGE")
+	tw = textout.Table(indent(w))
+	tw.Println("PEER\tADDRESS\tNODE\tSTATE\tSINCE\tPREFIXES\tMESSAGE")
 	for _, ses := range st.Sessions {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%d\t%s\n", ses.Peer, ses.Address, ses.Node, ses.State, age(ses.Since, now), ses.Prefixes, dash(ses.Message))
+		tw.Printf("%s\t%s\t%s\t%s\t%s\t%d\t%s\n", ses.Peer, ses.Address, ses.Node, ses.State, age(ses.Since, now), ses.Prefixes, dash(ses.Message))
 	}
-	_ = tw.Flush()
+	w.Check(tw.Flush())
+	return w.Err()
 }
 
 func dash(s string) string {
