@@ -13,6 +13,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/internal/ipset"
 	"github.com/ironlb/ironlb/internal/lbservice"
 	"github.com/ironlb/ironlb/speaker/plan"
@@ -134,16 +135,23 @@ func allocation(svc *corev1.Service) (string, *Pending) {
 	return "pending: " + c.Reason, &Pending{Reason: c.Reason, Message: c.Message, Explained: Explain(c.Reason)}
 }
 
-// reasonIn guesses the reason of a partial allocation from its message: the controller
-// writes the missing family's message, not its reason, after "still waiting".
+// reasonIn finds the reason of a partial allocation from its message: after "still
+// waiting" the controller writes the missing family's message, not its reason, so the
+// message's opening (see controller/allocator/errors.go) tells which it is.
 func reasonIn(msg string) string {
-	switch {
-	case strings.Contains(msg, "No free "):
-		return "PoolExhausted"
-	case strings.Contains(msg, "No IPAddressPool can"):
-		return "NoMatchingPool"
+	openings := []struct{ text, reason string }{
+		{"No free ", string(allocator.PoolExhausted)},
+		{"No IPAddressPool can", string(allocator.NoMatchingPool)},
+		{"cannot share IP", string(allocator.SharingConflict)},
+		{"is already used by Service", string(allocator.RequestedIPInUse)},
+		{"Requested IP ", string(allocator.RequestedIPNotInPool)},
 	}
-	return "FamilyUnavailable"
+	for _, o := range openings {
+		if strings.Contains(msg, o.text) {
+			return o.reason
+		}
+	}
+	return string(allocator.FamilyUnavailable)
 }
 
 func layer2(s *Snapshot, svc *corev1.Service, pools map[string]bool) ([]L2Owner, []string) {

@@ -1,0 +1,91 @@
+package report
+
+import (
+	"strings"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+)
+
+func TestL2Owners(t *testing.T) {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "web"}}
+	svc.Status.Conditions = []metav1.Condition{{Type: ironlbv1.ConditionL2Announced, Status: metav1.ConditionFalse,
+		Message: "node a answers ARP/NDP for 198.18.0.1 on eth0, eth1; 2001:db8::1 is not announced: no eligible node: 2 node(s) has no ready local endpoint (externalTrafficPolicy: Local)"}}
+	owners, un := L2Owners(svc)
+	if len(owners) != 1 || owners[0] != (L2Owner{Service: "demo/web", IP: "198.18.0.1", Node: "a", Interfaces: "eth0, eth1"}) {
+		t.Errorf("owners %+v", owners)
+	}
+	if len(un) != 1 || !strings.HasPrefix(un[0], "2001:db8::1 is not announced: no eligible node") {
+		t.Errorf("unannounced %q", un)
+	}
+	if o, u := L2Owners(&corev1.Service{}); o != nil || u != nil {
+		t.Error("a Service without the condition has no owners")
+	}
+}
+
+func TestReasonOfPartialAllocation(t *testing.T) {
+	cases := map[string]string{
+		`No free IPv6 address for Service demo/web: every IPv6 address that IPAddressPool "p" may hand out automatically is in use.`: "PoolExhausted",
+		`No IPAddressPool can give Service demo/web an address automatically: there are no IPAddressPools; create one.`:              "NoMatchingPool",
+		`No IPv6 address for Service demo/web: the IPAddressPool it may use ("p") has no IPv6 addresses.`:                            "FamilyUnavailable",
+		`Requested IP 2001:db8::9 for Service demo/web is not in any IPAddressPool.`:                                                 "RequestedIPNotInPool",
+		`Requested IP 2001:db8::9 for Service demo/web is already used by Service demo/x, and they cannot share it: no sharing key.`: "RequestedIPInUse",
+		`Service demo/web cannot share IP 2001:db8::9 with Service demo/x: their ports overlap.`:                                     "SharingConflict",
+	}
+	for msg, want := range cases {
+		if got := reasonIn(msg); got != want {
+			t.Errorf("reasonIn(%q) = %s, want %s", msg, got, want)
+		}
+	}
+	svc := &corev1.Service{}
+	svc.Spec.Type = corev1.ServiceTypeLoadBalancer
+	svc.Status.Conditions = []metav1.Condition{{Type: ironlbv1.ConditionIPAllocated, Status: metav1.ConditionTrue, Reason: "Allocated",
+		Message: "198.18.0.1 from pool p; still waiting: No free IPv6 address for Service demo/web: every IPv6 address that IPAddressPool \"p\" may hand out automatically is in use."}}
+	text, p := allocation(svc)
+	if !strings.HasPrefix(text, "partly allocated: 198.18.0.1 from pool p") || p == nil || p.Reason != "PoolExhausted" || p.Explained != Reasons["PoolExhausted"] {
+		t.Errorf("allocation: %q %+v", text, p)
+	}
+}
+
+func TestAllocationWithoutCondition(t *testing.T) {
+	cls := "other.example/lb"
+	cases := []struct {
+		svc  corev1.Service
+		want string
+	}{
+		{corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}, "the ironlb controller has not handled this Service yet"},
+		{corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer, LoadBalancerClass: &cls}}, `spec.loadBalancerClass is "other.example/lb"`},
+	}
+	for _, c := range cases {
+		if got, p := allocation(&c.svc); !strings.Contains(got, c.want) || p != nil {
+			t.Errorf("allocation = %q, %+v; want %q", got, p, c.want)
+		}
+	}
+	e := BuildExplanation(&Snapshot{}, &ServiceDetail{Service: &corev1.Service{Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeClusterIP}}}, metav1.Now().Time)
+	if !strings.Contains(e.Allocation, "not a LoadBalancer Service (type ClusterIP)") {
+		t.Errorf("ClusterIP: %q", e.Allocation)
+	}
+}
+
+func TestPoolState(t *testing.T) {
+	cond := func(typ string, s metav1.ConditionStatus, reason string) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: s, Reason: reason}
+	}
+	cases := []struct {
+		conds []metav1.Condition
+		want  string
+	}{
+		{nil, "no status (is the controller running?)"},
+		{[]metav1.Condition{cond(ironlbv1.ConditionReady, "True", "InUse")}, "Ready"},
+		{[]metav1.Condition{cond(ironlbv1.ConditionReady, "False", "Overlap"), cond(ironlbv1.ConditionConflict, "True", "Overlap")}, "NotReady(Overlap),Conflict"},
+		{[]metav1.Condition{cond(ironlbv1.ConditionReady, "True", "InUse"), cond(ironlbv1.ConditionExhausted, "True", "Full")}, "Exhausted"},
+	}
+	for _, c := range cases {
+		if got := poolState(c.conds); got != c.want {
+			t.Errorf("poolState(%v) = %q, want %q", c.conds, got, c.want)
+		}
+	}
+}
