@@ -86,7 +86,9 @@ func TestMigrateFromCluster(t *testing.T) {
 				t.Fatalf("%s %s: %v", u.GetKind(), u.GetName(), err)
 			}
 			obj := u
-			t.Cleanup(func() { _ = dyn.Resource(gvr).Namespace(obj.GetNamespace()).Delete(ctx, obj.GetName(), metav1.DeleteOptions{}) })
+			t.Cleanup(func() {
+				_ = dyn.Resource(gvr).Namespace(obj.GetNamespace()).Delete(ctx, obj.GetName(), metav1.DeleteOptions{})
+			})
 		}
 	}
 	svc := service("demo", "old", map[string]string{"metallb.universe.tf/address-pool": "cheap", "metallb.universe.tf/loadBalancerIPs": "198.18.20.7"}, 80, nil)
