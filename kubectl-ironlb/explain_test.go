@@ -211,102 +211,107 @@ func setupCluster(t *testing.T) map[string]string {
 func TestCommandsAgainstController(t *testing.T) {
 	e := testenv.Require(t, env)
 	pending := setupCluster(t)
+	t.Run("explain every pending reason", func(t *testing.T) { explainPending(t, e, pending) })
+	t.Run("explain an announced Service", func(t *testing.T) { explainAnnounced(t, e) })
+	t.Run("explain externalTrafficPolicy Local", func(t *testing.T) { explainLocal(t, e) })
+	t.Run("pools", func(t *testing.T) { poolsTable(t, e) })
+	t.Run("status", func(t *testing.T) { statusScreen(t, e) })
+}
 
-	t.Run("explain every pending reason", func(t *testing.T) {
-		covered := map[string]bool{}
-		for reason, key := range pending {
-			ns, name, _ := strings.Cut(key, "/")
-			out, stderr, code := plugin(t, e.Kubeconfig, "explain", "svc", "-n", ns, name)
-			if code != 0 {
-				t.Fatalf("%s: exit %d: %s", key, code, stderr)
-			}
-			mustContain(t, "explain "+key, out, "Why pending: "+reason+": ",
-				"Meaning:   "+report.Reasons[reason].Meaning, "To fix:    "+report.Reasons[reason].Fix,
-				"Warning  AllocationFailed")
-			covered[reason] = true
-			if reason == "PoolExhausted" {
-				t.Logf("kubectl ironlb explain svc -n %s %s\n%s", ns, name, out)
-			}
-		}
-		for reason := range report.Reasons {
-			if !covered[reason] {
-				t.Errorf("reason %s has no Service provoking it in this test", reason)
-			}
-		}
-	})
-
-	t.Run("explain an announced Service", func(t *testing.T) {
-		out, _, code := plugin(t, e.Kubeconfig, "explain", "svc", "-n", "demo", "web")
+func explainPending(t *testing.T, e *testenv.Env, pending map[string]string) {
+	covered := map[string]bool{}
+	for reason, key := range pending {
+		ns, name, _ := strings.Cut(key, "/")
+		out, stderr, code := plugin(t, e.Kubeconfig, "explain", "svc", "-n", ns, name)
 		if code != 0 {
-			t.Fatal(out)
+			t.Fatalf("%s: exit %d: %s", key, code, stderr)
 		}
-		t.Logf("kubectl ironlb explain svc -n demo web\n%s", out)
-		mustContain(t, "explain web", out,
-			"Service demo/web (type LoadBalancer)",
-			"Addresses:   198.18.100.10 from pool default",
-			"Allocation:  allocated: 198.18.100.10 from pool default",
-			"node node-a answers ARP/NDP for 198.18.100.10 on eth0",
-			"node node-a advertises 198.18.100.10/32 to router (Established since ",
-			"node node-b advertises 198.18.100.10/32 to router (Active since ",
-			"Cluster: every announcing node accepts the traffic",
-			"Normal   IPAllocated")
-	})
+		mustContain(t, "explain "+key, out, "Why pending: "+reason+": ",
+			"Meaning:   "+report.Reasons[reason].Meaning, "To fix:    "+report.Reasons[reason].Fix,
+			"Warning  AllocationFailed")
+		covered[reason] = true
+		if reason == "PoolExhausted" {
+			t.Logf("kubectl ironlb explain svc -n %s %s\n%s", ns, name, out)
+		}
+	}
+	for reason := range report.Reasons {
+		if !covered[reason] {
+			t.Errorf("reason %s has no Service provoking it in this test", reason)
+		}
+	}
+}
 
-	t.Run("explain externalTrafficPolicy Local", func(t *testing.T) {
-		out, _, _ := plugin(t, e.Kubeconfig, "explain", "svc/local", "-n", "demo")
-		t.Logf("kubectl ironlb explain svc/local -n demo\n%s", out)
-		mustContain(t, "explain local", out, "node node-b advertises 198.18.100.11/32 to router (Active",
-			"nodes with a ready local endpoint: node-b", "is a speaker running?")
-		if strings.Contains(out, "node node-a advertises") {
-			t.Errorf("node-a has no local endpoint and must not advertise:\n%s", out)
-		}
-	})
+func explainAnnounced(t *testing.T, e *testenv.Env) {
+	out, _, code := plugin(t, e.Kubeconfig, "explain", "svc", "-n", "demo", "web")
+	if code != 0 {
+		t.Fatal(out)
+	}
+	t.Logf("kubectl ironlb explain svc -n demo web\n%s", out)
+	mustContain(t, "explain web", out,
+		"Service demo/web (type LoadBalancer)",
+		"Addresses:   198.18.100.10 from pool default",
+		"Allocation:  allocated: 198.18.100.10 from pool default",
+		"node node-a answers ARP/NDP for 198.18.100.10 on eth0",
+		"node node-a advertises 198.18.100.10/32 to router (Established since ",
+		"node node-b advertises 198.18.100.10/32 to router (Active since ",
+		"Cluster: every announcing node accepts the traffic",
+		"Normal   IPAllocated")
+}
 
-	t.Run("pools", func(t *testing.T) {
-		out, _, code := plugin(t, e.Kubeconfig, "pools")
-		if code != 0 {
-			t.Fatal(out)
-		}
-		t.Logf("kubectl ironlb pools\n%s", out)
-		mustContain(t, "pools", out, "POOL", "default", "demo/web (198.18.100.10)", "small", "IPv6", "full/one (")
-		lines := strings.Split(out, "\n")
-		for _, l := range lines {
-			f := strings.Fields(l)
-			if len(f) > 4 && f[0] == "small" && (f[1] != "IPv4" || f[2] != "2" || f[3] != "0" || f[4] != "2" || f[5] != "no") {
-				t.Errorf("small: %q; want IPv4 used 2 free 0 total 2, auto no", l)
-			}
-			if len(f) > 4 && f[0] == "default" && (f[1] != "IPv4" || f[2] != "3" || f[4] != "16") {
-				t.Errorf("default: %q; want IPv4 used 3 of 16", l)
-			}
-		}
-		js, _, _ := plugin(t, e.Kubeconfig, "pools", "-o", "json")
-		var parsed []report.PoolReport
-		if err := json.Unmarshal([]byte(js), &parsed); err != nil || len(parsed) != 2 || parsed[1].IPv4.Used != 2 {
-			t.Errorf("pools -o json: %v %+v", err, parsed)
-		}
-	})
+func explainLocal(t *testing.T, e *testenv.Env) {
+	out, _, _ := plugin(t, e.Kubeconfig, "explain", "svc/local", "-n", "demo")
+	t.Logf("kubectl ironlb explain svc/local -n demo\n%s", out)
+	mustContain(t, "explain local", out, "node node-b advertises 198.18.100.11/32 to router (Active",
+		"nodes with a ready local endpoint: node-b", "is a speaker running?")
+	if strings.Contains(out, "node node-a advertises") {
+		t.Errorf("node-a has no local endpoint and must not advertise:\n%s", out)
+	}
+}
 
-	t.Run("status", func(t *testing.T) {
-		out, _, code := plugin(t, e.Kubeconfig, "status")
-		if code != 0 {
-			t.Fatal(out)
+func poolsTable(t *testing.T, e *testenv.Env) {
+	out, _, code := plugin(t, e.Kubeconfig, "pools")
+	if code != 0 {
+		t.Fatal(out)
+	}
+	t.Logf("kubectl ironlb pools\n%s", out)
+	mustContain(t, "pools", out, "POOL", "default", "demo/web (198.18.100.10)", "small", "IPv6", "full/one (")
+	lines := strings.Split(out, "\n")
+	for _, l := range lines {
+		f := strings.Fields(l)
+		if len(f) > 4 && f[0] == "small" && (f[1] != "IPv4" || f[2] != "2" || f[3] != "0" || f[4] != "2" || f[5] != "no") {
+			t.Errorf("small: %q; want IPv4 used 2 free 0 total 2, auto no", l)
 		}
-		t.Logf("kubectl ironlb status\n%s", out)
-		mustContain(t, "status", out, "Pools:", "Advertisements and peers:", "L2Advertisement", "lan", "BGPAdvertisement",
-			"upstream", "BGPPeer", "Configured", "Speakers:", "node-a ironlb-system/ironlb-speaker-7x2kq 198.18.100.10 demo/web on eth0",
-			"node-b ironlb-system/ironlb-speaker-m4d9s -", "BGP sessions:")
-		for _, want := range [][]string{{"router", "198.18.0.1", "node-a", "Established", "5m", "3"}, {"router", "198.18.0.1", "node-b", "Active"}} {
-			found := false
-			for _, l := range strings.Split(out, "\n") {
-				if f := strings.Fields(l); len(f) >= len(want) && strings.Join(f[:len(want)], " ") == strings.Join(want, " ") {
-					found = true
-				}
-			}
-			if !found {
-				t.Errorf("status lacks a session line %v:\n%s", want, out)
+		if len(f) > 4 && f[0] == "default" && (f[1] != "IPv4" || f[2] != "3" || f[4] != "16") {
+			t.Errorf("default: %q; want IPv4 used 3 of 16", l)
+		}
+	}
+	js, _, _ := plugin(t, e.Kubeconfig, "pools", "-o", "json")
+	var parsed []report.PoolReport
+	if err := json.Unmarshal([]byte(js), &parsed); err != nil || len(parsed) != 2 || parsed[1].IPv4.Used != 2 {
+		t.Errorf("pools -o json: %v %+v", err, parsed)
+	}
+}
+
+func statusScreen(t *testing.T, e *testenv.Env) {
+	out, _, code := plugin(t, e.Kubeconfig, "status")
+	if code != 0 {
+		t.Fatal(out)
+	}
+	t.Logf("kubectl ironlb status\n%s", out)
+	mustContain(t, "status", out, "Pools:", "Advertisements and peers:", "L2Advertisement", "lan", "BGPAdvertisement",
+		"upstream", "BGPPeer", "Configured", "Speakers:", "node-a ironlb-system/ironlb-speaker-7x2kq 198.18.100.10 demo/web on eth0",
+		"node-b ironlb-system/ironlb-speaker-m4d9s -", "BGP sessions:")
+	for _, want := range [][]string{{"router", "198.18.0.1", "node-a", "Established", "5m", "3"}, {"router", "198.18.0.1", "node-b", "Active"}} {
+		found := false
+		for _, l := range strings.Split(out, "\n") {
+			if f := strings.Fields(l); len(f) >= len(want) && strings.Join(f[:len(want)], " ") == strings.Join(want, " ") {
+				found = true
 			}
 		}
-		y, _, _ := plugin(t, e.Kubeconfig, "status", "-o", "yaml")
-		mustContain(t, "status -o yaml", y, "bgpSessions:", "state: Established", "prefixesSent: 3", "node: node-a")
-	})
+		if !found {
+			t.Errorf("status lacks a session line %v:\n%s", want, out)
+		}
+	}
+	y, _, _ := plugin(t, e.Kubeconfig, "status", "-o", "yaml")
+	mustContain(t, "status -o yaml", y, "bgpSessions:", "state: Established", "prefixesSent: 3", "node: node-a")
 }
