@@ -157,6 +157,11 @@ func setupCluster(t *testing.T) map[string]string {
 			Spec: ironlbv1.BGPAdvertisementSpec{PoolSelection: ironlbv1.PoolSelection{IPAddressPools: []string{"default"}}}},
 		&ironlbv1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "router"},
 			Spec: ironlbv1.BGPPeerSpec{MyASN: 64500, PeerASN: 64501, PeerAddress: "198.18.0.1"}},
+		// An IPv6 session carries IPv4 routes only with dualStackAddressFamily.
+		&ironlbv1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "router-v6"},
+			Spec: ironlbv1.BGPPeerSpec{MyASN: 64500, PeerASN: 64501, PeerAddress: "2001:db8::1"}},
+		&ironlbv1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "router-ds"},
+			Spec: ironlbv1.BGPPeerSpec{MyASN: 64500, PeerASN: 64501, PeerAddress: "2001:db8::2", DualStackAddressFamily: true}},
 	)
 	t.Cleanup(func() { removeIronlbObjects(t) })
 	speakerPod(t, "ironlb-speaker-7x2kq", "node-a")
@@ -247,6 +252,9 @@ func explainAnnounced(t *testing.T, e *testenv.Env) {
 		t.Fatal(out)
 	}
 	t.Logf("kubectl ironlb explain svc -n demo web\n%s", out)
+	if strings.Contains(out, "router-v6") {
+		t.Errorf("an IPv4 prefix must not go to the IPv6 session without dualStackAddressFamily:\n%s", out)
+	}
 	mustContain(t, "explain web", out,
 		"Service demo/web (type LoadBalancer)",
 		"Addresses:   198.18.100.10 from pool default",
@@ -254,6 +262,7 @@ func explainAnnounced(t *testing.T, e *testenv.Env) {
 		"node node-a answers ARP/NDP for 198.18.100.10 on eth0",
 		"node node-a advertises 198.18.100.10/32 to router (Established since ",
 		"node node-b advertises 198.18.100.10/32 to router (Active since ",
+		"router-ds (not reported)",
 		"Cluster: every announcing node accepts the traffic",
 		"Normal   IPAllocated")
 }

@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -125,7 +126,7 @@ func allocation(svc *corev1.Service) (string, *Pending) {
 		return fmt.Sprintf("spec.loadBalancerClass is %q: the default ironlb controller serves only Services without a class; an ironlb controller started with --load-balancer-class=%s, or another load balancer, must serve it", *svc.Spec.LoadBalancerClass, *svc.Spec.LoadBalancerClass), nil
 	case c == nil:
 		return "no " + ironlbv1.ConditionIPAllocated + " condition: the ironlb controller has not handled this Service yet; is it running? (kubectl get pods -A -l app.kubernetes.io/name=ironlb)", nil
-	case c.Status == "True":
+	case c.Status == metav1.ConditionTrue:
 		if _, waiting, ok := strings.Cut(c.Message, "; still waiting: "); ok {
 			reason := reasonIn(waiting)
 			return "partly allocated: " + c.Message, &Pending{Reason: reason, Message: waiting, Explained: Explain(reason)}
@@ -208,7 +209,7 @@ func bgp(s *Snapshot, d *ServiceDetail, pools map[string]bool) ([]BGPRoute, []st
 		snap := plan.Snapshot{Node: node.Name, Class: class, Services: []corev1.Service{*svc}, EndpointSlices: d.EndpointSlices,
 			Nodes: s.Nodes, Pools: s.Pools, BGPAdvertisements: s.BGPAdvertisements}
 		for _, p := range plan.Prefixes(snap) {
-			routes = append(routes, BGPRoute{Node: node.Name, Prefix: p.Prefix.String(), Sessions: sessions(s.BGPPeers, p.Peers, &node)})
+			routes = append(routes, BGPRoute{Node: node.Name, Prefix: p.Prefix.String(), Sessions: sessions(s.BGPPeers, p.Peers, p.Prefix.Addr(), &node)})
 		}
 	}
 	if len(routes) == 0 {
@@ -218,11 +219,15 @@ func bgp(s *Snapshot, d *ServiceDetail, pools map[string]bool) ([]BGPRoute, []st
 }
 
 // sessions lists the peers a node sends a prefix to (names: nil means every peer) and
-// their session state on that node.
-func sessions(peers []ironlbv1.BGPPeer, names []string, node *corev1.Node) []PeerSession {
+// their session state on that node. A session carries its own address family only,
+// unless the peer has dualStackAddressFamily (as the speaker's bgp.Peer.Families).
+func sessions(peers []ironlbv1.BGPPeer, names []string, prefix netip.Addr, node *corev1.Node) []PeerSession {
 	var out []PeerSession
 	for _, p := range peers {
 		if names != nil && !slices.Contains(names, p.Name) || !ironlbv1.MatchesAnySelector(p.Spec.NodeSelectors, node.Labels) {
+			continue
+		}
+		if addr, err := netip.ParseAddr(p.Spec.PeerAddress); err == nil && !p.Spec.DualStackAddressFamily && addr.Is4() != prefix.Is4() {
 			continue
 		}
 		ps := PeerSession{Peer: p.Name, State: "not reported"}

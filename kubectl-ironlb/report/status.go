@@ -98,6 +98,10 @@ func BuildStatus(s *Snapshot) Status {
 				State: n.State, Since: n.Since, Prefixes: n.PrefixesSent, Message: n.Message})
 		}
 	}
+	sort.SliceStable(st.Sessions, func(i, j int) bool {
+		a, b := st.Sessions[i], st.Sessions[j]
+		return a.Peer < b.Peer || a.Peer == b.Peer && a.Node < b.Node
+	})
 	st.Speakers = speakers(s)
 	return st
 }

@@ -1,0 +1,120 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/util/intstr"
+
+	"github.com/ironlb/ironlb/e2e/lab"
+)
+
+// TestPluginOnTheLab runs `kubectl ironlb` against the lab cluster, where the real
+// speakers write the L2Announced conditions and the BGP session status: status lists every
+// node's speaker pod and the sessions to the lab router, explain names the node answering
+// ARP/NDP for a layer-2 Service and the Established sessions a BGP Service is advertised on.
+func TestPluginOnTheLab(t *testing.T) {
+	l := cluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	plugin := filepath.Join(t.TempDir(), "kubectl-ironlb")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", plugin, "github.com/ironlb/ironlb/kubectl-ironlb").CombinedOutput(); err != nil {
+		t.Fatalf("go build kubectl-ironlb: %v\n%s", err, out)
+	}
+	run := func(args ...string) string {
+		out, err := exec.CommandContext(ctx, plugin, append([]string{"--kubeconfig", l.Kubeconfig()}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl ironlb %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
+	}
+	file, err := l.DemoObjectsFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl(ctx, t, l, "apply", "-f", file)
+	for _, pool := range []string{"demo", "demo-bgp"} {
+		kubectl(ctx, t, l, "wait", "--for=condition=Ready", "--timeout=60s", "ipaddresspool/"+pool)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		_, _ = l.Kubectl(ctx, "delete", "namespace", "plugin", "bgp", "--wait=true")
+		_, _ = l.Kubectl(ctx, "delete", "-f", file)
+	})
+	ips := map[string][]string{}
+	for _, ns := range []string{"plugin", "bgp"} {
+		if _, err := l.CreateDeployment(ctx, lab.NewPodserverDeployment(ns, "web", 1)); err != nil {
+			t.Fatal(err)
+		}
+		spec := lab.NewLoadBalancerService(ns, "web")
+		spec.Spec.Ports[0].TargetPort = intstr.FromInt32(lab.PodPort)
+		if _, err := l.CreateService(ctx, spec); err != nil {
+			t.Fatal(err)
+		}
+		svc, err := l.WaitForIngress(ctx, ns, "web", time.Minute)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, ing := range svc.Status.LoadBalancer.Ingress {
+			ips[ns] = append(ips[ns], ing.IP)
+		}
+	}
+	var explainL2 string
+	eventually(t, time.Minute, "explain names the node answering ARP/NDP", func() error {
+		explainL2 = run("explain", "svc", "-n", "plugin", "web")
+		for _, ip := range ips["plugin"] {
+			if !strings.Contains(explainL2, "answers ARP/NDP for "+ip+" on ") {
+				return fmt.Errorf("no node answers for %s:\n%s", ip, explainL2)
+			}
+		}
+		return nil
+	})
+	t.Logf("kubectl ironlb explain svc -n plugin web\n%s", explainL2)
+	var explainBGP string
+	eventually(t, time.Minute, "explain shows Established sessions", func() error {
+		explainBGP = run("explain", "svc", "-n", "bgp", "web")
+		for _, ip := range ips["bgp"] {
+			if !strings.Contains(explainBGP, " advertises "+ip+"/") || !strings.Contains(explainBGP, "(Established since ") {
+				return fmt.Errorf("%s is not advertised on an Established session:\n%s", ip, explainBGP)
+			}
+		}
+		return nil
+	})
+	t.Logf("kubectl ironlb explain svc -n bgp web\n%s", explainBGP)
+	status := run("status")
+	t.Logf("kubectl ironlb status\n%s", status)
+	for _, n := range l.Nodes {
+		line := lineWith(status, n.Name+" ", "ironlb-speaker")
+		if line == "" || strings.Contains(line, "not running") {
+			t.Errorf("status: node %s has no running speaker:\n%s", n.Name, status)
+		}
+		if lineWith(status, "lab-router ", " "+n.Name+" ", "Established") == "" {
+			t.Errorf("status: no Established session of node %s to lab-router:\n%s", n.Name, status)
+		}
+	}
+	pools := run("pools")
+	t.Logf("kubectl ironlb pools\n%s", pools)
+	if lineWith(pools, "demo-bgp ", "bgp/web (") == "" || lineWith(pools, "demo ", "plugin/web (") == "" {
+		t.Errorf("pools does not list the Services under their pools:\n%s", pools)
+	}
+}
+
+// lineWith returns the first line that contains every part.
+func lineWith(text string, parts ...string) string {
+	for _, l := range strings.Split(text, "\n") {
+		ok := true
+		for _, p := range parts {
+			ok = ok && strings.Contains(l, p)
+		}
+		if ok {
+			return l
+		}
+	}
+	return ""
+}
