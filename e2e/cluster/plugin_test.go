@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	"github.com/ironlb/ironlb/e2e/lab"
@@ -87,6 +88,7 @@ func TestPluginOnTheLab(t *testing.T) {
 		return nil
 	})
 	t.Logf("kubectl ironlb explain svc -n bgp web\n%s", explainBGP)
+	checkLocal(ctx, t, l, run)
 	status := run("status")
 	t.Logf("kubectl ironlb status\n%s", status)
 	for _, n := range l.Nodes {
@@ -103,6 +105,35 @@ func TestPluginOnTheLab(t *testing.T) {
 	if lineWith(pools, "demo-bgp ", "bgp/web (") == "" || lineWith(pools, "demo ", "plugin/web (") == "" {
 		t.Errorf("pools does not list the Services under their pools:\n%s", pools)
 	}
+}
+
+// checkLocal exposes the one-pod Deployment of namespace "plugin" again with
+// externalTrafficPolicy: Local, and checks that explain names the pod's node as the only one
+// with a local endpoint and as the node answering ARP/NDP.
+func checkLocal(ctx context.Context, t *testing.T, l *lab.Lab, run func(...string) string) {
+	t.Helper()
+	spec := lab.NewLoadBalancerService("plugin", "local")
+	spec.Spec.Selector = map[string]string{"app": "web"}
+	spec.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
+	spec.Spec.Ports[0].TargetPort = intstr.FromInt32(lab.PodPort)
+	if _, err := l.CreateService(ctx, spec); err != nil {
+		t.Fatal(err)
+	}
+	var out string
+	eventually(t, time.Minute, "explain of an externalTrafficPolicy: Local Service", func() error {
+		pods, err := l.PodsOf(ctx, "plugin", "app=web")
+		if err != nil || len(pods) != 1 || pods[0].Spec.NodeName == "" {
+			return fmt.Errorf("pods of plugin/web: %d, %v", len(pods), err)
+		}
+		node := pods[0].Spec.NodeName
+		out = run("explain", "svc", "-n", "plugin", "local")
+		if !strings.Contains(out, "nodes with a ready local endpoint: "+node+"\n") ||
+			strings.Count(out, "\n  node "+node+" answers ARP/NDP for ") != 2 {
+			return fmt.Errorf("want node %s (the pod's) alone, answering for both addresses:\n%s", node, out)
+		}
+		return nil
+	})
+	t.Logf("kubectl ironlb explain svc -n plugin local\n%s", out)
 }
 
 // lineWith returns the first line that contains every part.
