@@ -42,7 +42,7 @@ var toggles = []toggle{
 	{"bgp only", []string{"speaker.layer2.enabled=false"}},
 	{"existing memberlist secret and port", []string{"speaker.layer2.memberlist.existingSecret=my-gossip-key", "speaker.layer2.memberlist.port=7947"}},
 	{"class and log level", []string{"loadBalancerClass=example.com/ironlb", "logLevel=debug"}},
-	{"pod monitors and alerts", []string{"metrics.podMonitor.enabled=true", "metrics.podMonitor.labels.release=prom", "metrics.prometheusRule.enabled=true"}},
+	{"pod monitors, alerts and dashboard", []string{"metrics.podMonitor.enabled=true", "metrics.podMonitor.labels.release=prom", "metrics.prometheusRule.enabled=true", "metrics.grafanaDashboard.enabled=true"}},
 	{"service monitors", []string{"metrics.serviceMonitor.enabled=true", "metrics.serviceMonitor.interval=1m"}},
 	{"examples", []string{"examples.pool.enabled=true", "examples.pool.addresses={198.18.100.0/28,2001:db8:100::/124}", "examples.pool.avoidBuggyIPs=true",
 		"examples.l2Advertisement.enabled=true", "examples.l2Advertisement.interfaces={eth0}", "examples.bgpAdvertisement.enabled=true"}},
