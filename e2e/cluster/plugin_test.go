@@ -123,7 +123,7 @@ func checkLocal(ctx context.Context, t *testing.T, l *lab.Lab, run func(...strin
 	eventually(t, time.Minute, "explain of an externalTrafficPolicy: Local Service", func() error {
 		pods, err := l.PodsOf(ctx, "plugin", "app=web")
 		if err != nil || len(pods) != 1 || pods[0].Spec.NodeName == "" {
-			return fmt.Errorf("pods of plugin/web: %d, %v", len(pods), err)
+			return fmt.Errorf("pods of plugin/web: %d, %w", len(pods), err)
 		}
 		node := pods[0].Spec.NodeName
 		out = run("explain", "svc", "-n", "plugin", "local")
