@@ -122,8 +122,11 @@ func checkLocal(ctx context.Context, t *testing.T, l *lab.Lab, run func(...strin
 	var out string
 	eventually(t, time.Minute, "explain of an externalTrafficPolicy: Local Service", func() error {
 		pods, err := l.PodsOf(ctx, "plugin", "app=web")
-		if err != nil || len(pods) != 1 || pods[0].Spec.NodeName == "" {
-			return fmt.Errorf("pods of plugin/web: %d, %w", len(pods), err)
+		if err != nil {
+			return err
+		}
+		if len(pods) != 1 || pods[0].Spec.NodeName == "" {
+			return fmt.Errorf("%d pods of plugin/web, want one scheduled", len(pods))
 		}
 		node := pods[0].Spec.NodeName
 		out = run("explain", "svc", "-n", "plugin", "local")
