@@ -33,6 +33,9 @@ const ConditionL2Announced = "ironlb.io/L2Announced"
 const (
 	ReasonAnnouncing     = "Announcing"     // every address has a node
 	ReasonNoEligibleNode = "NoEligibleNode" // some address has none
+	// ReasonNotAdvertised: the Service keeps addresses, but no L2Advertisement covers
+	// them any more (the advertisement or the pool was deleted or no longer selects it).
+	ReasonNotAdvertised = "NotAdvertised"
 )
 
 // Reasons of a BGPPeer's Ready condition: Configured when the session can be opened, else

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -166,14 +167,20 @@ func (a *layer2Reconciler) report(ctx context.Context, conds []plan.ServiceCondi
 	var firstErr error
 	for _, sc := range conds {
 		svc, c := sc.Service, sc.Condition
-		written, err := w.Write(ctx, svc, func() { status.SetCondition(&svc.Status.Conditions, c) })
+		written, err := w.Write(ctx, svc, func() {
+			if sc.Remove {
+				meta.RemoveStatusCondition(&svc.Status.Conditions, c.Type)
+				return
+			}
+			status.SetCondition(&svc.Status.Conditions, c)
+		})
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
 			}
 			continue
 		}
-		if !written {
+		if !written || sc.Remove {
 			continue
 		}
 		if c.Status == metav1.ConditionTrue {
