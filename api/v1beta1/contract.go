@@ -64,6 +64,11 @@ const (
 	// EventSplitBrain (Warning, on a Service): another MAC answers for an address this
 	// node owns.
 	EventSplitBrain = "SplitBrain"
+	// EventSpeakerIsolated (Warning, on a Node): the node's speaker cannot join speakers
+	// that are up (wrong key, blocked port) and announces nothing on layer 2 meanwhile.
+	// EventSpeakerJoined (Normal) follows when it joins.
+	EventSpeakerIsolated = "SpeakerIsolated"
+	EventSpeakerJoined   = "SpeakerJoined"
 	// EventSessionDown (Warning, on a BGPPeer): an Established session went down.
 	EventSessionDown = "SessionDown"
 

@@ -45,6 +45,9 @@ type L2Plan struct {
 	Unannounced int
 	// Conditions are the L2Announced conditions this node reports, by Service name.
 	Conditions []ServiceCondition
+	// Isolation, when its Reason is set, says this node is cut off from speakers that
+	// are up: it owns nothing and reports nothing, and the others cover its addresses.
+	Isolation Isolation
 }
 
 // ServiceCondition is a condition to report on a Service.
@@ -62,6 +65,16 @@ type ServiceCondition struct {
 // each other when a dual-stack Service's addresses are announced by different nodes.
 func L2(s Snapshot) L2Plan {
 	p := L2Plan{Announcements: Announcements(s), Owned: map[netip.Addr][]string{}, Services: map[netip.Addr][]string{}}
+	if p.Isolation = s.Isolated(); p.Isolation.Reason != "" {
+		// Alone in its own view, this node would win every election and report every
+		// condition; the speakers it cannot reach do both, correctly, without it.
+		for _, a := range p.Announcements {
+			if a.Node == "" {
+				p.Unannounced++
+			}
+		}
+		return p
+	}
 	perService := map[string][]Announcement{}
 	for _, a := range p.Announcements {
 		if a.Node == "" {

@@ -49,6 +49,8 @@ type Snapshot struct {
 	// Alive maps each live speaker's node name to the interfaces it reports up. A nil
 	// slice means the speaker did not report (then any interface counts as present).
 	Alive map[string][]string
+	// Gossip tells an isolated speaker from a survivor (layer 2 only).
+	Gossip Gossip
 }
 
 // compiled is a snapshot read once for both modes.
