@@ -33,6 +33,9 @@ const ConditionL2Announced = "ironlb.io/L2Announced"
 const (
 	ReasonAnnouncing     = "Announcing"     // every address has a node
 	ReasonNoEligibleNode = "NoEligibleNode" // some address has none
+	// ReasonNotAdvertised: the Service keeps addresses, but no L2Advertisement covers
+	// them any more (the advertisement or the pool was deleted or no longer selects it).
+	ReasonNotAdvertised = "NotAdvertised"
 )
 
 // Reasons of a BGPPeer's Ready condition: Configured when the session can be opened, else
@@ -61,6 +64,11 @@ const (
 	// EventSplitBrain (Warning, on a Service): another MAC answers for an address this
 	// node owns.
 	EventSplitBrain = "SplitBrain"
+	// EventSpeakerIsolated (Warning, on a Node): the node's speaker cannot join speakers
+	// that are up (wrong key, blocked port) and announces nothing on layer 2 meanwhile.
+	// EventSpeakerJoined (Normal) follows when it joins.
+	EventSpeakerIsolated = "SpeakerIsolated"
+	EventSpeakerJoined   = "SpeakerJoined"
 	// EventSessionDown (Warning, on a BGPPeer): an Established session went down.
 	EventSessionDown = "SessionDown"
 

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -55,8 +56,16 @@ type layer2Reconciler struct {
 	// them (every speaker computes the same decision, so any one of them can alert).
 	unannounced prometheus.Gauge
 
-	// started is when the speaker started; see joinGrace.
-	started time.Time
+	// isolated is 1 while this speaker is cut off from speakers that are up.
+	isolated prometheus.Gauge
+	// namespace holds the speaker Pods; knowsPods is true when the speaker watches them.
+	namespace string
+	knowsPods bool
+
+	// peersSince is when the speaker first knew its peers from the API; see joinGrace.
+	peersSince time.Time
+	// gossip remembers what the isolation verdict needs across reconciles.
+	gossip gossipView
 
 	mu        sync.Mutex
 	owners    map[netip.Addr][]string // last owned services per IP, for foreign-reply events
@@ -65,11 +74,13 @@ type layer2Reconciler struct {
 
 // joinGrace is how long a speaker that is still alone, while other nodes exist, waits for
 // the cluster before it announces anything: otherwise a restarting speaker would briefly
-// elect itself for every address and pull traffic away from the real owners.
+// elect itself for every address and pull traffic away from the real owners. It counts
+// from when the speaker first knew its peers (its caches synced and it called SetPeers),
+// not from process start: a speaker whose caches take longer than the grace to fill (many
+// Services) would otherwise claim everything on its first reconcile.
 const joinGrace = 3 * time.Second
 
 func (a *layer2Reconciler) setup(mgr manager.Manager) error {
-	a.started = time.Now()
 	kick := trigger.New(10 * time.Millisecond)
 	if err := mgr.Add(kick); err != nil {
 		return err
@@ -93,8 +104,12 @@ func (a *layer2Reconciler) setup(mgr manager.Manager) error {
 	})); err != nil {
 		return err
 	}
-	return recomputeOnAnyChange(mgr, "layer2", kick, a, &corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Node{},
-		&ironlbv1.IPAddressPool{}, &ironlbv1.L2Advertisement{})
+	watched := []client.Object{&corev1.Service{}, &discoveryv1.EndpointSlice{}, &corev1.Node{},
+		&ironlbv1.IPAddressPool{}, &ironlbv1.L2Advertisement{}}
+	if a.knowsPods {
+		watched = append(watched, &corev1.Pod{})
+	}
+	return recomputeOnAnyChange(mgr, "layer2", kick, a, watched...)
 }
 
 // recomputeOnAnyChange runs r, under one reconcile key, whenever kick fires or any of the
@@ -129,11 +144,19 @@ func (a *layer2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 	}
 	peers := plan.MemberlistPeers(snap, a.port)
 	a.member.SetPeers(peers)
-	if len(snap.Alive) <= 1 && len(peers) > 0 && time.Since(a.started) < joinGrace {
+	if len(peers) > 0 && a.peersSince.IsZero() {
+		a.peersSince = time.Now()
+	}
+	if len(snap.Alive) <= 1 && len(peers) > 0 && time.Since(a.peersSince) < joinGrace {
 		return reconcile.Result{RequeueAfter: 250 * time.Millisecond}, nil
+	}
+	var err error
+	if snap.Gossip, err = a.gossipSnapshot(ctx, nodes.Items); err != nil {
+		return reconcile.Result{}, err
 	}
 
 	p := plan.L2(snap)
+	a.reportIsolation(p.Isolation)
 	a.unannounced.Set(float64(p.Unannounced))
 	owned := map[netip.Addr][]string{}
 	var suitable []string
@@ -156,7 +179,13 @@ func (a *layer2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 	a.mu.Lock()
 	a.owners = p.Services
 	a.mu.Unlock()
-	return reconcile.Result{}, a.report(ctx, p.Conditions)
+	var again reconcile.Result
+	if len(snap.Alive) <= 1 && len(peers) > 0 {
+		// Alone: whether a peer rejects the key is learnt by the rejoin loop, which
+		// signals nothing, so look again soon.
+		again.RequeueAfter = time.Second
+	}
+	return again, a.report(ctx, p.Conditions)
 }
 
 // report writes the L2Announced conditions this node reports. Writes happen only when a
@@ -166,14 +195,20 @@ func (a *layer2Reconciler) report(ctx context.Context, conds []plan.ServiceCondi
 	var firstErr error
 	for _, sc := range conds {
 		svc, c := sc.Service, sc.Condition
-		written, err := w.Write(ctx, svc, func() { status.SetCondition(&svc.Status.Conditions, c) })
+		written, err := w.Write(ctx, svc, func() {
+			if sc.Remove {
+				meta.RemoveStatusCondition(&svc.Status.Conditions, c.Type)
+				return
+			}
+			status.SetCondition(&svc.Status.Conditions, c)
+		})
 		if err != nil {
 			if firstErr == nil {
 				firstErr = err
 			}
 			continue
 		}
-		if !written {
+		if !written || sc.Remove {
 			continue
 		}
 		if c.Status == metav1.ConditionTrue {

@@ -16,6 +16,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
@@ -50,6 +51,10 @@ type Options struct {
 	Layer2, BGP bool
 	// Namespace is the only namespace the speaker reads Secrets in (BGP passwords).
 	Namespace string
+	// SpeakerPodSelector selects the speaker Pods in Namespace. With it, a speaker that
+	// cannot join the others while the API reports them Ready knows it is isolated, not
+	// the last survivor (see plan.Snapshot.Isolated).
+	SpeakerPodSelector string
 
 	// Memberlist: the node's address, the port, the file holding the Secret the gossip
 	// key is derived from, and the failure-detection timings.
@@ -86,6 +91,14 @@ func (o Options) Validate() error {
 		}
 		if o.Membership.Port < 1 || o.Membership.Port > 65535 {
 			errs = append(errs, fmt.Errorf("--memberlist-port must be 1-65535, got %d", o.Membership.Port))
+		}
+	}
+	if o.SpeakerPodSelector != "" {
+		if o.Namespace == "" {
+			errs = append(errs, errors.New("--speaker-pod-selector needs --namespace (set it from metadata.namespace)"))
+		}
+		if _, err := labels.Parse(o.SpeakerPodSelector); err != nil {
+			errs = append(errs, fmt.Errorf("--speaker-pod-selector: %w", err))
 		}
 	}
 	if o.QPS <= 0 || o.Burst <= 0 {
@@ -164,13 +177,20 @@ func setupLayer2(mgr manager.Manager, o Options, logger *slog.Logger) (func(), f
 		return nil, nil, err
 	}
 	an := &layer2Reconciler{nodeName: o.NodeName, class: o.LoadBalancerClass, member: member, logger: logger, port: mcfg.Port,
+		namespace: o.Namespace, knowsPods: o.SpeakerPodSelector != "",
 		unannounced: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "ironlb_speaker_unannounced_addresses",
 			Help: "Layer-2 Service addresses that no node answers ARP/NDP for, as this speaker sees them.",
+		}),
+		isolated: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "ironlb_speaker_isolated",
+			Help: "1 while this speaker cannot join speakers that are up (wrong key, blocked port) and so announces nothing on layer 2.",
 		})}
-	if err := crmetrics.Registry.Register(an.unannounced); err != nil {
-		_ = member.Shutdown()
-		return nil, nil, err
+	for _, g := range []prometheus.Collector{an.unannounced, an.isolated} {
+		if err := crmetrics.Registry.Register(g); err != nil {
+			_ = member.Shutdown()
+			return nil, nil, err
+		}
 	}
 	an.l2 = layer2.New(layer2.Options{
 		Logger:             logger.With("component", "layer2"),
@@ -259,14 +279,16 @@ func newManager(o Options) (manager.Manager, error) {
 	return mgr, nil
 }
 
-// cacheOptions strips managed fields (never read) and limits the Secret cache to the
-// speaker's own namespace, the only one its RBAC lets it read.
+// cacheOptions strips managed fields (never read) and limits the Secret and Pod caches to
+// the speaker's own namespace, the only one its RBAC lets it read them in.
 func cacheOptions(o Options) cache.Options {
-	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields(), ByObject: map[client.Object]cache.ByObject{}}
 	if o.BGP && o.Namespace != "" {
-		opts.ByObject = map[client.Object]cache.ByObject{
-			&corev1.Secret{}: {Namespaces: map[string]cache.Config{o.Namespace: {}}},
-		}
+		opts.ByObject[&corev1.Secret{}] = cache.ByObject{Namespaces: map[string]cache.Config{o.Namespace: {}}}
+	}
+	if sel, err := labels.Parse(o.SpeakerPodSelector); err == nil && o.Layer2 && o.SpeakerPodSelector != "" {
+		// Only the speaker Pods: the speaker never reads any other Pod.
+		opts.ByObject[&corev1.Pod{}] = cache.ByObject{Namespaces: map[string]cache.Config{o.Namespace: {LabelSelector: sel}}}
 	}
 	return opts
 }

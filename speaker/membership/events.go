@@ -7,6 +7,7 @@ import (
 	"sort"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/hashicorp/memberlist"
 )
@@ -34,6 +35,7 @@ type events struct {
 	mu    sync.Mutex
 	alive map[string]netip.AddrPort // live members (memberlist's alive or suspect) by name
 	metas map[string][]byte         // their metadata, by name
+	gone  map[string]time.Time      // when each member that is no longer live was last live
 }
 
 func newEvents(log *slog.Logger, m *metrics) *events {
@@ -43,6 +45,7 @@ func newEvents(log *slog.Logger, m *metrics) *events {
 		changes: make(chan struct{}, 1),
 		alive:   make(map[string]netip.AddrPort),
 		metas:   make(map[string][]byte),
+		gone:    make(map[string]time.Time),
 	}
 }
 
@@ -62,9 +65,11 @@ func (e *events) update(n *memberlist.Node, live bool) int {
 	if live {
 		e.alive[n.Name] = addrPort(n)
 		e.metas[n.Name] = bytes.Clone(n.Meta)
+		delete(e.gone, n.Name)
 	} else {
 		delete(e.alive, n.Name)
 		delete(e.metas, n.Name)
+		e.gone[n.Name] = time.Now()
 	}
 	return len(e.alive)
 }
@@ -128,6 +133,25 @@ func (e *events) names() []string {
 		out = append(out, name)
 	}
 	sort.Strings(out)
+	return out
+}
+
+// lastAlive returns, for every member seen since start, when it was last live: now for
+// the live ones. Once stopped it returns nothing.
+func (e *events) lastAlive() map[string]time.Time {
+	if e.stopped.Load() {
+		return nil
+	}
+	now := time.Now()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := make(map[string]time.Time, len(e.alive)+len(e.gone))
+	for name, t := range e.gone {
+		out[name] = t
+	}
+	for name := range e.alive {
+		out[name] = now
+	}
 	return out
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -22,8 +23,9 @@ type Member struct {
 	metrics *metrics
 	self    netip.AddrPort
 
-	peersMu sync.Mutex
-	peers   []netip.AddrPort
+	peersMu     sync.Mutex
+	peers       []netip.AddrPort
+	keyRejected map[netip.AddrPort]bool // peers whose last join failed on the key
 
 	kick     chan struct{} // buffered 1: run the rejoin loop now
 	stop     chan struct{} // closed to stop the rejoin loop
@@ -125,6 +127,25 @@ func (m *Member) Addr() netip.AddrPort { return m.self }
 // that is merely suspected still counts: it may yet refute the suspicion. After Leave
 // or Shutdown it returns nothing, so a caller deciding ownership from it owns nothing.
 func (m *Member) Alive() []string { return m.events.names() }
+
+// LastAlive returns, for every member seen since this one started (itself included),
+// when it was last live; the live ones map to now. A speaker that cannot reach the others
+// compares it with what the API says of them: a peer that came up after it was last seen
+// here is alive and unreachable, not dead.
+func (m *Member) LastAlive() map[string]time.Time { return m.events.lastAlive() }
+
+// KeyRejected lists the peers whose last join failed because the two sides could not
+// decrypt each other's messages: speakers that are up but hold another gossip key.
+func (m *Member) KeyRejected() []netip.AddrPort {
+	m.peersMu.Lock()
+	defer m.peersMu.Unlock()
+	out := make([]netip.AddrPort, 0, len(m.keyRejected))
+	for p := range m.keyRejected {
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
+	return out
+}
 
 // Changes signals, coalesced, that the set of live members changed (a join, a leave
 // or a failure). Read Alive after each signal. The channel is never closed.

@@ -14,9 +14,10 @@ const (
 // metrics are this package's Prometheus collectors. They exist even when not
 // registered, so the code never checks for nil.
 type metrics struct {
-	members prometheus.Gauge
-	events  *prometheus.CounterVec
-	reg     prometheus.Registerer
+	members      prometheus.Gauge
+	events       *prometheus.CounterVec
+	joinFailures *prometheus.CounterVec
+	reg          prometheus.Registerer
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -29,7 +30,14 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Namespace: "ironlb", Subsystem: "memberlist", Name: "events_total",
 			Help: "Membership changes seen by this speaker, by type (join, leave, failed, update, conflict).",
 		}, []string{"type"}),
+		joinFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "ironlb", Subsystem: "memberlist", Name: "join_failures_total",
+			Help: "Failed attempts to join a peer, by cause: key_rejected (the peer is up but holds another gossip key) or unreachable (down, or the port is blocked).",
+		}, []string{"cause"}),
 		reg: reg,
+	}
+	for _, c := range []string{causeKeyRejected, causeUnreachable} {
+		m.joinFailures.WithLabelValues(c)
 	}
 	// Expose every type from the start, so rate() and alerts see 0 rather than nothing.
 	for _, t := range []string{eventJoin, eventLeave, eventFailed, eventUpdate, eventConflict} {
@@ -45,6 +53,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		reg.Unregister(m.members)
 		return nil, err
 	}
+	if err := reg.Register(m.joinFailures); err != nil {
+		reg.Unregister(m.members)
+		reg.Unregister(m.events)
+		return nil, err
+	}
 	return m, nil
 }
 
@@ -53,5 +66,6 @@ func (m *metrics) unregister() {
 	if m.reg != nil {
 		m.reg.Unregister(m.members)
 		m.reg.Unregister(m.events)
+		m.reg.Unregister(m.joinFailures)
 	}
 }

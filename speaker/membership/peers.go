@@ -3,6 +3,7 @@ package membership
 import (
 	"fmt"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 )
@@ -98,8 +99,22 @@ func (m *Member) rejoin(failing map[netip.AddrPort]bool) {
 	}
 	wg.Wait()
 
+	rejected := make(map[netip.AddrPort]bool)
 	for i, p := range missing {
-		switch err := errs[i]; {
+		err := errs[i]
+		if err != nil {
+			cause := joinFailureCause(err)
+			m.metrics.joinFailures.WithLabelValues(cause).Inc()
+			if cause == causeKeyRejected {
+				rejected[p] = true
+			}
+		}
+		switch {
+		case err != nil && rejected[p] && !failing[p]:
+			// Warn: this peer is up and holds another key, which no retry will fix.
+			m.log.Warn("a peer rejects this speaker's gossip key (or this speaker rejects its key): "+
+				"check that every speaker mounts the same memberlist Secret", "peer", p.String(), "err", err)
+			failing[p] = true
 		case err != nil && !failing[p]:
 			// Info, not Warn: a peer whose node is down fails here every interval.
 			m.log.Info("cannot join peer; will keep trying", "peer", p.String(), "err", err)
@@ -111,4 +126,23 @@ func (m *Member) rejoin(failing map[netip.AddrPort]bool) {
 			delete(failing, p)
 		}
 	}
+	m.peersMu.Lock()
+	m.keyRejected = rejected
+	m.peersMu.Unlock()
+}
+
+// Causes of a failed join, the label of ironlb_memberlist_join_failures_total.
+const (
+	causeKeyRejected = "key_rejected" // the peer is up but the two hold different keys
+	causeUnreachable = "unreachable"  // refused, timed out, or no route: down or blocked
+)
+
+// joinFailureCause tells a key mismatch from a peer that cannot be reached. memberlist
+// gives no typed error, only its message, which has been the same since encryption was
+// added to it ("No installed keys could decrypt the message").
+func joinFailureCause(err error) string {
+	if strings.Contains(strings.ToLower(err.Error()), "no installed keys could decrypt") {
+		return causeKeyRejected
+	}
+	return causeUnreachable
 }

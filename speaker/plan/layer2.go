@@ -10,9 +10,11 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/lbservice"
 	"github.com/ironlb/ironlb/speaker/election"
 )
 
@@ -43,12 +45,18 @@ type L2Plan struct {
 	Unannounced int
 	// Conditions are the L2Announced conditions this node reports, by Service name.
 	Conditions []ServiceCondition
+	// Isolation, when its Reason is set, says this node is cut off from speakers that
+	// are up: it owns nothing and reports nothing, and the others cover its addresses.
+	Isolation Isolation
 }
 
 // ServiceCondition is a condition to report on a Service.
 type ServiceCondition struct {
 	Service   *corev1.Service
 	Condition metav1.Condition
+	// Remove says to delete the Service's condition of Condition.Type instead: the
+	// Service is no longer one this speaker announces, and a stale True must not stay.
+	Remove bool
 }
 
 // L2 plans this node's layer-2 work. Every speaker computes the same announcements, so
@@ -57,6 +65,16 @@ type ServiceCondition struct {
 // each other when a dual-stack Service's addresses are announced by different nodes.
 func L2(s Snapshot) L2Plan {
 	p := L2Plan{Announcements: Announcements(s), Owned: map[netip.Addr][]string{}, Services: map[netip.Addr][]string{}}
+	if p.Isolation = s.Isolated(); p.Isolation.Reason != "" {
+		// Alone in its own view, this node would win every election and report every
+		// condition; the speakers it cannot reach do both, correctly, without it.
+		for _, a := range p.Announcements {
+			if a.Node == "" {
+				p.Unannounced++
+			}
+		}
+		return p
+	}
 	perService := map[string][]Announcement{}
 	for _, a := range p.Announcements {
 		if a.Node == "" {
@@ -73,18 +91,51 @@ func L2(s Snapshot) L2Plan {
 	alive := aliveNames(s.Alive)
 	for i := range s.Services {
 		svc := &s.Services[i]
-		anns, ok := perService[serviceKey(svc)]
-		if !ok || election.Owner(serviceKey(svc), alive) != s.Node {
+		if election.Owner(serviceKey(svc), alive) != s.Node {
 			continue
 		}
-		c := announcedCondition(anns)
-		c.ObservedGeneration = svc.Generation
-		p.Conditions = append(p.Conditions, ServiceCondition{Service: svc, Condition: c})
+		if sc, ok := conditionFor(svc, s.Class, perService); ok {
+			p.Conditions = append(p.Conditions, sc)
+		}
 	}
 	sort.Slice(p.Conditions, func(i, j int) bool {
 		return serviceKey(p.Conditions[i].Service) < serviceKey(p.Conditions[j].Service)
 	})
 	return p
+}
+
+// conditionFor is the L2Announced condition to report on a Service, so that it never
+// says an address is answered when it is not:
+//   - announced by layer 2: True when every address has a node, else False;
+//   - not a LoadBalancer any more, or without an address: the condition is removed;
+//   - still ours, but no L2Advertisement covers any of its addresses (the advertisement
+//     or the pool was deleted): False, NotAdvertised.
+//
+// A Service that never had the condition gets none unless it is announced, so a Service
+// served only by BGP carries no layer-2 condition. A Service of another loadBalancerClass
+// is left alone: its own load balancer may write the same condition type, and two writers
+// would overwrite each other forever (the class cannot change while the Service stays a
+// LoadBalancer, so a Service moving to another class passes through a removal first).
+func conditionFor(svc *corev1.Service, class string, perService map[string][]Announcement) (ServiceCondition, bool) {
+	if anns, ok := perService[serviceKey(svc)]; ok {
+		c := announcedCondition(anns)
+		c.ObservedGeneration = svc.Generation
+		return ServiceCondition{Service: svc, Condition: c}, true
+	}
+	if meta.FindStatusCondition(svc.Status.Conditions, ironlbv1.ConditionL2Announced) == nil {
+		return ServiceCondition{}, false
+	}
+	if svc.Spec.Type != corev1.ServiceTypeLoadBalancer || len(svc.Status.LoadBalancer.Ingress) == 0 {
+		return ServiceCondition{Service: svc, Condition: metav1.Condition{Type: ironlbv1.ConditionL2Announced}, Remove: true}, true
+	}
+	if !lbservice.IsOurs(svc, class) {
+		return ServiceCondition{}, false
+	}
+	return ServiceCondition{Service: svc, Condition: metav1.Condition{
+		Type: ironlbv1.ConditionL2Announced, Status: metav1.ConditionFalse, Reason: ironlbv1.ReasonNotAdvertised,
+		ObservedGeneration: svc.Generation,
+		Message:            "no L2Advertisement covers its addresses (their pool is not selected, or was deleted); no node answers ARP/NDP for them",
+	}}, true
 }
 
 // announcedCondition sums up a Service's announcements: True when every address has a

@@ -85,6 +85,39 @@ func TestSharedSelection(t *testing.T) {
 			want: []served{{"198.18.0.1", []string{"ns/web"}}},
 		},
 		{
+			name: "an address its recorded pool no longer contains (the pool shrank) is still served",
+			services: []corev1.Service{
+				svc("ns/kept", []string{"198.19.0.1", "2001:db8:1::1"}, fromPool("main")),
+				svc("ns/web", []string{"198.18.0.1"}),
+			},
+			want: []served{{"198.18.0.1", []string{"ns/web"}}, {"198.19.0.1", []string{"ns/kept"}}, {"2001:db8:1::1", []string{"ns/kept"}}},
+		},
+		{
+			name: "a kept address whose recorded pool is not advertised is not served",
+			services: []corev1.Service{
+				svc("ns/kept", []string{"198.19.0.1"}, fromPool("other")),
+			},
+			pools: []ironlbv1.IPAddressPool{pool("main", nil, "198.18.0.0/24"), pool("other", nil, "198.18.1.0/24")},
+			advs:  []advSpec{{"main-only", []advOpt{pools("main")}}},
+			want:  nil,
+		},
+		{
+			name: "a kept address whose recorded pool is gone is not served",
+			services: []corev1.Service{
+				svc("ns/kept", []string{"198.19.0.1"}, fromPool("deleted")),
+			},
+			want: nil,
+		},
+		{
+			name: "a kept address stays with the recorded pool of its own family",
+			services: []corev1.Service{
+				svc("ns/kept", []string{"2001:db8:1::1"}, fromPool("v4,v6")),
+			},
+			pools: []ironlbv1.IPAddressPool{pool("v4", nil, "198.18.0.0/24"), pool("v6", nil, "2001:db8::/120")},
+			advs:  []advSpec{{"v4-only", []advOpt{pools("v4")}}},
+			want:  nil,
+		},
+		{
 			name:     "no advertisement: nothing is served",
 			services: []corev1.Service{svc("ns/web", []string{"198.18.0.1"})},
 			advs:     []advSpec{},

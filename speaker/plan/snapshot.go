@@ -49,6 +49,8 @@ type Snapshot struct {
 	// Alive maps each live speaker's node name to the interfaces it reports up. A nil
 	// slice means the speaker did not report (then any interface counts as present).
 	Alive map[string][]string
+	// Gossip tells an isolated speaker from a survivor (layer 2 only).
+	Gossip Gossip
 }
 
 // compiled is a snapshot read once for both modes.
@@ -124,13 +126,20 @@ func compilePools(in []ironlbv1.IPAddressPool) []compiledPool {
 }
 
 // poolOf finds the pool an address came from: the one the controller recorded on the
-// Service if it contains the address, else the first pool (by name) that does.
+// Service if it contains the address, else the first pool (by name) that does. An address
+// no pool contains any more is one its Service kept when its pool shrank (the controller
+// never takes an address away on a pool edit): it stays with the recorded pool, so the
+// advertisements of that pool keep announcing it and the condition stays true. With no
+// recorded pool left (it was deleted), the address is in no pool and is not announced.
 func poolOf(ip netip.Addr, svc *corev1.Service, pools []compiledPool) *compiledPool {
 	recorded := strings.Split(svc.Annotations[ironlbv1.AnnotationAllocatedFromPool], ",")
-	var first *compiledPool
+	var first, kept *compiledPool
 	for i := range pools {
 		p := &pools[i]
 		if !p.set.Contains(ip) {
+			if kept == nil && slices.Contains(recorded, p.pool.Name) && p.family(ip) {
+				kept = p
+			}
 			continue
 		}
 		if slices.Contains(recorded, p.pool.Name) {
@@ -140,7 +149,16 @@ func poolOf(ip netip.Addr, svc *corev1.Service, pools []compiledPool) *compiledP
 			first = p
 		}
 	}
-	return first
+	if first != nil {
+		return first
+	}
+	return kept
+}
+
+// family reports whether the pool holds any address of ip's family: a dual-stack Service
+// records one pool per family, and a pool of the other family is not where ip came from.
+func (p *compiledPool) family(ip netip.Addr) bool {
+	return slices.Contains(p.set.Families(), ipset.FamilyOf(ip))
 }
 
 // nodeExclusion says why a node may not carry load-balancer traffic in either mode, or ""
