@@ -39,15 +39,13 @@ func main() {
 	flag.IntVar(&m.SuspicionMult, "memberlist-suspicion-mult", m.SuspicionMult, "suspicion timeout in probe intervals (scaled by log10 of the cluster size)")
 	flag.DurationVar(&m.GossipInterval, "memberlist-gossip-interval", m.GossipInterval, "how often queued gossip is sent")
 	flag.DurationVar(&m.RejoinInterval, "memberlist-rejoin-interval", m.RejoinInterval, "how often speakers that are not members are joined again (partition healing)")
-	flag.IntVar(&o.GratuitousCount, "gratuitous-count", 3, "gratuitous ARPs / unsolicited NAs sent on takeover")
+	flag.IntVar(&o.GratuitousCount, "gratuitous-count", 3, "gratuitous ARPs / unsolicited NAs sent on takeover; 0 sends none")
+	flag.Float64Var(&o.GratuitousRate, "gratuitous-rate", 5000, "most gratuitous ARPs / unsolicited NAs sent per second, all addresses together; 0 means no bound")
 	flag.DurationVar(&o.GratuitousInterval, "gratuitous-interval", 500*time.Millisecond, "gap between takeover packets")
 	flag.DurationVar(&o.RefreshInterval, "refresh-interval", 60*time.Second, "re-announce every owned address this often; 0 turns it off")
 	flag.DurationVar(&o.HandoverDelay, "handover-delay", 300*time.Millisecond, "on shutdown, keep answering this long after leaving so the new owner announces first")
 	flag.BoolVar(&validateOnly, "validate-flags", false, "check the flags and exit without starting")
 	flag.Parse()
-	if o.RefreshInterval == 0 {
-		o.RefreshInterval = -1 // the announcer reads 0 as "default"
-	}
 
 	if validateOnly {
 		if err := o.Validate(); err != nil {

@@ -68,8 +68,27 @@ type layer2Reconciler struct {
 	gossip gossipView
 
 	mu        sync.Mutex
-	owners    map[netip.Addr][]string // last owned services per IP, for foreign-reply events
-	lastSplit map[string]time.Time
+	owners    map[netip.Addr][]string  // last owned services per IP, for foreign-reply events
+	lastSplit map[netip.Addr]time.Time // last split-brain alarm per owned address
+}
+
+// splitBrainEvery is the least time between two split-brain alarms for one address.
+const splitBrainEvery = time.Minute
+
+// recordSplit notes an alarm for ip at now, first dropping what no longer needs keeping
+// (alarms older than splitBrainEvery, addresses this node no longer owns), so the record
+// never holds more than the owned addresses.
+func recordSplit(record map[netip.Addr]time.Time, ip netip.Addr, now time.Time, owned map[netip.Addr][]string) map[netip.Addr]time.Time {
+	if record == nil {
+		record = map[netip.Addr]time.Time{}
+	}
+	for a, t := range record {
+		if _, ok := owned[a]; !ok || now.Sub(t) >= splitBrainEvery {
+			delete(record, a)
+		}
+	}
+	record[ip] = now
+	return record
 }
 
 // joinGrace is how long a speaker that is still alone, while other nodes exist, waits for
@@ -221,20 +240,19 @@ func (a *layer2Reconciler) report(ctx context.Context, conds []plan.ServiceCondi
 }
 
 // foreignReply is the split-brain alarm: another MAC answers for an address this node owns.
-// It raises a Warning event on the Services of that address, at most once a minute per MAC.
+// It raises a Warning event on the Services of that address, at most once a minute per
+// address whatever the MAC, so replies spoofed from random MACs neither flood events nor
+// grow memory: the record holds only owned addresses alarmed within the last minute.
 func (a *layer2Reconciler) foreignReply(ip netip.Addr, iface string, mac net.HardwareAddr) {
+	now := time.Now()
 	a.mu.Lock()
 	services := slices.Clone(a.owners[ip])
-	if a.lastSplit == nil {
-		a.lastSplit = map[string]time.Time{}
-	}
-	key := ip.String() + "/" + mac.String()
-	recent := time.Since(a.lastSplit[key]) < time.Minute
-	if !recent {
-		a.lastSplit[key] = time.Now()
+	recent := now.Sub(a.lastSplit[ip]) < splitBrainEvery
+	if !recent && len(services) > 0 {
+		a.lastSplit = recordSplit(a.lastSplit, ip, now, a.owners)
 	}
 	a.mu.Unlock()
-	if recent {
+	if recent || len(services) == 0 {
 		return
 	}
 	a.logger.Warn("another node answers for an address this node owns", "ip", ip, "interface", iface, "mac", mac.String())

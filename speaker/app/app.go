@@ -64,6 +64,7 @@ type Options struct {
 
 	GratuitousCount    int
 	GratuitousInterval time.Duration
+	GratuitousRate     float64 // packets per second; 0: no bound
 	RefreshInterval    time.Duration
 	// HandoverDelay is how long a stopping speaker keeps answering after it has left the
 	// cluster, so the new owner's gratuitous packets go out before this one goes quiet.
@@ -192,14 +193,11 @@ func setupLayer2(mgr manager.Manager, o Options, logger *slog.Logger) (func(), f
 			return nil, nil, err
 		}
 	}
-	an.l2 = layer2.New(layer2.Options{
-		Logger:             logger.With("component", "layer2"),
-		GratuitousCount:    o.GratuitousCount,
-		GratuitousInterval: o.GratuitousInterval,
-		RefreshInterval:    o.RefreshInterval,
-		OnForeignReply:     an.foreignReply,
-		Metrics:            layer2.NewMetrics(crmetrics.Registry),
-	})
+	l2opts := o.layer2Options()
+	l2opts.Logger = logger.With("component", "layer2")
+	l2opts.OnForeignReply = an.foreignReply
+	l2opts.Metrics = layer2.NewMetrics(crmetrics.Registry)
+	an.l2 = layer2.New(l2opts)
 	stop := func() {
 		_ = an.l2.Close()
 		_ = member.Shutdown()
@@ -220,6 +218,25 @@ func setupLayer2(mgr manager.Manager, o Options, logger *slog.Logger) (func(), f
 		time.Sleep(o.HandoverDelay)
 	}
 	return handOver, stop, nil
+}
+
+// layer2Options turns the flags into the announcer's options. The flags mean what they
+// say: 0 gratuitous packets sends none, a 0 rate is no bound and a 0 refresh interval
+// turns refreshing off,
+// where the announcer reads 0 as "the default" and a negative value as "none".
+func (o Options) layer2Options() layer2.Options {
+	l := layer2.Options{GratuitousCount: o.GratuitousCount, GratuitousInterval: o.GratuitousInterval,
+		GratuitousRate: o.GratuitousRate, RefreshInterval: o.RefreshInterval}
+	if l.GratuitousCount == 0 {
+		l.GratuitousCount = -1
+	}
+	if l.GratuitousRate == 0 {
+		l.GratuitousRate = -1
+	}
+	if l.RefreshInterval == 0 {
+		l.RefreshInterval = -1
+	}
+	return l
 }
 
 // newManagerWhenReachable retries creating the manager while the API server cannot be

@@ -6,6 +6,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"sync"
+
+	"golang.org/x/time/rate"
 )
 
 // ErrClosed is returned by SetOwned after Close.
@@ -36,6 +38,9 @@ type Announcer struct {
 
 	done chan struct{}  // closed by Close: stops refresh and takeover bursts
 	wg   sync.WaitGroup // refresh and takeover-burst goroutines
+
+	// pacer bounds gratuitous packets per second (Options.GratuitousRate); nil: no bound.
+	pacer *rate.Limiter
 }
 
 // claimKey is one owned IP on one interface.
@@ -63,6 +68,10 @@ func New(o Options) *Announcer {
 		listeners: map[listenerKey]*listener{},
 		owned:     map[claimKey]*claim{},
 		done:      make(chan struct{}),
+	}
+	if o.GratuitousRate > 0 {
+		// A burst of a tenth of a second's worth lets a small takeover go out at once.
+		a.pacer = rate.NewLimiter(rate.Limit(o.GratuitousRate), max(1, int(o.GratuitousRate/10)))
 	}
 	if o.RefreshInterval > 0 {
 		a.wg.Add(1)

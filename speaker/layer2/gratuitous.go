@@ -68,6 +68,9 @@ func (a *Announcer) announceAll(claims []*claim) int {
 // dropped. It reports whether c is still current. An interface that is being
 // re-opened is skipped: the listener announces everything once it is back.
 func (a *Announcer) announce(c *claim) bool {
+	if !a.pace() {
+		return false
+	}
 	a.mu.RLock()
 	defer a.mu.RUnlock()
 	if a.owned[c.key] != c {
@@ -84,4 +87,27 @@ func (a *Announcer) announce(c *claim) bool {
 	}
 	a.metrics.sentGratuitous(familyOf(c.key.ip))
 	return true
+}
+
+// pace waits for the pacer's next slot, outside the lock on the owned addresses, so that
+// answering requests and swapping the owned set are never held up by it (a takeover
+// of many addresses makes SetOwned itself take up to their count / GratuitousRate). It reports false when the Announcer closed meanwhile.
+func (a *Announcer) pace() bool {
+	if a.pacer == nil {
+		return true
+	}
+	r := a.pacer.Reserve()
+	d := r.Delay()
+	if d == 0 {
+		return true
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-a.done:
+		r.Cancel()
+		return false
+	case <-t.C:
+		return true
+	}
 }

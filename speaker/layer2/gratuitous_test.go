@@ -121,3 +121,34 @@ func TestTakeoverAndFailedEntries(t *testing.T) {
 		t.Errorf("IPv6 client did not recover by asking: %q", s.neigh(ips[1]))
 	}
 }
+
+// TestGratuitousPacketsArePaced: a takeover of many addresses goes out no faster than
+// GratuitousRate, every packet still sent; the unbounded announcer sends the same at once.
+func TestGratuitousPacketsArePaced(t *testing.T) {
+	t.Parallel()
+	s := newSegment(t, false, false)
+	owned := map[netip.Addr][]string{}
+	for i := range 40 {
+		owned[netip.AddrFrom4([4]byte{198, 18, 51, byte(i + 1)})] = []string{"n0"}
+	}
+	took := func(rate float64) (time.Duration, float64) {
+		o := Options{Metrics: NewMetrics(nil), GratuitousCount: 1, RefreshInterval: -1, GratuitousRate: rate}
+		a := s.announcer(s.node, o)
+		defer a.Close()
+		start := time.Now()
+		if err := a.SetOwned(owned); err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start), testutil.ToFloat64(o.Metrics.gratuitous.WithLabelValues("ipv4"))
+	}
+	// 100/s with a burst of 10: the other 30 packets need at least 0.3 s.
+	paced, sentPaced := took(100)
+	free, sentFree := took(-1)
+	t.Logf("40 gratuitous ARPs: %s at 100/s, %s unbounded", paced.Round(time.Millisecond), free.Round(time.Millisecond))
+	if sentPaced != 40 || sentFree != 40 {
+		t.Fatalf("sent %v paced and %v unbounded, want 40 each", sentPaced, sentFree)
+	}
+	if paced < 280*time.Millisecond {
+		t.Errorf("40 packets at 100/s (burst 10) went out in %s, want at least 0.3 s", paced)
+	}
+}

@@ -141,8 +141,10 @@ func (l *listener) run(opened bool) {
 			log.Info("layer2: re-opened", "attempts", failures+1)
 			failures = 0
 			// The interface may be a new one (deleted and created again):
-			// tell caches and switches where the IPs are now.
-			l.a.announceAll(l.a.claimsOn(l))
+			// tell caches and switches where the IPs are now (unless told to send none).
+			if l.a.opts.GratuitousCount > 0 {
+				l.a.announceAll(l.a.claimsOn(l))
+			}
 		}
 		opened = false
 

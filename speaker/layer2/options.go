@@ -21,6 +21,11 @@ type Options struct {
 	GratuitousCount int
 	// GratuitousInterval is the gap between takeover packets. 0 means 500ms.
 	GratuitousInterval time.Duration
+	// GratuitousRate bounds the gratuitous packets sent per second, all addresses and
+	// interfaces together, so a takeover of thousands of addresses does not flood the
+	// segment or the switches' CPUs. 0 means 5000/s (3000 addresses take 0.6 s);
+	// negative means no bound.
+	GratuitousRate float64
 
 	// RefreshInterval re-sends one gratuitous packet for every owned IP this
 	// often, which repairs caches and switch tables that were flushed or
@@ -42,6 +47,7 @@ type Options struct {
 const (
 	defaultGratuitousCount    = 3
 	defaultGratuitousInterval = 500 * time.Millisecond
+	defaultGratuitousRate     = 5000
 	defaultRefreshInterval    = 60 * time.Second
 )
 
@@ -58,6 +64,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.GratuitousInterval <= 0 {
 		o.GratuitousInterval = defaultGratuitousInterval
+	}
+	if o.GratuitousRate == 0 {
+		o.GratuitousRate = defaultGratuitousRate
 	}
 	switch {
 	case o.RefreshInterval == 0:

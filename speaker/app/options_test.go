@@ -1,0 +1,64 @@
+package app
+
+import (
+	"log/slog"
+	"net"
+	"net/netip"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+)
+
+// TestLayer2OptionsMeanWhatTheFlagsSay: --gratuitous-count=0 sends none and
+// --refresh-interval=0 turns refreshing off; the announcer reads 0 as its default, so the
+// flags must not reach it as 0.
+func TestLayer2OptionsMeanWhatTheFlagsSay(t *testing.T) {
+	cases := []struct {
+		count, wantCount     int
+		refresh, wantRefresh time.Duration
+	}{
+		{count: 0, wantCount: -1, refresh: 0, wantRefresh: -1},
+		{count: 3, wantCount: 3, refresh: time.Minute, wantRefresh: time.Minute},
+		{count: 1, wantCount: 1, refresh: time.Second, wantRefresh: time.Second},
+	}
+	for _, c := range cases {
+		got := Options{GratuitousCount: c.count, RefreshInterval: c.refresh}.layer2Options()
+		if got.GratuitousRate >= 0 {
+			t.Errorf("--gratuitous-rate=0 reaches the announcer as %v, want negative (no bound)", got.GratuitousRate)
+		}
+		if got.GratuitousCount != c.wantCount || got.RefreshInterval != c.wantRefresh {
+			t.Errorf("count %d, refresh %s: announcer gets count %d, refresh %s; want %d, %s",
+				c.count, c.refresh, got.GratuitousCount, got.RefreshInterval, c.wantCount, c.wantRefresh)
+		}
+	}
+}
+
+// TestSplitBrainRecordIsBounded: replies from ever new MACs for owned addresses, and
+// for addresses no longer owned, keep at most one record per owned address.
+func TestSplitBrainRecordIsBounded(t *testing.T) {
+	owned := map[netip.Addr][]string{}
+	for i := range 4 {
+		owned[netip.AddrFrom4([4]byte{198, 18, 0, byte(i + 1)})] = []string{"ns/svc"}
+	}
+	rec := &countingRecorder{}
+	a := &layer2Reconciler{owners: owned, recorder: rec, logger: slog.New(slog.DiscardHandler)}
+	for i := range 10000 {
+		ip := netip.AddrFrom4([4]byte{198, 18, 0, byte(i%8 + 1)}) // half of them not owned
+		mac := net.HardwareAddr{2, 0, byte(i >> 16), byte(i >> 8), byte(i), 1}
+		a.foreignReply(ip, "eth0", mac)
+	}
+	if n := len(a.lastSplit); n > len(owned) {
+		t.Fatalf("split-brain record holds %d entries for %d owned addresses", n, len(owned))
+	}
+	if rec.n != len(owned) {
+		t.Fatalf("%d split-brain events for 10000 spoofed replies, want %d (one per owned address per minute)", rec.n, len(owned))
+	}
+}
+
+// countingRecorder counts the events it is given.
+type countingRecorder struct{ n int }
+
+func (r *countingRecorder) Eventf(runtime.Object, runtime.Object, string, string, string, string, ...any) {
+	r.n++
+}
