@@ -94,3 +94,21 @@ func (l *Lab) ClientNeighbor(ctx context.Context, addr netip.Addr) (*Neighbor, e
 func (l *Lab) FlushClientNeighbors(ctx context.Context) error {
 	return ip(ctx, l.L2Client.Netns, "neigh", "flush", "dev", l.L2Client.Link)
 }
+
+// ClientNeighbour returns the MAC the L2 client's kernel holds for addr in its neighbour
+// table ("" when it holds none), without sending anything: what the client would use for
+// its next packet.
+func (l *Lab) ClientNeighbour(ctx context.Context, addr netip.Addr) (string, error) {
+	if err := checkLabAddr(addr); err != nil {
+		return "", err
+	}
+	c := l.L2Client
+	out, err := runIn(ctx, c.Netns, "ip", "neigh", "show", addr.String(), "dev", c.Link)
+	if err != nil {
+		return "", err
+	}
+	if m := macPattern.FindString(out); m != "" {
+		return strings.ToLower(m), nil
+	}
+	return "", nil
+}

@@ -195,6 +195,12 @@ func (a *layer2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 	if err := a.l2.SetOwned(owned); err != nil {
 		a.logger.Warn("some addresses could not be announced", "error", err)
 	}
+	if a.gossip.returned(snap.Alive, a.member.Refutations()) {
+		// A speaker came back, or the others had this one for dead (it was frozen, or a
+		// partition healed): meanwhile another node may have announced addresses this
+		// one owns, and clients hold that node's MAC.
+		a.l2.Reannounce()
+	}
 	a.mu.Lock()
 	a.owners = p.Services
 	a.mu.Unlock()

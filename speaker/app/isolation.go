@@ -22,6 +22,25 @@ type gossipView struct {
 	// reason is the isolation last reported ("" when not isolated), to log and raise an
 	// event only when it changes.
 	reason string
+	// alive is the set of live speakers, and refutations the member's count of refuted
+	// verdicts about itself, at the last reconcile.
+	alive       map[string]bool
+	refutations uint64
+}
+
+// returned records the live speakers and this member's refutation count, and reports
+// whether, since the last reconcile, a speaker that was not live is now, or this one
+// refuted a verdict of suspect or dead (the first reconcile counts neither).
+func (g *gossipView) returned(alive map[string][]string, refutations uint64) bool {
+	first := g.alive == nil
+	came := refutations != g.refutations
+	now := make(map[string]bool, len(alive))
+	for name := range alive {
+		now[name] = true
+		came = came || !g.alive[name]
+	}
+	g.alive, g.refutations = now, refutations
+	return came && !first
 }
 
 // gossipSnapshot gathers plan.Gossip: memberlist's last-alive times, the nodes whose

@@ -62,3 +62,32 @@ type countingRecorder struct{ n int }
 func (r *countingRecorder) Eventf(runtime.Object, runtime.Object, string, string, string, string, ...any) {
 	r.n++
 }
+
+// TestReturnedSeesSpeakersComingBack: a re-announce follows a speaker coming back or
+// this one refuting the others' verdict, not a speaker leaving, and not the first look.
+func TestReturnedSeesSpeakersComingBack(t *testing.T) {
+	var g gossipView
+	steps := []struct {
+		alive   []string
+		refuted uint64
+		want    bool
+	}{
+		{[]string{"a", "b", "c"}, 0, false}, // first reconcile
+		{[]string{"a", "b", "c"}, 0, false}, // nothing changed
+		{[]string{"a", "b"}, 0, false},      // c left
+		{[]string{"a", "b", "c"}, 0, true},  // c is back
+		{[]string{"a"}, 0, false},           // partition
+		{[]string{"a", "b", "c"}, 0, true},  // healed
+		{[]string{"a", "b", "c"}, 1, true},  // the others had us for dead; we refuted
+		{[]string{"a", "b", "c"}, 1, false}, // nothing new
+	}
+	for i, s := range steps {
+		alive := map[string][]string{}
+		for _, n := range s.alive {
+			alive[n] = nil
+		}
+		if got := g.returned(alive, s.refuted); got != s.want {
+			t.Errorf("step %d (%v, %d refutations): returned = %v, want %v", i, s.alive, s.refuted, got, s.want)
+		}
+	}
+}

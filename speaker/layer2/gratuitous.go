@@ -31,6 +31,43 @@ func (a *Announcer) takeoverBurst(claims []*claim) {
 	}
 }
 
+// Reannounce sends, in the background, a takeover burst (GratuitousCount packets) for
+// every owned IP, as if each had just been taken over. The caller uses it when this node
+// may have been out of the picture while keeping its addresses: it was frozen, or cut off
+// from the other speakers, and another node announced them meanwhile, so clients hold
+// that node's MAC. Without it they would keep it until the refresh or their own timeout.
+func (a *Announcer) Reannounce() {
+	a.setMu.Lock()
+	defer a.setMu.Unlock()
+	if a.closed || a.opts.GratuitousCount <= 0 {
+		return
+	}
+	claims := a.ownedClaims()
+	if len(claims) == 0 {
+		return
+	}
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		a.announceAll(claims)
+		if a.opts.GratuitousCount > 1 {
+			a.wg.Add(1)
+			a.takeoverBurst(claims)
+		}
+	}()
+}
+
+// ownedClaims returns the current claims.
+func (a *Announcer) ownedClaims() []*claim {
+	a.mu.RLock()
+	defer a.mu.RUnlock()
+	claims := make([]*claim, 0, len(a.owned))
+	for _, c := range a.owned {
+		claims = append(claims, c)
+	}
+	return claims
+}
+
 // refresh re-announces every owned IP each RefreshInterval.
 func (a *Announcer) refresh() {
 	defer a.wg.Done()
@@ -42,13 +79,7 @@ func (a *Announcer) refresh() {
 			return
 		case <-t.C:
 		}
-		a.mu.RLock()
-		claims := make([]*claim, 0, len(a.owned))
-		for _, c := range a.owned {
-			claims = append(claims, c)
-		}
-		a.mu.RUnlock()
-		a.announceAll(claims)
+		a.announceAll(a.ownedClaims())
 	}
 }
 

@@ -29,6 +29,7 @@ type events struct {
 	changes chan struct{} // buffered 1: a pending "something changed"
 	leaving atomic.Bool   // our own NodeMeta says we are leaving
 	stopped atomic.Bool   // this member has shut down: it sees nobody, not even itself
+	refuted atomic.Uint64 // verdicts of suspect or dead about this member it refuted
 
 	local atomic.Pointer[[]byte] // our own metadata (the interfaces we report up)
 
@@ -112,6 +113,14 @@ func (e *events) NotifyConflict(existing, other *memberlist.Node) {
 	e.metrics.events.WithLabelValues(eventConflict).Inc()
 	e.log.Error("two speakers claim the same node name; check the speaker's node name setting",
 		"node", existing.Name, "addr", addrPort(existing).String(), "otherAddr", addrPort(other).String())
+}
+
+// refute counts a refuted verdict about this member and signals it.
+func (e *events) refute() {
+	e.refuted.Add(1)
+	e.metrics.events.WithLabelValues(eventRefute).Inc()
+	e.log.Info("the others had this member as suspect or dead; refuted")
+	e.notify()
 }
 
 // stop marks the member as out of the cluster and signals the change.

@@ -14,12 +14,19 @@ type slogWriter struct {
 	// keepLevels logs each line at memberlist's own level; otherwise every line is
 	// logged at debug (see Config.MemberlistLogLevels).
 	keepLevels bool
+	// onRefute, if set, is called for each line saying memberlist refuted a claim that
+	// this node is suspect or dead: memberlist tells that only in its log.
+	onRefute func()
 }
 
 // newMemberlistLogger returns the *log.Logger to hand to memberlist.
-func newMemberlistLogger(l *slog.Logger, keepLevels bool) *log.Logger {
-	return log.New(&slogWriter{log: l.With("component", "memberlist"), keepLevels: keepLevels}, "", 0)
+func newMemberlistLogger(l *slog.Logger, keepLevels bool, onRefute func()) *log.Logger {
+	return log.New(&slogWriter{log: l.With("component", "memberlist"), keepLevels: keepLevels, onRefute: onRefute}, "", 0)
 }
+
+// refuteLines start memberlist's messages (since v0.1) for a refuted suspect or dead
+// verdict about this node.
+var refuteLines = [][]byte{[]byte("Refuting a suspect message"), []byte("Refuting a dead message")}
 
 // memberlistLevels maps memberlist's level tags to slog levels.
 var memberlistLevels = []struct {
@@ -44,6 +51,9 @@ func (w *slogWriter) Write(p []byte) (int, error) {
 		}
 	}
 	line = bytes.TrimPrefix(line, []byte("memberlist: "))
+	if w.onRefute != nil && (bytes.HasPrefix(line, refuteLines[0]) || bytes.HasPrefix(line, refuteLines[1])) {
+		w.onRefute()
+	}
 	if !w.keepLevels {
 		level = slog.LevelDebug
 	}

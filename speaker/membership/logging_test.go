@@ -25,7 +25,7 @@ func TestMemberlistLogger(t *testing.T) {
 		t.Run(tt.line, func(t *testing.T) {
 			var buf bytes.Buffer
 			l := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-			newMemberlistLogger(l, tt.keepLevels).Printf("%s", tt.line)
+			newMemberlistLogger(l, tt.keepLevels, nil).Printf("%s", tt.line)
 			out := buf.String()
 			for _, want := range []string{"level=" + tt.wantLevel, "msg=\"" + tt.wantMsg + "\"", "component=memberlist"} {
 				if !strings.Contains(out, want) {
@@ -41,7 +41,7 @@ func TestMemberlistLogger(t *testing.T) {
 func TestMemberlistLoggerQuietByDefault(t *testing.T) {
 	var buf bytes.Buffer
 	l := slog.New(slog.NewTextHandler(&buf, nil))
-	newMemberlistLogger(l, false).Printf("[ERR] memberlist: Failed to send UDP ping")
+	newMemberlistLogger(l, false, nil).Printf("[ERR] memberlist: Failed to send UDP ping")
 	if buf.Len() != 0 {
 		t.Fatalf("logged at info level: %q", buf.String())
 	}

@@ -64,7 +64,7 @@ func New(cfg Config) (*Member, error) {
 	mc.Events = ev
 	mc.Conflict = ev
 	mc.Delegate = ev
-	mc.Logger = newMemberlistLogger(cfg.Logger, cfg.MemberlistLogLevels)
+	mc.Logger = newMemberlistLogger(cfg.Logger, cfg.MemberlistLogLevels, ev.refute)
 	if cfg.wrapTransport != nil {
 		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
 			BindAddrs: []string{cfg.BindAddr}, BindPort: cfg.Port, Logger: mc.Logger,
@@ -146,6 +146,12 @@ func (m *Member) KeyRejected() []netip.AddrPort {
 	slices.SortFunc(out, func(a, b netip.AddrPort) int { return a.Compare(b) })
 	return out
 }
+
+// Refutations counts the times the others declared this member suspect or dead while it
+// was up (it was frozen, or cut off from them) and it refuted them. Each time, another
+// node may have taken over its addresses meanwhile, and clients learnt that node's MAC;
+// a change of the count is also signalled on Changes.
+func (m *Member) Refutations() uint64 { return m.events.refuted.Load() }
 
 // Changes signals, coalesced, that the set of live members changed (a join, a leave
 // or a failure). Read Alive after each signal. The channel is never closed.

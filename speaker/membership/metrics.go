@@ -9,6 +9,7 @@ const (
 	eventFailed   = "failed"   // a node was declared dead by failure detection
 	eventUpdate   = "update"   // a live node changed its address or metadata
 	eventConflict = "conflict" // two nodes claimed the same name: a misconfiguration
+	eventRefute   = "refute"   // the others had this node as suspect or dead; it refuted
 )
 
 // metrics are this package's Prometheus collectors. They exist even when not
@@ -28,7 +29,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		}),
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "ironlb", Subsystem: "memberlist", Name: "events_total",
-			Help: "Membership changes seen by this speaker, by type (join, leave, failed, update, conflict).",
+			Help: "Membership changes seen by this speaker, by type (join, leave, failed, update, conflict, refute: the others had this speaker as suspect or dead).",
 		}, []string{"type"}),
 		joinFailures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "ironlb", Subsystem: "memberlist", Name: "join_failures_total",
@@ -40,7 +41,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		m.joinFailures.WithLabelValues(c)
 	}
 	// Expose every type from the start, so rate() and alerts see 0 rather than nothing.
-	for _, t := range []string{eventJoin, eventLeave, eventFailed, eventUpdate, eventConflict} {
+	for _, t := range []string{eventJoin, eventLeave, eventFailed, eventUpdate, eventConflict, eventRefute} {
 		m.events.WithLabelValues(t)
 	}
 	if reg == nil {

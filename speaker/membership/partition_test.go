@@ -142,3 +142,41 @@ func TestPartitionHeals(t *testing.T) {
 	took := c.waitAll(all, 4*DefaultRejoinInterval+2*time.Second)
 	t.Logf("one cluster again %s after the partition healed", took.Round(time.Millisecond))
 }
+
+// TestRefutationIsCounted: a member the others declared dead while it was up (a short
+// cut, healed before it noticed anything itself) refutes when it hears of it, and says
+// so: Refutations grows and the refute event is counted. The speaker re-announces its
+// addresses on it, because another node took them over meanwhile.
+func TestRefutationIsCounted(t *testing.T) {
+	transports := map[string]*cuttableTransport{}
+	var mu sync.Mutex
+	c := newCluster(t)
+	c.edit = func(name string, cfg *Config) {
+		cfg.wrapTransport = func(inner memberlist.Transport) memberlist.Transport {
+			mu.Lock()
+			defer mu.Unlock()
+			transports[name] = newCuttable(inner)
+			return transports[name]
+		}
+	}
+	all := []string{"a", "b", "c"}
+	for _, n := range all {
+		c.start(n)
+	}
+	c.waitAll(all, 5*time.Second)
+	if got := c.members["c"].Refutations(); got != 0 {
+		t.Fatalf("refutations before any cut = %d", got)
+	}
+	transports["c"].cut.Store(true)
+	if !waitFor(5*time.Second, func() bool { return len(c.members["a"].Alive()) == 2 }) {
+		t.Fatal("the others did not drop the cut-off member")
+	}
+	transports["c"].cut.Store(false)
+	if !waitFor(4*DefaultRejoinInterval, func() bool { return c.members["c"].Refutations() > 0 }) {
+		t.Fatal("the member declared dead never counted a refutation")
+	}
+	c.waitAll(all, 4*DefaultRejoinInterval)
+	if got := c.metric("c", "ironlb_memberlist_events_total", eventRefute); got < 1 {
+		t.Errorf("refute events = %v, want at least 1", got)
+	}
+}
