@@ -8,8 +8,6 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,6 +19,7 @@ import (
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/internal/ipset"
+	"github.com/ironlb/ironlb/internal/status"
 	"github.com/ironlb/ironlb/internal/trigger"
 )
 
@@ -176,16 +175,16 @@ func (r *Reconciler) warnShrunk(p *ironlbv1.IPAddressPool) {
 }
 
 func (r *Reconciler) writeStatus(ctx context.Context, p *ironlbv1.IPAddressPool, compileErr error, conflict string) error {
-	status := p.Status.DeepCopy()
+	st := p.Status.DeepCopy()
 	usage := r.Alloc.Usage(p.Name)
-	status.IPv4 = familyUsage(usage, ipset.IPv4)
-	status.IPv6 = familyUsage(usage, ipset.IPv6)
+	st.IPv4 = familyUsage(usage, ipset.IPv4)
+	st.IPv6 = familyUsage(usage, ipset.IPv6)
 	if r.Metrics != nil {
 		r.Metrics.SetPoolUsage(p.Name, usage)
 	}
 	gen := p.Generation
 	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&status.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen})
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen})
 	}
 	holders := r.Alloc.Holders(p.Name)
 	switch {
@@ -213,20 +212,11 @@ func (r *Reconciler) writeStatus(ctx context.Context, p *ironlbv1.IPAddressPool,
 		set(ConditionShrunk, metav1.ConditionTrue, "ServicesOutsidePool",
 			fmt.Sprintf("pool %s no longer contains the addresses of %d Service(s), which keep them: %s", p.Name, len(shrunk), firstFew(shrunk)))
 	} else {
-		meta.RemoveStatusCondition(&status.Conditions, ConditionShrunk)
+		meta.RemoveStatusCondition(&st.Conditions, ConditionShrunk)
 	}
-	if equality.Semantic.DeepEqual(status, &p.Status) {
-		return nil
-	}
-	patch := client.MergeFromWithOptions(p.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	p.Status = *status
-	if err := r.Client.Status().Patch(ctx, p, patch); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return err
-	}
-	return nil
+	w := status.Writer{Client: r.Client, Strategy: status.MergePatch, OptimisticLock: true, FieldManager: ironlbv1.ControllerName}
+	_, err := w.Write(ctx, p, func() { p.Status = *st })
+	return err
 }
 
 func familyUsage(usage map[ipset.Family]allocator.Usage, f ipset.Family) *ironlbv1.FamilyUsage {
