@@ -77,7 +77,7 @@ func bgpService(t *testing.T, l *lab.Lab, name, pool string, policy corev1.Servi
 	t.Helper()
 	svc, pods := extraService(t, l, name, func(s *corev1.Service) {
 		if pool != "" {
-			s.Annotations = map[string]string{"ironlb.io/address-pool": pool}
+			s.Annotations = map[string]string{ironlbv1.AnnotationAddressPool: pool}
 		}
 		if policy != "" {
 			s.Spec.ExternalTrafficPolicy = policy

@@ -198,5 +198,5 @@ func eventRecorder(mgr manager.Manager, cfg *rest.Config, o Options) (events.Eve
 		b.Shutdown()
 		return nil
 	}))
-	return b.NewRecorder(mgr.GetScheme(), "ironlb-controller"), err
+	return b.NewRecorder(mgr.GetScheme(), ironlbv1.ControllerName), err
 }

@@ -19,7 +19,6 @@ import (
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/app"
 	"github.com/ironlb/ironlb/controller/request"
-	"github.com/ironlb/ironlb/controller/service"
 	"github.com/ironlb/ironlb/internal/testenv"
 )
 
@@ -178,7 +177,7 @@ func waitReason(t *testing.T, ns, name, reason string) *metav1.Condition {
 	var cond *metav1.Condition
 	waitFor(t, 20*time.Second, func() string {
 		svc := getService(t, ns, name)
-		cond = meta.FindStatusCondition(svc.Status.Conditions, service.ConditionIPAllocated)
+		cond = meta.FindStatusCondition(svc.Status.Conditions, ironlbv1.ConditionIPAllocated)
 		if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != reason {
 			return fmt.Sprintf("%s/%s condition %+v, want False/%s", ns, name, cond, reason)
 		}
@@ -204,9 +203,9 @@ func TestAllocationFlow(t *testing.T) {
 
 	createService(t, lbService("flow", "web", nil, 80))
 	svc := waitIP(t, "flow", "web", "198.18.100.1")
-	if got := svc.Annotations[request.AnnotationAllocatedFromPool]; got != "flow" {
+	if got := svc.Annotations[ironlbv1.AnnotationAllocatedFromPool]; got != "flow" {
 		waitFor(t, 5*time.Second, func() string {
-			if got := getService(t, "flow", "web").Annotations[request.AnnotationAllocatedFromPool]; got != "flow" {
+			if got := getService(t, "flow", "web").Annotations[ironlbv1.AnnotationAllocatedFromPool]; got != "flow" {
 				return "pool annotation is " + got
 			}
 			return ""
@@ -218,20 +217,20 @@ func TestAllocationFlow(t *testing.T) {
 	// A second Service gets the next address; a request for a taken address waits.
 	createService(t, lbService("flow", "api", nil, 80))
 	waitIP(t, "flow", "api", "198.18.100.2")
-	createService(t, lbService("flow", "thief", map[string]string{request.AnnotationLoadBalancerIPs: "198.18.100.1"}, 81))
+	createService(t, lbService("flow", "thief", map[string]string{ironlbv1.AnnotationLoadBalancerIPs: "198.18.100.1"}, 81))
 	cond := waitReason(t, "flow", "thief", "RequestedIPInUse")
 	if !strings.Contains(cond.Message, "flow/web") {
 		t.Errorf("message should name the holder flow/web: %s", cond.Message)
 	}
 	// Outside every pool, and a malformed annotation.
-	createService(t, lbService("flow", "outside", map[string]string{request.AnnotationLoadBalancerIPs: "198.18.200.1"}, 80))
+	createService(t, lbService("flow", "outside", map[string]string{ironlbv1.AnnotationLoadBalancerIPs: "198.18.200.1"}, 80))
 	waitReason(t, "flow", "outside", "RequestedIPNotInPool")
-	createService(t, lbService("flow", "typo", map[string]string{request.AnnotationLoadBalancerIPs: "198.18.100.300"}, 80))
+	createService(t, lbService("flow", "typo", map[string]string{ironlbv1.AnnotationLoadBalancerIPs: "198.18.100.300"}, 80))
 	cond = waitReason(t, "flow", "typo", request.InvalidAnnotation)
-	if !strings.Contains(cond.Message, request.AnnotationLoadBalancerIPs) {
+	if !strings.Contains(cond.Message, ironlbv1.AnnotationLoadBalancerIPs) {
 		t.Errorf("message should name the annotation: %s", cond.Message)
 	}
-	createService(t, lbService("flow", "nopool", map[string]string{request.AnnotationAddressPool: "missing"}, 80))
+	createService(t, lbService("flow", "nopool", map[string]string{ironlbv1.AnnotationAddressPool: "missing"}, 80))
 	waitReason(t, "flow", "nopool", "NoMatchingPool")
 
 	// Events a user reads with kubectl describe.
@@ -259,7 +258,7 @@ func TestAllocationFlow(t *testing.T) {
 
 	// Fixing the request frees the Service from its wait; releasing gives the address back.
 	thief := getService(t, "flow", "thief")
-	thief.Annotations[request.AnnotationLoadBalancerIPs] = "198.18.100.9"
+	thief.Annotations[ironlbv1.AnnotationLoadBalancerIPs] = "198.18.100.9"
 	if err := env.Client.Update(context.Background(), thief); err != nil {
 		t.Fatal(err)
 	}
@@ -288,15 +287,15 @@ func TestMetalLBAnnotations(t *testing.T) {
 	waitIP(t, "move", "new", "198.18.111.7")
 	// ironlb's own annotation wins over MetalLB's.
 	createService(t, lbService("move", "both", map[string]string{
-		"metallb.io/address-pool": "move-manual", request.AnnotationAddressPool: "move-auto"}, 80))
+		"metallb.io/address-pool": "move-manual", ironlbv1.AnnotationAddressPool: "move-auto"}, 80))
 	waitIP(t, "move", "both", "198.18.110.0")
 	// Sharing with MetalLB's key on one and ironlb's on the other.
-	createService(t, lbService("move", "share-a", map[string]string{"metallb.universe.tf/allow-shared-ip": "k", request.AnnotationLoadBalancerIPs: "198.18.110.50"}, 80))
-	createService(t, lbService("move", "share-b", map[string]string{request.AnnotationAllowSharedIP: "k", request.AnnotationLoadBalancerIPs: "198.18.110.50"}, 443))
+	createService(t, lbService("move", "share-a", map[string]string{"metallb.universe.tf/allow-shared-ip": "k", ironlbv1.AnnotationLoadBalancerIPs: "198.18.110.50"}, 80))
+	createService(t, lbService("move", "share-b", map[string]string{ironlbv1.AnnotationAllowSharedIP: "k", ironlbv1.AnnotationLoadBalancerIPs: "198.18.110.50"}, 443))
 	waitIP(t, "move", "share-a", "198.18.110.50")
 	waitIP(t, "move", "share-b", "198.18.110.50")
 	waitFor(t, 10*time.Second, func() string {
-		if d := eventsFor(t, "move", "old"); !strings.Contains(d, "LegacyAnnotation") || !strings.Contains(d, "ironlb.io/address-pool") {
+		if d := eventsFor(t, "move", "old"); !strings.Contains(d, "LegacyAnnotation") || !strings.Contains(d, ironlbv1.AnnotationAddressPool) {
 			return "describe lacks the LegacyAnnotation event:\n" + d
 		}
 		return ""
@@ -323,11 +322,11 @@ func TestOverlappingPoolAndDeletion(t *testing.T) {
 		return ""
 	})
 	// The conflicting pool is never used, even when asked for by name.
-	createService(t, lbService("over", "a", map[string]string{request.AnnotationAddressPool: "over-new"}, 80))
+	createService(t, lbService("over", "a", map[string]string{ironlbv1.AnnotationAddressPool: "over-new"}, 80))
 	waitReason(t, "over", "a", "NoMatchingPool")
 
 	// Deleting a pool in use is held back until its Services let go.
-	createService(t, lbService("over", "b", map[string]string{request.AnnotationAddressPool: "over-old"}, 80))
+	createService(t, lbService("over", "b", map[string]string{ironlbv1.AnnotationAddressPool: "over-old"}, 80))
 	waitIP(t, "over", "b", "198.18.120.0")
 	var p ironlbv1.IPAddressPool
 	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "over-old"}, &p); err != nil {
@@ -523,7 +522,7 @@ func TestDualStack(t *testing.T) {
 		return fmt.Sprintf("prefer %q, require %q", p, r)
 	})
 	waitFor(t, 10*time.Second, func() string {
-		if got := getService(t, "dual", "prefer").Annotations[request.AnnotationAllocatedFromPool]; got != "dual-v4,dual-v6" {
+		if got := getService(t, "dual", "prefer").Annotations[ironlbv1.AnnotationAllocatedFromPool]; got != "dual-v4,dual-v6" {
 			return "pool annotation is " + got
 		}
 		return ""
@@ -542,7 +541,7 @@ func TestOtherConditionsSurvive(t *testing.T) {
 	testenv.Require(t, env)
 	ensureNamespace(t, "cond", nil)
 	createPool(t, "cond", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.160.0/24")})
-	svc := lbService("cond", "s", map[string]string{request.AnnotationLoadBalancerIPs: "198.18.160.5"}, 80)
+	svc := lbService("cond", "s", map[string]string{ironlbv1.AnnotationLoadBalancerIPs: "198.18.160.5"}, 80)
 	createService(t, svc)
 	other := metav1.Condition{Type: "example.com/Other", Status: metav1.ConditionTrue, Reason: "Test", Message: "written by someone else", LastTransitionTime: metav1.Now()}
 	svc = getService(t, "cond", "s")
@@ -553,7 +552,7 @@ func TestOtherConditionsSurvive(t *testing.T) {
 	startController(t, false)
 	waitIP(t, "cond", "s", "198.18.160.5")
 	svc = getService(t, "cond", "s")
-	svc.Annotations[request.AnnotationLoadBalancerIPs] = "198.18.160.6"
+	svc.Annotations[ironlbv1.AnnotationLoadBalancerIPs] = "198.18.160.6"
 	if err := env.Client.Update(context.Background(), svc); err != nil {
 		t.Fatal(err)
 	}

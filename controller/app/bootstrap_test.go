@@ -23,11 +23,11 @@ func TestRestartKeepsSharerWithMalformedAnnotation(t *testing.T) {
 	const shared = "198.18.140.1"
 	for i, name := range []string{"first", "second"} {
 		createService(t, lbService("malformed", name, map[string]string{
-			"ironlb.io/allow-shared-ip": "k", "ironlb.io/loadBalancerIPs": shared}, int32(80+i)))
+			ironlbv1.AnnotationAllowSharedIP: "k", ironlbv1.AnnotationLoadBalancerIPs: shared}, int32(80+i)))
 		waitIP(t, "malformed", name, shared)
 	}
 	edit(t, getService(t, "malformed", "second"), func(s *corev1.Service) {
-		s.Annotations["ironlb.io/loadBalancerIPs"] = "not-an-ip"
+		s.Annotations[ironlbv1.AnnotationLoadBalancerIPs] = "not-an-ip"
 	})
 	waitReason(t, "malformed", "second", "InvalidAnnotation")
 	c.stop()

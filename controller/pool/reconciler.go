@@ -23,16 +23,6 @@ import (
 	"github.com/ironlb/ironlb/internal/trigger"
 )
 
-// Finalizer keeps a pool object while Services still hold its addresses, so deleting a
-// pool by mistake does not cut anyone off.
-const Finalizer = ironlbv1.PoolFinalizer
-
-// Condition types a pool reports besides Ready, Conflict and Exhausted.
-const (
-	// ConditionShrunk is True when Services hold addresses the pool no longer contains.
-	ConditionShrunk = ironlbv1.ConditionShrunk
-)
-
 // Reconciler syncs one IPAddressPool into the allocator and writes its status.
 type Reconciler struct {
 	Client   client.Client
@@ -100,7 +90,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	r.Alloc.Observe(p.Name, p.Generation)
 
 	if deleting && r.Alloc.Holders(p.Name) == 0 {
-		if controllerutil.RemoveFinalizer(p, Finalizer) {
+		if controllerutil.RemoveFinalizer(p, ironlbv1.PoolFinalizer) {
 			if err := r.Client.Update(ctx, p); err != nil {
 				return reconcile.Result{}, client.IgnoreNotFound(err)
 			}
@@ -108,7 +98,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		r.forget(p.Name)
 		return reconcile.Result{}, nil
 	}
-	if !deleting && controllerutil.AddFinalizer(p, Finalizer) {
+	if !deleting && controllerutil.AddFinalizer(p, ironlbv1.PoolFinalizer) {
 		if err := r.Client.Update(ctx, p); err != nil {
 			return reconcile.Result{}, err
 		}
@@ -209,10 +199,10 @@ func (r *Reconciler) writeStatus(ctx context.Context, p *ironlbv1.IPAddressPool,
 		set(ironlbv1.ConditionExhausted, metav1.ConditionFalse, "AddressesLeft", "addresses are left for automatic assignment")
 	}
 	if shrunk := r.Alloc.Shrunk(p.Name); len(shrunk) > 0 {
-		set(ConditionShrunk, metav1.ConditionTrue, "ServicesOutsidePool",
+		set(ironlbv1.ConditionShrunk, metav1.ConditionTrue, "ServicesOutsidePool",
 			fmt.Sprintf("pool %s no longer contains the addresses of %d Service(s), which keep them: %s", p.Name, len(shrunk), firstFew(shrunk)))
 	} else {
-		meta.RemoveStatusCondition(&st.Conditions, ConditionShrunk)
+		meta.RemoveStatusCondition(&st.Conditions, ironlbv1.ConditionShrunk)
 	}
 	w := status.Writer{Client: r.Client, Strategy: status.MergePatch, OptimisticLock: true, FieldManager: ironlbv1.ControllerName}
 	_, err := w.Write(ctx, p, func() { p.Status = *st })

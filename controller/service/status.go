@@ -17,13 +17,8 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/allocator"
-	"github.com/ironlb/ironlb/controller/request"
 	"github.com/ironlb/ironlb/internal/status"
 )
-
-// ConditionIPAllocated is the Service condition that says whether the Service has its
-// external address, and why not.
-const ConditionIPAllocated = ironlbv1.ConditionIPAllocated
 
 type condition struct {
 	status  metav1.ConditionStatus
@@ -75,7 +70,7 @@ func ingressIPs(in []corev1.LoadBalancerIngress) []netip.Addr {
 // 3000 Services costs no API writes.
 func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, out outcome) error {
 	before := ingressIPs(svc.Status.LoadBalancer.Ingress)
-	prevCond := meta.FindStatusCondition(svc.Status.Conditions, ConditionIPAllocated)
+	prevCond := meta.FindStatusCondition(svc.Status.Conditions, ironlbv1.ConditionIPAllocated)
 	condChanged := prevCond == nil || prevCond.Status != out.cond.status || prevCond.Reason != out.cond.reason || prevCond.Message != out.cond.message
 	// An update carries the resourceVersion it was based on, so a stale copy is refused
 	// (conflict, then retried) and the conditions other components write on the Service are
@@ -89,7 +84,7 @@ func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, out outcome
 			svc.Status.LoadBalancer.Ingress = nil
 		}
 		meta.SetStatusCondition(&svc.Status.Conditions, metav1.Condition{
-			Type: ConditionIPAllocated, Status: out.cond.status, Reason: out.cond.reason,
+			Type: ironlbv1.ConditionIPAllocated, Status: out.cond.status, Reason: out.cond.reason,
 			Message: truncate(out.cond.message), ObservedGeneration: svc.Generation,
 		})
 		if changed = !equality.Semantic.DeepEqual(orig, &svc.Status); changed {
@@ -116,20 +111,20 @@ func poolAnnotation(pools []string) string { return strings.Join(uniquePools(poo
 func setPoolAnnotation(svc *corev1.Service, pools []string) {
 	want := poolAnnotation(pools)
 	if want == "" {
-		delete(svc.Annotations, request.AnnotationAllocatedFromPool)
+		delete(svc.Annotations, ironlbv1.AnnotationAllocatedFromPool)
 		return
 	}
 	if svc.Annotations == nil {
 		svc.Annotations = map[string]string{}
 	}
-	svc.Annotations[request.AnnotationAllocatedFromPool] = want
+	svc.Annotations[ironlbv1.AnnotationAllocatedFromPool] = want
 }
 
 // annotatePools records the pools the addresses came from when the status did not change
 // (so no status patch carried it), e.g. after an edit of the annotation by hand.
 func (r *Reconciler) annotatePools(ctx context.Context, svc *corev1.Service, pools []string) error {
 	want := poolAnnotation(pools)
-	have, present := svc.Annotations[request.AnnotationAllocatedFromPool]
+	have, present := svc.Annotations[ironlbv1.AnnotationAllocatedFromPool]
 	if have == want && (present || want == "") {
 		return nil
 	}
@@ -137,7 +132,7 @@ func (r *Reconciler) annotatePools(ctx context.Context, svc *corev1.Service, poo
 	if want == "" {
 		value = nil
 	}
-	patch := map[string]any{"metadata": map[string]any{"annotations": map[string]any{request.AnnotationAllocatedFromPool: value}}}
+	patch := map[string]any{"metadata": map[string]any{"annotations": map[string]any{ironlbv1.AnnotationAllocatedFromPool: value}}}
 	data, err := json.Marshal(patch)
 	if err != nil {
 		return err
@@ -197,7 +192,7 @@ func (r *Reconciler) clearStatus(ctx context.Context, svc *corev1.Service, relea
 			keep = append(keep, ing)
 		}
 		svc.Status.LoadBalancer.Ingress = keep
-		meta.RemoveStatusCondition(&svc.Status.Conditions, ConditionIPAllocated)
+		meta.RemoveStatusCondition(&svc.Status.Conditions, ironlbv1.ConditionIPAllocated)
 		changed = !equality.Semantic.DeepEqual(orig, &svc.Status)
 	})
 	if err != nil || (changed && !wrote) {

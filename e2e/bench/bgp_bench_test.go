@@ -1250,7 +1250,7 @@ func bgpNodeLoss(t *testing.T, ctx context.Context, l *lab.Lab, pods []*lab.Pod,
 	sctx, cancel := context.WithTimeout(ctx, 2*time.Minute)
 	svc := bgpService(bgpNamespace, "failover", false)
 	svc.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
-	svc.Annotations = map[string]string{"ironlb.io/loadBalancerIPs": target.String()}
+	svc.Annotations = map[string]string{ironlbv1.AnnotationLoadBalancerIPs: target.String()}
 	svc, err := l.CreateService(sctx, svc)
 	if err != nil {
 		t.Fatal(err)

@@ -393,7 +393,7 @@ func l2Targets(t *testing.T, ctx context.Context, l *lab.Lab) []*l2Target {
 			continue
 		}
 		svc := l2IPv4Service(l2Namespace, "fo-"+n.Name)
-		svc.Annotations = map[string]string{"ironlb.io/loadBalancerIPs": a.String()}
+		svc.Annotations = map[string]string{ironlbv1.AnnotationLoadBalancerIPs: a.String()}
 		svc, err := l.CreateService(ctx, svc)
 		if err != nil {
 			t.Fatal(err)
@@ -756,7 +756,7 @@ func l2MeasureFootprint(t *testing.T, ctx context.Context, l *lab.Lab, n int, id
 		ok := 0
 		for _, s := range list.Items {
 			for _, c := range s.Status.Conditions {
-				if c.Type == "ironlb.io/L2Announced" && c.Status == metav1.ConditionTrue {
+				if c.Type == ironlbv1.ConditionL2Announced && c.Status == metav1.ConditionTrue {
 					ok++
 				}
 			}

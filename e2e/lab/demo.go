@@ -139,7 +139,7 @@ func (l *Lab) RunDemo(ctx context.Context, w io.Writer) error {
 // client, which reaches the address only through that route.
 func (l *Lab) demoBGP(ctx context.Context, w io.Writer) error {
 	svc, err := l.demoService(ctx, l.Nodes[min(1, len(l.Nodes)-1)].Name, "demo-bgp",
-		map[string]string{"ironlb.io/address-pool": "demo-bgp"})
+		map[string]string{ironlbv1.AnnotationAddressPool: "demo-bgp"})
 	if err != nil {
 		return err
 	}
