@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -61,43 +62,6 @@ func (c *controller) stop() {
 	c.done <- nil // later stops return at once
 }
 
-func ensureNamespace(t *testing.T, name string, labels map[string]string) {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
-	if err := env.Client.Create(context.Background(), ns); err != nil && !strings.Contains(err.Error(), "already exists") {
-		t.Fatal(err)
-	}
-}
-
-func createPool(t *testing.T, name string, spec ironlbv1.IPAddressPoolSpec) {
-	t.Helper()
-	p := &ironlbv1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
-	if err := env.Client.Create(context.Background(), p); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { removePool(name) })
-}
-
-// removePool deletes a pool, dropping the finalizer so a test leaves nothing behind.
-func removePool(name string) {
-	ctx := context.Background()
-	var p ironlbv1.IPAddressPool
-	if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, &p); err != nil {
-		return
-	}
-	_ = env.Client.Delete(ctx, &p)
-	for range 50 {
-		if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, &p); err != nil {
-			return
-		}
-		p.Finalizers = nil
-		if err := env.Client.Update(ctx, &p); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func addrs(a ...string) []ironlbv1.AddressRange {
 	out := make([]ironlbv1.AddressRange, len(a))
 	for i, s := range a {
@@ -129,15 +93,12 @@ func createService(t *testing.T, svc *corev1.Service) {
 // the last explanation.
 func waitFor(t *testing.T, timeout time.Duration, check func() string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		if last = check(); last == "" {
-			return
+	testenv.Eventually(t, timeout, 50*time.Millisecond, "waiting", func() error {
+		if last := check(); last != "" {
+			return errors.New(last)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v: %s", timeout, last)
+		return nil
+	})
 }
 
 func getService(t *testing.T, ns, name string) *corev1.Service {
@@ -197,8 +158,8 @@ func eventsFor(t *testing.T, ns, name string) string {
 
 func TestAllocationFlow(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "flow", nil)
-	createPool(t, "flow", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.100.0/24"), AvoidBuggyIPs: true})
+	env.EnsureNamespace(t, "flow", nil)
+	env.CreatePool(t, "flow", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.100.0/24"), AvoidBuggyIPs: true})
 	startController(t, false)
 
 	createService(t, lbService("flow", "web", nil, 80))
@@ -276,9 +237,9 @@ func TestAllocationFlow(t *testing.T) {
 
 func TestMetalLBAnnotations(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "move", nil)
-	createPool(t, "move-auto", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.110.0/24")})
-	createPool(t, "move-manual", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.111.0/24"), AutoAssign: ptr.To(false)})
+	env.EnsureNamespace(t, "move", nil)
+	env.CreatePool(t, "move-auto", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.110.0/24")})
+	env.CreatePool(t, "move-manual", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.111.0/24"), AutoAssign: ptr.To(false)})
 	startController(t, false)
 
 	createService(t, lbService("move", "old", map[string]string{"metallb.universe.tf/address-pool": "move-manual"}, 80))
@@ -304,10 +265,10 @@ func TestMetalLBAnnotations(t *testing.T) {
 
 func TestOverlappingPoolAndDeletion(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "over", nil)
-	createPool(t, "over-old", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.120.0/24")})
+	env.EnsureNamespace(t, "over", nil)
+	env.CreatePool(t, "over-old", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.120.0/24")})
 	time.Sleep(1100 * time.Millisecond) // creation timestamps have one-second resolution
-	createPool(t, "over-new", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.120.128/25", "198.18.121.0/24")})
+	env.CreatePool(t, "over-new", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.120.128/25", "198.18.121.0/24")})
 	startController(t, false)
 
 	waitFor(t, 20*time.Second, func() string {
@@ -364,8 +325,8 @@ func TestOverlappingPoolAndDeletion(t *testing.T) {
 // only got free addresses.
 func TestRestartKeepsEveryAddress(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "restart", nil)
-	createPool(t, "restart", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.132.0/22")})
+	env.EnsureNamespace(t, "restart", nil)
+	env.CreatePool(t, "restart", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.132.0/22")})
 	c := startController(t, false)
 	const n = 500
 	createMany(t, "restart", n)
@@ -396,9 +357,9 @@ func TestRestartKeepsEveryAddress(t *testing.T) {
 // checks that no address is ever given to two Services.
 func TestLeaderHandoff(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "ironlb-system", nil)
-	ensureNamespace(t, "handoff", nil)
-	createPool(t, "handoff", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.140.0/24")})
+	env.EnsureNamespace(t, "ironlb-system", nil)
+	env.EnsureNamespace(t, "handoff", nil)
+	env.CreatePool(t, "handoff", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.140.0/24")})
 	a := startController(t, true)
 	time.Sleep(2 * time.Second) // let a win the lease first
 	startController(t, true)
@@ -494,8 +455,8 @@ func dualStack(svc *corev1.Service, policy corev1.IPFamilyPolicy) *corev1.Servic
 
 func TestDualStack(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "dual", nil)
-	createPool(t, "dual-v4", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.150.0/24"),
+	env.EnsureNamespace(t, "dual", nil)
+	env.CreatePool(t, "dual-v4", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.150.0/24"),
 		ServiceAllocation: &ironlbv1.ServiceAllocation{Namespaces: []string{"dual"}}})
 	startController(t, false)
 
@@ -506,7 +467,7 @@ func TestDualStack(t *testing.T) {
 
 	// An IPv6 pool appears: the PreferDualStack Service gains its second family and keeps
 	// its first; the RequireDualStack one gets both.
-	createPool(t, "dual-v6", ironlbv1.IPAddressPoolSpec{Addresses: addrs("2001:db8:150::/120"),
+	env.CreatePool(t, "dual-v6", ironlbv1.IPAddressPoolSpec{Addresses: addrs("2001:db8:150::/120"),
 		ServiceAllocation: &ironlbv1.ServiceAllocation{Namespaces: []string{"dual"}}})
 	// Both Services wait for the pool, so which one is retried first (and gets the lower
 	// IPv6 address) is up to the work queue; the IPv4 address the first one has is kept.
@@ -539,8 +500,8 @@ func TestDualStack(t *testing.T) {
 // written by other components (the speakers) alone.
 func TestOtherConditionsSurvive(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "cond", nil)
-	createPool(t, "cond", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.160.0/24")})
+	env.EnsureNamespace(t, "cond", nil)
+	env.CreatePool(t, "cond", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.160.0/24")})
 	svc := lbService("cond", "s", map[string]string{ironlbv1.AnnotationLoadBalancerIPs: "198.18.160.5"}, 80)
 	createService(t, svc)
 	other := metav1.Condition{Type: "example.com/Other", Status: metav1.ConditionTrue, Reason: "Test", Message: "written by someone else", LastTransitionTime: metav1.Now()}
@@ -593,7 +554,7 @@ func TestAdvertisementConditions(t *testing.T) {
 	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, "PoolNotFound"))
 	waitFor(t, 20*time.Second, readyReason(l2Adv, &l2Adv.Status.Conditions, "PoolNotFound"))
 
-	createPool(t, "adv-pool", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.200.0/24")})
+	env.CreatePool(t, "adv-pool", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.200.0/24")})
 	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, "Ready"))
 	waitFor(t, 20*time.Second, readyReason(l2Adv, &l2Adv.Status.Conditions, "Ready"))
 

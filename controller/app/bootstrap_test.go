@@ -17,8 +17,8 @@ import (
 // reads its sharing key and ports on their own, so the same rule decides at both times.
 func TestRestartKeepsSharerWithMalformedAnnotation(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "malformed", nil)
-	createPool(t, "malformed", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.140.0/30")})
+	env.EnsureNamespace(t, "malformed", nil)
+	env.CreatePool(t, "malformed", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.140.0/30")})
 	c := startController(t, false)
 	const shared = "198.18.140.1"
 	for i, name := range []string{"first", "second"} {

@@ -46,9 +46,9 @@ func TestModelChecker(t *testing.T) {
 	t.Logf("seed %d (replay: IRONLB_CHECKER_SEED=%d), %d operations", seed, seed, ops)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	const ns, poolName = "checker", "checker"
-	ensureNamespace(t, ns, nil)
+	env.EnsureNamespace(t, ns, nil)
 	small, large := addrs("198.18.150.0/29"), addrs("198.18.150.0/28")
-	createPool(t, poolName, ironlbv1.IPAddressPoolSpec{Addresses: small})
+	env.CreatePool(t, poolName, ironlbv1.IPAddressPoolSpec{Addresses: small})
 	m := &model{rng: rng, specs: map[string]*svcSpec{}, changed: map[string]bool{}, held: map[string]string{}, pool: "198.18.150.0/29"}
 	c := startController(t, false)
 	counts := map[string]int{}

@@ -75,10 +75,10 @@ func TestWaitingServiceGetsFreedAddress(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := "retry-" + string(rune('a'+i))
-			ensureNamespace(t, ns, nil)
-			createPool(t, ns, ironlbv1.IPAddressPoolSpec{Addresses: addrs(only+"/32", "2001:db8:110::/64"),
+			env.EnsureNamespace(t, ns, nil)
+			env.CreatePool(t, ns, ironlbv1.IPAddressPoolSpec{Addresses: addrs(only+"/32", "2001:db8:110::/64"),
 				ServiceAllocation: &ironlbv1.ServiceAllocation{Namespaces: []string{ns}}})
-			createPool(t, ns+"-elsewhere", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.111.0/24"), AutoAssign: ptr.To(false)})
+			env.CreatePool(t, ns+"-elsewhere", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.111.0/24"), AutoAssign: ptr.To(false)})
 			holder := lbService(ns, "holder", map[string]string{ironlbv1.AnnotationAllowSharedIP: "k"}, 80)
 			if tc.name == "holder drops a family" {
 				holder = dualStack(holder, corev1.IPFamilyPolicyRequireDualStack)
@@ -129,7 +129,7 @@ func edit(t *testing.T, svc *corev1.Service, change func(*corev1.Service)) {
 // the controller takes its Lease's namespace from POD_NAMESPACE, like the speaker does.
 func TestLeaseNamespaceFromPodNamespace(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "lease-from-env", nil)
+	env.EnsureNamespace(t, "lease-from-env", nil)
 	t.Setenv("POD_NAMESPACE", "lease-from-env")
 	c := startControllerWith(t, func(o *app.Options) { o.LeaderElect, o.LeaderElectionNamespace = true, "" })
 	waitFor(t, 20*time.Second, func() string {

@@ -172,7 +172,7 @@ func TestControllerBench(t *testing.T) {
 	logf("ironlb controller benchmark: %d LoadBalancer Services, %d CPUs, %s", n, res.CPUs, res.GoVersion)
 
 	res.Ceiling = measureCeiling(t, ctx, cs, cp, "bench-ceiling", n, workers, rounds)
-	createPool(t, ctx)
+	env.CreatePool(t, poolName, ironlbv1.IPAddressPoolSpec{Addresses: []ironlbv1.AddressRange{poolCIDR}})
 
 	// Default options: also the run the latency and footprint figures come from.
 	run := startRun(t, ctx, cs, cp, "bench-default", n, 1000, 2000)
@@ -405,39 +405,6 @@ func (c *controller) stop(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Error("controller did not stop within 30s")
-	}
-}
-
-func createPool(t *testing.T, ctx context.Context) {
-	t.Helper()
-	p := &ironlbv1.IPAddressPool{
-		ObjectMeta: metav1.ObjectMeta{Name: poolName},
-		Spec:       ironlbv1.IPAddressPoolSpec{Addresses: []ironlbv1.AddressRange{poolCIDR}},
-	}
-	if err := env.Client.Create(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { removePool(poolName) })
-}
-
-// removePool deletes the pool, dropping the controller's finalizer (no controller runs by
-// then).
-func removePool(name string) {
-	ctx := context.Background()
-	var p ironlbv1.IPAddressPool
-	if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, &p); err != nil {
-		return
-	}
-	_ = env.Client.Delete(ctx, &p)
-	for range 50 {
-		if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, &p); err != nil {
-			return
-		}
-		p.Finalizers = nil
-		if err := env.Client.Update(ctx, &p); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
 	}
 }
 
