@@ -136,6 +136,17 @@ func (l *Lab) configureLink(ctx context.Context, netns, link, mac string, addrs 
 // buildTopology creates the switch, the host's link, the nodes, the clients and the router
 // with the BGP client's network behind it.
 func (l *Lab) buildTopology(ctx context.Context) error {
+	for _, step := range []func(context.Context) error{l.buildSwitch, l.buildNodes, l.buildL2Client, l.buildRouter} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buildSwitch creates the switch (a bridge in a namespace of its own) and plugs the host
+// into it.
+func (l *Lab) buildSwitch(ctx context.Context) error {
 	sw := l.switchNS()
 	if err := l.addNetns(ctx, sw, map[string]string{"net/ipv6/conf/default/disable_ipv6": "1"}); err != nil {
 		return err
@@ -165,6 +176,11 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 		return err
 	}
 
+	return nil
+}
+
+// buildNodes creates the node namespaces, plugs them into the switch and routes them.
+func (l *Lab) buildNodes(ctx context.Context) error {
 	for _, n := range l.Nodes {
 		if err := l.addNetns(ctx, n.Netns, forwardingSysctls); err != nil {
 			return err
@@ -192,6 +208,11 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 		}
 	}
 
+	return nil
+}
+
+// buildL2Client creates the client on the nodes' segment.
+func (l *Lab) buildL2Client(ctx context.Context) error {
 	c := l.L2Client
 	if err := l.addNetns(ctx, c.Netns); err != nil {
 		return err
@@ -210,6 +231,11 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 		return err
 	}
 
+	return nil
+}
+
+// buildRouter creates the router on the segment and the BGP client behind it.
+func (l *Lab) buildRouter(ctx context.Context) error {
 	r := l.Router
 	if err := l.addNetns(ctx, r.Netns, forwardingSysctls); err != nil {
 		return err
