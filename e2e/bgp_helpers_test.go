@@ -39,13 +39,8 @@ func bgpLab(t *testing.T, opts lab.Options, setup func(*lab.Lab) []client.Object
 			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
 		}
 	}
-	if err := l.StartController(ctx); err != nil {
+	if err := l.StartIronlb(ctx); err != nil {
 		t.Fatal(err)
-	}
-	for _, n := range l.Nodes {
-		if err := l.StartSpeaker(ctx, n.Name); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return l
 }

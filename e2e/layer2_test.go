@@ -36,13 +36,8 @@ func l2Lab(t *testing.T) *lab.Lab {
 	if err := l.Client.Create(ctx, adv); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.StartController(ctx); err != nil {
+	if err := l.StartIronlb(ctx); err != nil {
 		t.Fatal(err)
-	}
-	for _, n := range l.Nodes {
-		if err := l.StartSpeaker(ctx, n.Name); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return l
 }

@@ -307,13 +307,8 @@ func l2Setup(t *testing.T, ctx context.Context, l *lab.Lab, speakerArgs []string
 	if err := l.Client.Create(ctx, &ironlbv1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "l2bench"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.StartController(ctx); err != nil {
+	if err := l.StartIronlb(ctx, speakerArgs...); err != nil {
 		t.Fatal(err)
-	}
-	for _, n := range l.Nodes {
-		if err := l.StartSpeaker(ctx, n.Name, speakerArgs...); err != nil {
-			t.Fatal(err)
-		}
 	}
 }
 

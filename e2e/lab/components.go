@@ -100,6 +100,19 @@ func (l *Lab) RestartController(ctx context.Context) error {
 	return l.restartComponent(ctx, "ironlb-controller")
 }
 
+// StartIronlb starts the controller and a speaker on every node, each speaker with args.
+func (l *Lab) StartIronlb(ctx context.Context, speakerArgs ...string) error {
+	if err := l.StartController(ctx); err != nil {
+		return fmt.Errorf("start the controller: %w", err)
+	}
+	for _, n := range l.Nodes {
+		if err := l.StartSpeaker(ctx, n.Name, speakerArgs...); err != nil {
+			return fmt.Errorf("start the speaker of %s: %w", n.Name, err)
+		}
+	}
+	return nil
+}
+
 // StartSpeaker runs bin/ironlb-speaker inside a node's namespace (host networking, as a
 // DaemonSet pod would) as the ServiceAccount ironlb-system/ironlb-speaker, and waits until
 // its health endpoint answers. Like the DaemonSet's downward API, NODE_NAME, NODE_IP (the

@@ -157,14 +157,7 @@ func (l *Lab) startKubelet(ctx context.Context, n *Node) error {
 // kube-controller-manager's IPAM would hand out in its own order.
 func (l *Lab) createNodeObjects(ctx context.Context) error {
 	for _, n := range l.Nodes {
-		obj := &corev1.Node{
-			ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels},
-			Spec: corev1.NodeSpec{
-				PodCIDR:  n.PodCIDRv4.String(),
-				PodCIDRs: []string{n.PodCIDRv4.String(), n.PodCIDRv6.String()},
-			},
-		}
-		if _, err := l.Kube.CoreV1().Nodes().Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+		if _, err := l.Kube.CoreV1().Nodes().Create(ctx, n.object(), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create Node %s: %w", n.Name, err)
 		}
 	}
