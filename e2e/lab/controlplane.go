@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ironlb/ironlb/e2e/lab/host"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
@@ -64,7 +65,7 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 	for i, c := range components {
 		p := l.getProc(c.role)
 		url := fmt.Sprintf("https://127.0.0.1:%d/healthz", ports[i])
-		err := poll(ctx, 60*time.Second, 100*time.Millisecond, c.role+" at "+url, func(ctx context.Context) (bool, error) {
+		err := host.Poll(ctx, 60*time.Second, 100*time.Millisecond, c.role+" at "+url, func(ctx context.Context) (bool, error) {
 			if err := p.checkAlive(); err != nil {
 				return false, err
 			}

@@ -16,6 +16,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 // demoObjects are what both demos apply: a pool announced on layer 2, and a pool advertised
@@ -110,7 +111,7 @@ func (l *Lab) RunDemo(ctx context.Context, w io.Writer) error {
 	// A Service created before the controller has seen the pool would first get an
 	// "AllocationFailed" event; wait for the pools to be Ready so the demo shows the usual case.
 	for _, name := range []string{"demo", "demo-bgp"} {
-		err := poll(ctx, 30*time.Second, 100*time.Millisecond, "IPAddressPool "+name+" to be Ready", func(ctx context.Context) (bool, error) {
+		err := host.Poll(ctx, 30*time.Second, 100*time.Millisecond, "IPAddressPool "+name+" to be Ready", func(ctx context.Context) (bool, error) {
 			var pool ironlbv1.IPAddressPool
 			if err := l.Client.Get(ctx, client.ObjectKey{Name: name}, &pool); err != nil {
 				return false, err
@@ -130,7 +131,7 @@ func (l *Lab) RunDemo(ctx context.Context, w io.Writer) error {
 		{"describe", "svc", "-n", "demo", "demo"},
 	} {
 		out, err := l.Kubectl(ctx, args...)
-		_, _ = fmt.Fprintf(w, "$ kubectl %s\n%s\n\n", commandLine(args[0], args[1:]), out)
+		_, _ = fmt.Fprintf(w, "$ kubectl %s\n%s\n\n", host.CommandLine(args[0], args[1:]), out)
 		if err != nil {
 			return err
 		}
@@ -163,7 +164,7 @@ func (l *Lab) demoBGP(ctx context.Context, w io.Writer) error {
 	}
 	for _, args := range [][]string{{"get", "svc", "-n", "demo", "demo-bgp"}, {"get", "bgppeers"}} {
 		if out, err := l.Kubectl(ctx, args...); err == nil {
-			_, _ = fmt.Fprintf(w, "$ kubectl %s\n%s\n\n", commandLine(args[0], args[1:]), out)
+			_, _ = fmt.Fprintf(w, "$ kubectl %s\n%s\n\n", host.CommandLine(args[0], args[1:]), out)
 		}
 	}
 	return l.demoCurl(ctx, w, svc, l.BGPClient.Netns, "   # the BGP client, behind the router")
@@ -209,7 +210,7 @@ func (l *Lab) demoCurl(ctx context.Context, w io.Writer, svc *corev1.Service, ne
 func (l *Lab) showCurl(ctx context.Context, w io.Writer, ip, netns, note string) error {
 	url := "http://" + net.JoinHostPort(ip, "80") + "/"
 	var body string
-	err := poll(ctx, 30*time.Second, 200*time.Millisecond, "the EXTERNAL-IP at "+url+" from "+netns, func(ctx context.Context) (bool, error) {
+	err := host.Poll(ctx, 30*time.Second, 200*time.Millisecond, "the EXTERNAL-IP at "+url+" from "+netns, func(ctx context.Context) (bool, error) {
 		var err error
 		body, err = l.Curl(ctx, netns, url)
 		return err == nil, err
@@ -222,7 +223,7 @@ func (l *Lab) showCurl(ctx context.Context, w io.Writer, ip, netns, note string)
 // advertises it with externalTrafficPolicy Cluster: ECMP), and prints vtysh's view of it.
 func (l *Lab) showRouterRoute(ctx context.Context, w io.Writer, a netip.Addr) error {
 	prefix := netip.PrefixFrom(a, a.BitLen())
-	err := poll(ctx, 30*time.Second, 200*time.Millisecond, "the router's route to "+prefix.String()+" through every node", func(ctx context.Context) (bool, error) {
+	err := host.Poll(ctx, 30*time.Second, 200*time.Millisecond, "the router's route to "+prefix.String()+" through every node", func(ctx context.Context) (bool, error) {
 		hops, err := l.RouterRoutes(ctx, prefix)
 		if err != nil {
 			return false, err
@@ -246,7 +247,7 @@ func (l *Lab) showRouterRoute(ctx context.Context, w io.Writer, a netip.Addr) er
 // returns it as stored.
 func (l *Lab) WaitForIngress(ctx context.Context, namespace, name string, timeout time.Duration) (*corev1.Service, error) {
 	var svc *corev1.Service
-	err := poll(ctx, timeout, 100*time.Millisecond, "status.loadBalancer.ingress of Service "+namespace+"/"+name, func(ctx context.Context) (bool, error) {
+	err := host.Poll(ctx, timeout, 100*time.Millisecond, "status.loadBalancer.ingress of Service "+namespace+"/"+name, func(ctx context.Context) (bool, error) {
 		s, err := l.Kube.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ironlb/ironlb/e2e/lab/host"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -208,7 +209,7 @@ func (l *Lab) startNodes(ctx context.Context) error {
 func (l *Lab) WaitNodeReady(ctx context.Context, name string, timeout time.Duration) error {
 	role := "kubelet-" + name
 	p := l.getProc(role)
-	err := poll(ctx, timeout, 200*time.Millisecond, "Node "+name+" to be Ready", func(ctx context.Context) (bool, error) {
+	err := host.Poll(ctx, timeout, 200*time.Millisecond, "Node "+name+" to be Ready", func(ctx context.Context) (bool, error) {
 		if p != nil {
 			if err := p.checkAlive(); err != nil {
 				return false, err
@@ -229,7 +230,7 @@ func (l *Lab) WaitNodeReady(ctx context.Context, name string, timeout time.Durat
 		return false, fmt.Errorf("no Ready condition yet")
 	})
 	if err != nil && p != nil && p.alive() {
-		err = fmt.Errorf("%w\nlast lines of %s:\n%s", err, p.spec.log, logTail(p.spec.log, 30))
+		err = fmt.Errorf("%w\nlast lines of %s:\n%s", err, p.spec.log, host.LogTail(p.spec.log, 30))
 	}
 	return err
 }

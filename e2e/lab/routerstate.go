@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 // This file reads and changes a running FRR router (the lab router or the multi-hop one)
@@ -15,7 +17,7 @@ import (
 
 // Vtysh runs one vtysh command against the router's FRR and returns its output.
 func (r *Router) Vtysh(ctx context.Context, command string) (string, error) {
-	return run(ctx, "vtysh", "-N", r.FRRName, "-c", command)
+	return host.Run(ctx, "vtysh", "-N", r.FRRName, "-c", command)
 }
 
 // Configure changes the router's running configuration: lines are entered in order after
@@ -31,7 +33,7 @@ func (r *Router) Configure(ctx context.Context, lines ...string) error {
 	for _, line := range lines {
 		args = append(args, "-c", line)
 	}
-	out, err := run(ctx, "vtysh", args...)
+	out, err := host.Run(ctx, "vtysh", args...)
 	if err != nil {
 		return fmt.Errorf("configure FRR %s: %w", r.FRRName, err)
 	}
@@ -403,7 +405,7 @@ func (r *Router) KernelRoutes(ctx context.Context, prefix netip.Prefix) ([]netip
 	if prefix.Addr().Is6() {
 		family = "-6"
 	}
-	out, err := run(ctx, "ip", "-n", r.Netns, "-j", family, "route", "show", "exact", prefix.Masked().String())
+	out, err := host.Run(ctx, "ip", "-n", r.Netns, "-j", family, "route", "show", "exact", prefix.Masked().String())
 	if err != nil {
 		return nil, err
 	}

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 // DefaultStateDir holds the state of the current lab and its working folder.
@@ -178,13 +180,13 @@ func sweep(ctx context.Context, stateDir string, logf func(string, ...any)) erro
 		errs = append(errs, err)
 	}
 	for _, ns := range namespaces {
-		if err := ip(ctx, "", "netns", "del", ns); err != nil {
+		if err := host.IP(ctx, "", "netns", "del", ns); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for _, link := range labHostLinks(ctx) {
 		prefixes[strings.SplitN(link, "-", 2)[0]] = true
-		if err := ip(ctx, "", "link", "del", link); err != nil && hostLinkExists(ctx, link) {
+		if err := host.IP(ctx, "", "link", "del", link); err != nil && hostLinkExists(ctx, link) {
 			errs = append(errs, err)
 		}
 	}
@@ -201,7 +203,7 @@ func sweep(ctx context.Context, stateDir string, logf func(string, ...any)) erro
 // network namespaces, in pod namespaces that containerd mounted in a node's folder, and in
 // its containers' cgroups. It adds the prefixes it finds to prefixes.
 func killLab(ctx context.Context, stateDir string, namespaces []string, containerIDs map[string]bool, prefixes map[string]bool, logf func(string, ...any)) []error {
-	marked := markedProcesses()
+	marked := host.MarkedProcesses(markerEnv)
 	var pids []int
 	for pid, prefix := range marked {
 		pids = append(pids, pid)
@@ -209,7 +211,7 @@ func killLab(ctx context.Context, stateDir string, namespaces []string, containe
 	}
 	for _, ns := range namespaces {
 		prefixes[strings.SplitN(ns, "-", 2)[0]] = true
-		out, _ := run(ctx, "ip", "netns", "pids", ns)
+		out, _ := host.Run(ctx, "ip", "netns", "pids", ns)
 		for _, f := range strings.Fields(out) {
 			var pid int
 			if _, err := fmt.Sscan(f, &pid); err == nil && pid != os.Getpid() {
@@ -227,7 +229,7 @@ func killLab(ctx context.Context, stateDir string, namespaces []string, containe
 	// sockets, etcd data) lives in what is removed next, and a graceful shutdown of the
 	// API server after etcd is gone can take minutes.
 	logf("lab: killing %d processes", len(pids))
-	if left := killAll(uniqueInts(pids), 0); len(left) > 0 {
+	if left := host.KillAll(uniqueInts(pids), 0); len(left) > 0 {
 		return []error{fmt.Errorf("processes %v survived SIGKILL", left)}
 	}
 	return nil
@@ -297,7 +299,7 @@ func preserveLogs(stateDir, prefix string) error {
 
 // labNamespaces lists the network namespaces named with a lab prefix.
 func labNamespaces(ctx context.Context) []string {
-	out, err := run(ctx, "ip", "netns", "list")
+	out, err := host.Run(ctx, "ip", "netns", "list")
 	if err != nil {
 		return nil
 	}
@@ -313,7 +315,7 @@ func labNamespaces(ctx context.Context) []string {
 
 // labHostLinks lists the host's links named with a lab prefix.
 func labHostLinks(ctx context.Context) []string {
-	out, err := run(ctx, "ip", "-o", "link", "show")
+	out, err := host.Run(ctx, "ip", "-o", "link", "show")
 	if err != nil {
 		return nil
 	}
@@ -333,7 +335,7 @@ func labHostLinks(ctx context.Context) []string {
 }
 
 func hostLinkExists(ctx context.Context, name string) bool {
-	return ip(ctx, "", "link", "show", name) == nil
+	return host.IP(ctx, "", "link", "show", name) == nil
 }
 
 // isLabName reports whether a namespace or link name starts with a lab prefix.
