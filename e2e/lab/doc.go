@@ -22,5 +22,6 @@
 // 2001:db8::/32 (documentation, RFC 3849), and no namespace has a route to anything else.
 //
 // The host plumbing that knows nothing of a lab (running commands, entering network
-// namespaces, polling, finding and killing processes) is in the sub-package host.
+// namespaces, polling, finding and killing processes) is in the sub-package host, and the
+// reading of FRR's JSON output (routes, BGP paths, neighbors, BFD peers) in frr.
 package lab
