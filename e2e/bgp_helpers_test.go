@@ -366,7 +366,7 @@ func established(nodes ...*lab.Node) func(*ironlbv1.BGPPeer) error {
 // readyCondition checks the peer's Ready condition and that its message contains contains.
 func readyCondition(status metav1.ConditionStatus, contains string) func(*ironlbv1.BGPPeer) error {
 	return func(p *ironlbv1.BGPPeer) error {
-		c := meta.FindStatusCondition(p.Status.Conditions, "Ready")
+		c := meta.FindStatusCondition(p.Status.Conditions, ironlbv1.ConditionReady)
 		if c == nil || c.Status != status || !strings.Contains(c.Message, contains) {
 			return fmt.Errorf("condition Ready is %+v, want %s with a message containing %q", c, status, contains)
 		}

@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/controller/advertisement"
 	"github.com/ironlb/ironlb/controller/app"
 	"github.com/ironlb/ironlb/controller/request"
 	"github.com/ironlb/ironlb/internal/testenv"
@@ -555,8 +556,8 @@ func TestAdvertisementConditions(t *testing.T) {
 	waitFor(t, 20*time.Second, readyReason(l2Adv, &l2Adv.Status.Conditions, "PoolNotFound"))
 
 	env.CreatePool(t, "adv-pool", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.200.0/24")})
-	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, "Ready"))
-	waitFor(t, 20*time.Second, readyReason(l2Adv, &l2Adv.Status.Conditions, "Ready"))
+	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, advertisement.ReasonReady))
+	waitFor(t, 20*time.Second, readyReason(l2Adv, &l2Adv.Status.Conditions, advertisement.ReasonReady))
 
 	bgpAdv.Spec.AggregationLength = ptr.To(int32(16))
 	bgpAdv.Spec.Peers = []string{"adv-router"}
