@@ -552,8 +552,8 @@ func TestAdvertisementConditions(t *testing.T) {
 			return ""
 		}
 	}
-	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, "PoolNotFound"))
-	waitFor(t, 20*time.Second, readyReason(l2Adv, &l2Adv.Status.Conditions, "PoolNotFound"))
+	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, advertisement.ReasonPoolNotFound))
+	waitFor(t, 20*time.Second, readyReason(l2Adv, &l2Adv.Status.Conditions, advertisement.ReasonPoolNotFound))
 
 	env.CreatePool(t, "adv-pool", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.200.0/24")})
 	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, advertisement.ReasonReady))
@@ -564,14 +564,14 @@ func TestAdvertisementConditions(t *testing.T) {
 	if err := env.Client.Update(ctx, bgpAdv); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, "PeerNotFound"))
+	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, advertisement.ReasonPeerNotFound))
 	peer := &ironlbv1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "adv-router"},
 		Spec: ironlbv1.BGPPeerSpec{MyASN: 64513, PeerASN: 64512, PeerAddress: "198.18.0.254"}}
 	if err := env.Client.Create(ctx, peer); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), peer) })
-	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, "AggregationBeyondPool"))
+	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, advertisement.ReasonAggregationBeyondPool))
 	if c := meta.FindStatusCondition(bgpAdv.Status.Conditions, ironlbv1.ConditionReady); !strings.Contains(c.Message, "spec.aggregationLength 16") {
 		t.Errorf("message %q does not name the field", c.Message)
 	}
