@@ -358,10 +358,7 @@ func bgpActiveHops(ctx context.Context, l *lab.Lab, pfx netip.Prefix) ([]netip.A
 // bgpWaitWhole waits until FRR forwards pfx to every node, every session is Established and
 // BFD is up for the given addresses, continuously for bgpWholeStable.
 func bgpWaitWhole(ctx context.Context, l *lab.Lab, pfx netip.Prefix, bfd []netip.Addr) error {
-	deadline := time.Now().Add(bgpWholeLimit)
-	var okSince time.Time
-	last := ""
-	for time.Now().Before(deadline) {
+	err := untilSteady(bgpWholeLimit, bgpWholeStable, 100*time.Millisecond, func() string {
 		why := ""
 		hops, err := bgpActiveHops(ctx, l, pfx)
 		switch {
@@ -388,18 +385,10 @@ func bgpWaitWhole(ctx context.Context, l *lab.Lab, pfx netip.Prefix, bfd []netip
 				}
 			}
 		}
-		if why != "" {
-			okSince, last = time.Time{}, why
-			time.Sleep(100 * time.Millisecond)
-			continue
-		}
-		if okSince.IsZero() {
-			okSince = time.Now()
-		}
-		if time.Since(okSince) >= bgpWholeStable {
-			return nil
-		}
-		time.Sleep(100 * time.Millisecond)
+		return why
+	})
+	if err != nil {
+		return fmt.Errorf("not whole after %s: %w", bgpWholeLimit, err)
 	}
-	return fmt.Errorf("not whole after %s: %s", bgpWholeLimit, last)
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -215,4 +216,26 @@ func until(t *testing.T, timeout time.Duration, what string, check func() (bool,
 		time.Sleep(time.Second)
 	}
 	t.Fatalf("timed out after %s waiting until %s: %s", timeout, what, last)
+}
+
+// untilSteady calls why every interval until it has returned "" (nothing is wrong) on every
+// call for stable, and then returns nil; after limit it returns the last thing wrong.
+func untilSteady(limit, stable, interval time.Duration, why func() string) error {
+	deadline := time.Now().Add(limit)
+	var okSince time.Time
+	last := ""
+	for time.Now().Before(deadline) {
+		if w := why(); w != "" {
+			okSince, last = time.Time{}, w
+		} else {
+			if okSince.IsZero() {
+				okSince = time.Now()
+			}
+			if time.Since(okSince) >= stable {
+				return nil
+			}
+		}
+		time.Sleep(interval)
+	}
+	return errors.New(last)
 }

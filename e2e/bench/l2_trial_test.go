@@ -190,10 +190,7 @@ func l2PointClientAtOwner(t *testing.T, ctx context.Context, l *lab.Lab, tg *l2T
 // address is answered by its usual owner alone, continuously for l2WholeStable.
 func l2WaitWhole(t *testing.T, ctx context.Context, l *lab.Lab, tg *l2Target) {
 	t.Helper()
-	deadline := time.Now().Add(l2WholeLimit)
-	var okSince time.Time
-	var last string
-	for time.Now().Before(deadline) {
+	err := untilSteady(l2WholeLimit, l2WholeStable, 200*time.Millisecond, func() string {
 		why := ""
 		for _, n := range l.Nodes {
 			m, err := speakerMetrics(ctx, l, n)
@@ -212,18 +209,9 @@ func l2WaitWhole(t *testing.T, ctx context.Context, l *lab.Lab, tg *l2Target) {
 				why = fmt.Sprintf("%s answered by %v (%v), want %s", tg.addr, macs, err, tg.owner.Name)
 			}
 		}
-		if why != "" {
-			okSince, last = time.Time{}, why
-			time.Sleep(200 * time.Millisecond)
-			continue
-		}
-		if okSince.IsZero() {
-			okSince = time.Now()
-		}
-		if time.Since(okSince) >= l2WholeStable {
-			return
-		}
-		time.Sleep(200 * time.Millisecond)
+		return why
+	})
+	if err != nil {
+		t.Fatalf("the cluster is not whole again after %s: %v", l2WholeLimit, err)
 	}
-	t.Fatalf("the cluster is not whole again after %s: %s", l2WholeLimit, last)
 }
