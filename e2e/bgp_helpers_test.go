@@ -39,13 +39,8 @@ func bgpLab(t *testing.T, opts lab.Options, setup func(*lab.Lab) []client.Object
 			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
 		}
 	}
-	if err := l.StartController(ctx); err != nil {
+	if err := l.StartIronlb(ctx); err != nil {
 		t.Fatal(err)
-	}
-	for _, n := range l.Nodes {
-		if err := l.StartSpeaker(ctx, n.Name); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return l
 }
@@ -77,7 +72,7 @@ func bgpService(t *testing.T, l *lab.Lab, name, pool string, policy corev1.Servi
 	t.Helper()
 	svc, pods := extraService(t, l, name, func(s *corev1.Service) {
 		if pool != "" {
-			s.Annotations = map[string]string{"ironlb.io/address-pool": pool}
+			s.Annotations = map[string]string{ironlbv1.AnnotationAddressPool: pool}
 		}
 		if policy != "" {
 			s.Spec.ExternalTrafficPolicy = policy
@@ -371,7 +366,7 @@ func established(nodes ...*lab.Node) func(*ironlbv1.BGPPeer) error {
 // readyCondition checks the peer's Ready condition and that its message contains contains.
 func readyCondition(status metav1.ConditionStatus, contains string) func(*ironlbv1.BGPPeer) error {
 	return func(p *ironlbv1.BGPPeer) error {
-		c := meta.FindStatusCondition(p.Status.Conditions, "Ready")
+		c := meta.FindStatusCondition(p.Status.Conditions, ironlbv1.ConditionReady)
 		if c == nil || c.Status != status || !strings.Contains(c.Message, contains) {
 			return fmt.Errorf("condition Ready is %+v, want %s with a message containing %q", c, status, contains)
 		}

@@ -141,7 +141,7 @@ func TestBGP(t *testing.T) {
 			return map[string]string{"peer": "router4", "node": n.Name}
 		}, func(v float64) bool { return v == 0 }, "0")
 		eventually(t, 20*time.Second, "a SessionDown event on BGPPeer router4", func() error {
-			return peerEvent(ctx, l, "router4", "SessionDown", n1.Name)
+			return peerEvent(ctx, l, "router4", ironlbv1.EventSessionDown, n1.Name)
 		})
 		reopen()
 		waitNextHops(t, l, host(v4), 30*time.Second, all...)

@@ -20,6 +20,7 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/e2e/lab"
+	"github.com/ironlb/ironlb/internal/testenv"
 )
 
 // startLab starts a lab for a test and removes it when the test ends, printing the end of
@@ -65,17 +66,7 @@ func nodePortURL(svc *corev1.Service, addr netip.Addr) string {
 // the last error.
 func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	testenv.Eventually(t, timeout, 100*time.Millisecond, what, check)
 }
 
 // expectBody polls until curl from the L2 client answers with want.

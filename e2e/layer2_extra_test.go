@@ -22,7 +22,6 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/e2e/lab"
-	speakerapp "github.com/ironlb/ironlb/speaker/app"
 	"github.com/ironlb/ironlb/speaker/election"
 )
 
@@ -195,7 +194,7 @@ func TestLayer2NodeSelectors(t *testing.T) {
 	// (later) node-2 is the hash winner.
 	want4, want6 := wonBy(t, l, node1, v4First, v4Last), wonBy(t, l, node1, v6First, v6Last)
 	svc, pods := extraService(t, l, "selected", func(s *corev1.Service) {
-		s.Annotations = map[string]string{"ironlb.io/loadBalancerIPs": want4.String() + "," + want6.String()}
+		s.Annotations = map[string]string{ironlbv1.AnnotationLoadBalancerIPs: want4.String() + "," + want6.String()}
 	}, node1)
 	addrs := ingressAddrs(svc)
 	if !slices.Contains(addrs, want4) || !slices.Contains(addrs, want6) {
@@ -243,7 +242,7 @@ func TestLayer2Interfaces(t *testing.T) {
 	extraPool(t, l, "ifaces", []ironlbv1.AddressRange{"198.18.102.10-198.18.102.200", "2001:db8:100:2::10-2001:db8:100:2::ff"},
 		ironlbv1.L2AdvertisementSpec{Interfaces: []ironlbv1.InterfaceName{"nosuch0"}})
 	svc, pods := extraService(t, l, "ifaces", func(s *corev1.Service) {
-		s.Annotations = map[string]string{"ironlb.io/address-pool": "ifaces"}
+		s.Annotations = map[string]string{ironlbv1.AnnotationAddressPool: "ifaces"}
 	}, l.Nodes[0].Name)
 	addrs := ingressAddrs(svc)
 
@@ -283,8 +282,8 @@ func TestLayer2SharedIP(t *testing.T) {
 	share := func(port int32) func(*corev1.Service) {
 		return func(s *corev1.Service) {
 			s.Annotations = map[string]string{
-				"ironlb.io/allow-shared-ip": "e2e-shared",
-				"ironlb.io/loadBalancerIPs": v4 + "," + v6,
+				ironlbv1.AnnotationAllowSharedIP:   "e2e-shared",
+				ironlbv1.AnnotationLoadBalancerIPs: v4 + "," + v6,
 			}
 			s.Spec.Ports = []corev1.ServicePort{{
 				Name: "http", Protocol: corev1.ProtocolTCP, Port: port, TargetPort: intstr.FromInt32(lab.PodPort),
@@ -317,7 +316,7 @@ func TestLayer2SharedIP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c := meta.FindStatusCondition(got.Status.Conditions, speakerapp.ConditionL2Announced); c != nil {
+	if c := meta.FindStatusCondition(got.Status.Conditions, ironlbv1.ConditionL2Announced); c != nil {
 		t.Logf("condition of %s: %s", svcA.Name, c.Message)
 	}
 }

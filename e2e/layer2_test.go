@@ -16,7 +16,6 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/e2e/lab"
-	speakerapp "github.com/ironlb/ironlb/speaker/app"
 )
 
 // l2Lab starts a lab with the controller, a dual-stack pool announced on layer 2 and a
@@ -37,13 +36,8 @@ func l2Lab(t *testing.T) *lab.Lab {
 	if err := l.Client.Create(ctx, adv); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.StartController(ctx); err != nil {
+	if err := l.StartIronlb(ctx); err != nil {
 		t.Fatal(err)
-	}
-	for _, n := range l.Nodes {
-		if err := l.StartSpeaker(ctx, n.Name); err != nil {
-			t.Fatal(err)
-		}
 	}
 	return l
 }
@@ -114,12 +108,12 @@ func reach(t *testing.T, l *lab.Lab, a netip.Addr, want ...string) {
 
 func announcedCondition(t *testing.T, l *lab.Lab, svc *corev1.Service, status metav1.ConditionStatus, contains string) {
 	t.Helper()
-	eventually(t, 20*time.Second, "condition "+speakerapp.ConditionL2Announced, func() error {
+	eventually(t, 20*time.Second, "condition "+ironlbv1.ConditionL2Announced, func() error {
 		got, err := l.Kube.CoreV1().Services(svc.Namespace).Get(context.Background(), svc.Name, metav1.GetOptions{})
 		if err != nil {
 			return err
 		}
-		c := meta.FindStatusCondition(got.Status.Conditions, speakerapp.ConditionL2Announced)
+		c := meta.FindStatusCondition(got.Status.Conditions, ironlbv1.ConditionL2Announced)
 		if c == nil || c.Status != status || !strings.Contains(c.Message, contains) {
 			return fmt.Errorf("condition %+v, want %s containing %q", c, status, contains)
 		}

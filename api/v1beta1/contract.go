@@ -76,6 +76,10 @@ const (
 	ActionBGP      = "BGP"
 )
 
+// ControllerName is the controller's user agent, its leader-election Lease and the field
+// manager of the status it writes.
+const ControllerName = "ironlb-controller"
+
 // SpeakerName is the speaker's event reporter and the start of its user agent.
 const SpeakerName = "ironlb-speaker"
 

@@ -3,7 +3,6 @@ package advertisement
 import (
 	"context"
 
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -16,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/status"
 )
 
 // Setup registers one controller per advertisement kind. Each reconciles an advertisement
@@ -99,17 +99,14 @@ func reconcileBGP(ctx context.Context, c client.Client, name string) error {
 }
 
 // writeReady patches the Ready condition when it differs from the one recorded.
-func writeReady(ctx context.Context, c client.Client, obj client.Object, status *ironlbv1.AdvertisementStatus, cond metav1.Condition) error {
+func writeReady(ctx context.Context, c client.Client, obj client.Object, st *ironlbv1.AdvertisementStatus, cond metav1.Condition) error {
 	cond.ObservedGeneration = obj.GetGeneration()
-	prev := meta.FindStatusCondition(status.Conditions, cond.Type)
+	prev := meta.FindStatusCondition(st.Conditions, cond.Type)
 	if prev != nil && prev.Status == cond.Status && prev.Reason == cond.Reason && prev.Message == cond.Message &&
 		prev.ObservedGeneration == cond.ObservedGeneration {
 		return nil
 	}
-	patch := client.MergeFrom(obj.DeepCopyObject().(client.Object))
-	meta.SetStatusCondition(&status.Conditions, cond)
-	if err := c.Status().Patch(ctx, obj, patch); err != nil && !apierrors.IsNotFound(err) {
-		return err
-	}
-	return nil
+	w := status.Writer{Client: c, Strategy: status.MergePatch, FieldManager: ironlbv1.ControllerName}
+	_, err := w.Write(ctx, obj, func() { meta.SetStatusCondition(&st.Conditions, cond) })
+	return err
 }

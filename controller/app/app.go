@@ -112,7 +112,7 @@ func Run(ctx context.Context, o Options) error {
 	}
 	cfg = rest.CopyConfig(cfg)
 	cfg.QPS, cfg.Burst = float32(o.QPS), o.Burst
-	cfg.UserAgent = "ironlb-controller"
+	cfg.UserAgent = ironlbv1.ControllerName
 
 	scheme := runtime.NewScheme()
 	if err := clientgoscheme.AddToScheme(scheme); err != nil {
@@ -128,7 +128,7 @@ func Run(ctx context.Context, o Options) error {
 		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress:        o.HealthAddr,
 		LeaderElection:                o.LeaderElect,
-		LeaderElectionID:              "ironlb-controller",
+		LeaderElectionID:              ironlbv1.ControllerName,
 		LeaderElectionNamespace:       o.LeaderElectionNamespace,
 		LeaderElectionReleaseOnCancel: true,
 		LeaseDuration:                 &lease,
@@ -198,5 +198,5 @@ func eventRecorder(mgr manager.Manager, cfg *rest.Config, o Options) (events.Eve
 		b.Shutdown()
 		return nil
 	}))
-	return b.NewRecorder(mgr.GetScheme(), "ironlb-controller"), err
+	return b.NewRecorder(mgr.GetScheme(), ironlbv1.ControllerName), err
 }

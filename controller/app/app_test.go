@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -17,9 +18,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/controller/advertisement"
 	"github.com/ironlb/ironlb/controller/app"
 	"github.com/ironlb/ironlb/controller/request"
-	"github.com/ironlb/ironlb/controller/service"
 	"github.com/ironlb/ironlb/internal/testenv"
 )
 
@@ -62,43 +63,6 @@ func (c *controller) stop() {
 	c.done <- nil // later stops return at once
 }
 
-func ensureNamespace(t *testing.T, name string, labels map[string]string) {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: labels}}
-	if err := env.Client.Create(context.Background(), ns); err != nil && !strings.Contains(err.Error(), "already exists") {
-		t.Fatal(err)
-	}
-}
-
-func createPool(t *testing.T, name string, spec ironlbv1.IPAddressPoolSpec) {
-	t.Helper()
-	p := &ironlbv1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: spec}
-	if err := env.Client.Create(context.Background(), p); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { removePool(name) })
-}
-
-// removePool deletes a pool, dropping the finalizer so a test leaves nothing behind.
-func removePool(name string) {
-	ctx := context.Background()
-	var p ironlbv1.IPAddressPool
-	if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, &p); err != nil {
-		return
-	}
-	_ = env.Client.Delete(ctx, &p)
-	for range 50 {
-		if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, &p); err != nil {
-			return
-		}
-		p.Finalizers = nil
-		if err := env.Client.Update(ctx, &p); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
 func addrs(a ...string) []ironlbv1.AddressRange {
 	out := make([]ironlbv1.AddressRange, len(a))
 	for i, s := range a {
@@ -130,15 +94,12 @@ func createService(t *testing.T, svc *corev1.Service) {
 // the last explanation.
 func waitFor(t *testing.T, timeout time.Duration, check func() string) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := ""
-	for time.Now().Before(deadline) {
-		if last = check(); last == "" {
-			return
+	testenv.Eventually(t, timeout, 50*time.Millisecond, "waiting", func() error {
+		if last := check(); last != "" {
+			return errors.New(last)
 		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("timed out after %v: %s", timeout, last)
+		return nil
+	})
 }
 
 func getService(t *testing.T, ns, name string) *corev1.Service {
@@ -178,7 +139,7 @@ func waitReason(t *testing.T, ns, name, reason string) *metav1.Condition {
 	var cond *metav1.Condition
 	waitFor(t, 20*time.Second, func() string {
 		svc := getService(t, ns, name)
-		cond = meta.FindStatusCondition(svc.Status.Conditions, service.ConditionIPAllocated)
+		cond = meta.FindStatusCondition(svc.Status.Conditions, ironlbv1.ConditionIPAllocated)
 		if cond == nil || cond.Status != metav1.ConditionFalse || cond.Reason != reason {
 			return fmt.Sprintf("%s/%s condition %+v, want False/%s", ns, name, cond, reason)
 		}
@@ -198,15 +159,15 @@ func eventsFor(t *testing.T, ns, name string) string {
 
 func TestAllocationFlow(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "flow", nil)
-	createPool(t, "flow", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.100.0/24"), AvoidBuggyIPs: true})
+	env.EnsureNamespace(t, "flow", nil)
+	env.CreatePool(t, "flow", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.100.0/24"), AvoidBuggyIPs: true})
 	startController(t, false)
 
 	createService(t, lbService("flow", "web", nil, 80))
 	svc := waitIP(t, "flow", "web", "198.18.100.1")
-	if got := svc.Annotations[request.AnnotationAllocatedFromPool]; got != "flow" {
+	if got := svc.Annotations[ironlbv1.AnnotationAllocatedFromPool]; got != "flow" {
 		waitFor(t, 5*time.Second, func() string {
-			if got := getService(t, "flow", "web").Annotations[request.AnnotationAllocatedFromPool]; got != "flow" {
+			if got := getService(t, "flow", "web").Annotations[ironlbv1.AnnotationAllocatedFromPool]; got != "flow" {
 				return "pool annotation is " + got
 			}
 			return ""
@@ -218,20 +179,20 @@ func TestAllocationFlow(t *testing.T) {
 	// A second Service gets the next address; a request for a taken address waits.
 	createService(t, lbService("flow", "api", nil, 80))
 	waitIP(t, "flow", "api", "198.18.100.2")
-	createService(t, lbService("flow", "thief", map[string]string{request.AnnotationLoadBalancerIPs: "198.18.100.1"}, 81))
+	createService(t, lbService("flow", "thief", map[string]string{ironlbv1.AnnotationLoadBalancerIPs: "198.18.100.1"}, 81))
 	cond := waitReason(t, "flow", "thief", "RequestedIPInUse")
 	if !strings.Contains(cond.Message, "flow/web") {
 		t.Errorf("message should name the holder flow/web: %s", cond.Message)
 	}
 	// Outside every pool, and a malformed annotation.
-	createService(t, lbService("flow", "outside", map[string]string{request.AnnotationLoadBalancerIPs: "198.18.200.1"}, 80))
+	createService(t, lbService("flow", "outside", map[string]string{ironlbv1.AnnotationLoadBalancerIPs: "198.18.200.1"}, 80))
 	waitReason(t, "flow", "outside", "RequestedIPNotInPool")
-	createService(t, lbService("flow", "typo", map[string]string{request.AnnotationLoadBalancerIPs: "198.18.100.300"}, 80))
+	createService(t, lbService("flow", "typo", map[string]string{ironlbv1.AnnotationLoadBalancerIPs: "198.18.100.300"}, 80))
 	cond = waitReason(t, "flow", "typo", request.InvalidAnnotation)
-	if !strings.Contains(cond.Message, request.AnnotationLoadBalancerIPs) {
+	if !strings.Contains(cond.Message, ironlbv1.AnnotationLoadBalancerIPs) {
 		t.Errorf("message should name the annotation: %s", cond.Message)
 	}
-	createService(t, lbService("flow", "nopool", map[string]string{request.AnnotationAddressPool: "missing"}, 80))
+	createService(t, lbService("flow", "nopool", map[string]string{ironlbv1.AnnotationAddressPool: "missing"}, 80))
 	waitReason(t, "flow", "nopool", "NoMatchingPool")
 
 	// Events a user reads with kubectl describe.
@@ -259,7 +220,7 @@ func TestAllocationFlow(t *testing.T) {
 
 	// Fixing the request frees the Service from its wait; releasing gives the address back.
 	thief := getService(t, "flow", "thief")
-	thief.Annotations[request.AnnotationLoadBalancerIPs] = "198.18.100.9"
+	thief.Annotations[ironlbv1.AnnotationLoadBalancerIPs] = "198.18.100.9"
 	if err := env.Client.Update(context.Background(), thief); err != nil {
 		t.Fatal(err)
 	}
@@ -277,9 +238,9 @@ func TestAllocationFlow(t *testing.T) {
 
 func TestMetalLBAnnotations(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "move", nil)
-	createPool(t, "move-auto", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.110.0/24")})
-	createPool(t, "move-manual", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.111.0/24"), AutoAssign: ptr.To(false)})
+	env.EnsureNamespace(t, "move", nil)
+	env.CreatePool(t, "move-auto", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.110.0/24")})
+	env.CreatePool(t, "move-manual", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.111.0/24"), AutoAssign: ptr.To(false)})
 	startController(t, false)
 
 	createService(t, lbService("move", "old", map[string]string{"metallb.universe.tf/address-pool": "move-manual"}, 80))
@@ -288,15 +249,15 @@ func TestMetalLBAnnotations(t *testing.T) {
 	waitIP(t, "move", "new", "198.18.111.7")
 	// ironlb's own annotation wins over MetalLB's.
 	createService(t, lbService("move", "both", map[string]string{
-		"metallb.io/address-pool": "move-manual", request.AnnotationAddressPool: "move-auto"}, 80))
+		"metallb.io/address-pool": "move-manual", ironlbv1.AnnotationAddressPool: "move-auto"}, 80))
 	waitIP(t, "move", "both", "198.18.110.0")
 	// Sharing with MetalLB's key on one and ironlb's on the other.
-	createService(t, lbService("move", "share-a", map[string]string{"metallb.universe.tf/allow-shared-ip": "k", request.AnnotationLoadBalancerIPs: "198.18.110.50"}, 80))
-	createService(t, lbService("move", "share-b", map[string]string{request.AnnotationAllowSharedIP: "k", request.AnnotationLoadBalancerIPs: "198.18.110.50"}, 443))
+	createService(t, lbService("move", "share-a", map[string]string{"metallb.universe.tf/allow-shared-ip": "k", ironlbv1.AnnotationLoadBalancerIPs: "198.18.110.50"}, 80))
+	createService(t, lbService("move", "share-b", map[string]string{ironlbv1.AnnotationAllowSharedIP: "k", ironlbv1.AnnotationLoadBalancerIPs: "198.18.110.50"}, 443))
 	waitIP(t, "move", "share-a", "198.18.110.50")
 	waitIP(t, "move", "share-b", "198.18.110.50")
 	waitFor(t, 10*time.Second, func() string {
-		if d := eventsFor(t, "move", "old"); !strings.Contains(d, "LegacyAnnotation") || !strings.Contains(d, "ironlb.io/address-pool") {
+		if d := eventsFor(t, "move", "old"); !strings.Contains(d, "LegacyAnnotation") || !strings.Contains(d, ironlbv1.AnnotationAddressPool) {
 			return "describe lacks the LegacyAnnotation event:\n" + d
 		}
 		return ""
@@ -305,10 +266,10 @@ func TestMetalLBAnnotations(t *testing.T) {
 
 func TestOverlappingPoolAndDeletion(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "over", nil)
-	createPool(t, "over-old", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.120.0/24")})
+	env.EnsureNamespace(t, "over", nil)
+	env.CreatePool(t, "over-old", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.120.0/24")})
 	time.Sleep(1100 * time.Millisecond) // creation timestamps have one-second resolution
-	createPool(t, "over-new", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.120.128/25", "198.18.121.0/24")})
+	env.CreatePool(t, "over-new", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.120.128/25", "198.18.121.0/24")})
 	startController(t, false)
 
 	waitFor(t, 20*time.Second, func() string {
@@ -323,11 +284,11 @@ func TestOverlappingPoolAndDeletion(t *testing.T) {
 		return ""
 	})
 	// The conflicting pool is never used, even when asked for by name.
-	createService(t, lbService("over", "a", map[string]string{request.AnnotationAddressPool: "over-new"}, 80))
+	createService(t, lbService("over", "a", map[string]string{ironlbv1.AnnotationAddressPool: "over-new"}, 80))
 	waitReason(t, "over", "a", "NoMatchingPool")
 
 	// Deleting a pool in use is held back until its Services let go.
-	createService(t, lbService("over", "b", map[string]string{request.AnnotationAddressPool: "over-old"}, 80))
+	createService(t, lbService("over", "b", map[string]string{ironlbv1.AnnotationAddressPool: "over-old"}, 80))
 	waitIP(t, "over", "b", "198.18.120.0")
 	var p ironlbv1.IPAddressPool
 	if err := env.Client.Get(context.Background(), client.ObjectKey{Name: "over-old"}, &p); err != nil {
@@ -365,8 +326,8 @@ func TestOverlappingPoolAndDeletion(t *testing.T) {
 // only got free addresses.
 func TestRestartKeepsEveryAddress(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "restart", nil)
-	createPool(t, "restart", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.132.0/22")})
+	env.EnsureNamespace(t, "restart", nil)
+	env.CreatePool(t, "restart", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.132.0/22")})
 	c := startController(t, false)
 	const n = 500
 	createMany(t, "restart", n)
@@ -397,9 +358,9 @@ func TestRestartKeepsEveryAddress(t *testing.T) {
 // checks that no address is ever given to two Services.
 func TestLeaderHandoff(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "ironlb-system", nil)
-	ensureNamespace(t, "handoff", nil)
-	createPool(t, "handoff", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.140.0/24")})
+	env.EnsureNamespace(t, "ironlb-system", nil)
+	env.EnsureNamespace(t, "handoff", nil)
+	env.CreatePool(t, "handoff", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.140.0/24")})
 	a := startController(t, true)
 	time.Sleep(2 * time.Second) // let a win the lease first
 	startController(t, true)
@@ -495,8 +456,8 @@ func dualStack(svc *corev1.Service, policy corev1.IPFamilyPolicy) *corev1.Servic
 
 func TestDualStack(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "dual", nil)
-	createPool(t, "dual-v4", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.150.0/24"),
+	env.EnsureNamespace(t, "dual", nil)
+	env.CreatePool(t, "dual-v4", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.150.0/24"),
 		ServiceAllocation: &ironlbv1.ServiceAllocation{Namespaces: []string{"dual"}}})
 	startController(t, false)
 
@@ -507,7 +468,7 @@ func TestDualStack(t *testing.T) {
 
 	// An IPv6 pool appears: the PreferDualStack Service gains its second family and keeps
 	// its first; the RequireDualStack one gets both.
-	createPool(t, "dual-v6", ironlbv1.IPAddressPoolSpec{Addresses: addrs("2001:db8:150::/120"),
+	env.CreatePool(t, "dual-v6", ironlbv1.IPAddressPoolSpec{Addresses: addrs("2001:db8:150::/120"),
 		ServiceAllocation: &ironlbv1.ServiceAllocation{Namespaces: []string{"dual"}}})
 	// Both Services wait for the pool, so which one is retried first (and gets the lower
 	// IPv6 address) is up to the work queue; the IPv4 address the first one has is kept.
@@ -523,7 +484,7 @@ func TestDualStack(t *testing.T) {
 		return fmt.Sprintf("prefer %q, require %q", p, r)
 	})
 	waitFor(t, 10*time.Second, func() string {
-		if got := getService(t, "dual", "prefer").Annotations[request.AnnotationAllocatedFromPool]; got != "dual-v4,dual-v6" {
+		if got := getService(t, "dual", "prefer").Annotations[ironlbv1.AnnotationAllocatedFromPool]; got != "dual-v4,dual-v6" {
 			return "pool annotation is " + got
 		}
 		return ""
@@ -540,9 +501,9 @@ func TestDualStack(t *testing.T) {
 // written by other components (the speakers) alone.
 func TestOtherConditionsSurvive(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "cond", nil)
-	createPool(t, "cond", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.160.0/24")})
-	svc := lbService("cond", "s", map[string]string{request.AnnotationLoadBalancerIPs: "198.18.160.5"}, 80)
+	env.EnsureNamespace(t, "cond", nil)
+	env.CreatePool(t, "cond", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.160.0/24")})
+	svc := lbService("cond", "s", map[string]string{ironlbv1.AnnotationLoadBalancerIPs: "198.18.160.5"}, 80)
 	createService(t, svc)
 	other := metav1.Condition{Type: "example.com/Other", Status: metav1.ConditionTrue, Reason: "Test", Message: "written by someone else", LastTransitionTime: metav1.Now()}
 	svc = getService(t, "cond", "s")
@@ -553,7 +514,7 @@ func TestOtherConditionsSurvive(t *testing.T) {
 	startController(t, false)
 	waitIP(t, "cond", "s", "198.18.160.5")
 	svc = getService(t, "cond", "s")
-	svc.Annotations[request.AnnotationLoadBalancerIPs] = "198.18.160.6"
+	svc.Annotations[ironlbv1.AnnotationLoadBalancerIPs] = "198.18.160.6"
 	if err := env.Client.Update(context.Background(), svc); err != nil {
 		t.Fatal(err)
 	}
@@ -591,26 +552,26 @@ func TestAdvertisementConditions(t *testing.T) {
 			return ""
 		}
 	}
-	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, "PoolNotFound"))
-	waitFor(t, 20*time.Second, readyReason(l2Adv, &l2Adv.Status.Conditions, "PoolNotFound"))
+	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, advertisement.ReasonPoolNotFound))
+	waitFor(t, 20*time.Second, readyReason(l2Adv, &l2Adv.Status.Conditions, advertisement.ReasonPoolNotFound))
 
-	createPool(t, "adv-pool", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.200.0/24")})
-	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, "Ready"))
-	waitFor(t, 20*time.Second, readyReason(l2Adv, &l2Adv.Status.Conditions, "Ready"))
+	env.CreatePool(t, "adv-pool", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.200.0/24")})
+	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, advertisement.ReasonReady))
+	waitFor(t, 20*time.Second, readyReason(l2Adv, &l2Adv.Status.Conditions, advertisement.ReasonReady))
 
 	bgpAdv.Spec.AggregationLength = ptr.To(int32(16))
 	bgpAdv.Spec.Peers = []string{"adv-router"}
 	if err := env.Client.Update(ctx, bgpAdv); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, "PeerNotFound"))
+	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, advertisement.ReasonPeerNotFound))
 	peer := &ironlbv1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: "adv-router"},
 		Spec: ironlbv1.BGPPeerSpec{MyASN: 64513, PeerASN: 64512, PeerAddress: "198.18.0.254"}}
 	if err := env.Client.Create(ctx, peer); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = env.Client.Delete(context.Background(), peer) })
-	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, "AggregationBeyondPool"))
+	waitFor(t, 20*time.Second, readyReason(bgpAdv, &bgpAdv.Status.Conditions, advertisement.ReasonAggregationBeyondPool))
 	if c := meta.FindStatusCondition(bgpAdv.Status.Conditions, ironlbv1.ConditionReady); !strings.Contains(c.Message, "spec.aggregationLength 16") {
 		t.Errorf("message %q does not name the field", c.Message)
 	}

@@ -17,17 +17,17 @@ import (
 // reads its sharing key and ports on their own, so the same rule decides at both times.
 func TestRestartKeepsSharerWithMalformedAnnotation(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "malformed", nil)
-	createPool(t, "malformed", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.140.0/30")})
+	env.EnsureNamespace(t, "malformed", nil)
+	env.CreatePool(t, "malformed", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.140.0/30")})
 	c := startController(t, false)
 	const shared = "198.18.140.1"
 	for i, name := range []string{"first", "second"} {
 		createService(t, lbService("malformed", name, map[string]string{
-			"ironlb.io/allow-shared-ip": "k", "ironlb.io/loadBalancerIPs": shared}, int32(80+i)))
+			ironlbv1.AnnotationAllowSharedIP: "k", ironlbv1.AnnotationLoadBalancerIPs: shared}, int32(80+i)))
 		waitIP(t, "malformed", name, shared)
 	}
 	edit(t, getService(t, "malformed", "second"), func(s *corev1.Service) {
-		s.Annotations["ironlb.io/loadBalancerIPs"] = "not-an-ip"
+		s.Annotations[ironlbv1.AnnotationLoadBalancerIPs] = "not-an-ip"
 	})
 	waitReason(t, "malformed", "second", "InvalidAnnotation")
 	c.stop()

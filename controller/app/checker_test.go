@@ -19,7 +19,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
-	"github.com/ironlb/ironlb/controller/service"
 	"github.com/ironlb/ironlb/internal/testenv"
 )
 
@@ -47,9 +46,9 @@ func TestModelChecker(t *testing.T) {
 	t.Logf("seed %d (replay: IRONLB_CHECKER_SEED=%d), %d operations", seed, seed, ops)
 	rng := rand.New(rand.NewPCG(seed, seed))
 	const ns, poolName = "checker", "checker"
-	ensureNamespace(t, ns, nil)
+	env.EnsureNamespace(t, ns, nil)
 	small, large := addrs("198.18.150.0/29"), addrs("198.18.150.0/28")
-	createPool(t, poolName, ironlbv1.IPAddressPoolSpec{Addresses: small})
+	env.CreatePool(t, poolName, ironlbv1.IPAddressPoolSpec{Addresses: small})
 	m := &model{rng: rng, specs: map[string]*svcSpec{}, changed: map[string]bool{}, held: map[string]string{}, pool: "198.18.150.0/29"}
 	c := startController(t, false)
 	counts := map[string]int{}
@@ -167,10 +166,10 @@ func objMeta(ns, name string) metav1.ObjectMeta { return metav1.ObjectMeta{Names
 func (m *model) object(ns, name string, s *svcSpec) *corev1.Service {
 	ann := map[string]string{}
 	if s.key != "" {
-		ann["ironlb.io/allow-shared-ip"] = s.key
+		ann[ironlbv1.AnnotationAllowSharedIP] = s.key
 	}
 	if s.request != "" {
-		ann["ironlb.io/loadBalancerIPs"] = s.request
+		ann[ironlbv1.AnnotationLoadBalancerIPs] = s.request
 	}
 	svc := lbService(ns, name, ann, s.port)
 	if !s.lb {
@@ -192,7 +191,7 @@ func (m *model) quiesce(t *testing.T, ns string) map[string]corev1.Service {
 		settled := true
 		for _, n := range m.names() {
 			svc := got[n]
-			cond := meta.FindStatusCondition(svc.Status.Conditions, service.ConditionIPAllocated)
+			cond := meta.FindStatusCondition(svc.Status.Conditions, ironlbv1.ConditionIPAllocated)
 			fmt.Fprintf(&b, "%s=%s/%v;", n, ingress(&svc), cond)
 			// A LoadBalancer Service the controller has looked at has an address or a
 			// condition for its current spec.
@@ -268,7 +267,7 @@ func (m *model) check(t *testing.T, ns string, step int) {
 		if !s.lb || ingress(&svc) != "" {
 			continue
 		}
-		cond := meta.FindStatusCondition(svc.Status.Conditions, service.ConditionIPAllocated)
+		cond := meta.FindStatusCondition(svc.Status.Conditions, ironlbv1.ConditionIPAllocated)
 		if cond == nil {
 			t.Errorf("step %d: %s has neither an address nor a condition", step, n)
 			continue

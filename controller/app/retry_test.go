@@ -49,17 +49,19 @@ func TestWaitingServiceGetsFreedAddress(t *testing.T) {
 			})
 		}},
 		{"holder requests another pool", autoWaiter, allocator.PoolExhausted, func(t *testing.T, h *corev1.Service) {
-			edit(t, h, func(s *corev1.Service) { s.Annotations = map[string]string{"ironlb.io/address-pool": "elsewhere"} })
+			edit(t, h, func(s *corev1.Service) {
+				s.Annotations = map[string]string{ironlbv1.AnnotationAddressPool: "elsewhere"}
+			})
 		}},
 		{"requested IP released", func(ns string) *corev1.Service {
-			return lbService(ns, "waiter", map[string]string{"ironlb.io/loadBalancerIPs": only}, 81)
+			return lbService(ns, "waiter", map[string]string{ironlbv1.AnnotationLoadBalancerIPs: only}, 81)
 		}, allocator.RequestedIPInUse, func(t *testing.T, h *corev1.Service) {
 			if err := env.Client.Delete(context.Background(), h); err != nil {
 				t.Fatal(err)
 			}
 		}},
 		{"sharer moves off the port", func(ns string) *corev1.Service {
-			return lbService(ns, "waiter", map[string]string{"ironlb.io/allow-shared-ip": "k", "ironlb.io/loadBalancerIPs": only}, 80)
+			return lbService(ns, "waiter", map[string]string{ironlbv1.AnnotationAllowSharedIP: "k", ironlbv1.AnnotationLoadBalancerIPs: only}, 80)
 		}, allocator.SharingConflict, func(t *testing.T, h *corev1.Service) {
 			edit(t, h, func(s *corev1.Service) { s.Spec.Ports[0].Port = 8443 })
 		}},
@@ -73,11 +75,11 @@ func TestWaitingServiceGetsFreedAddress(t *testing.T) {
 	for i, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			ns := "retry-" + string(rune('a'+i))
-			ensureNamespace(t, ns, nil)
-			createPool(t, ns, ironlbv1.IPAddressPoolSpec{Addresses: addrs(only+"/32", "2001:db8:110::/64"),
+			env.EnsureNamespace(t, ns, nil)
+			env.CreatePool(t, ns, ironlbv1.IPAddressPoolSpec{Addresses: addrs(only+"/32", "2001:db8:110::/64"),
 				ServiceAllocation: &ironlbv1.ServiceAllocation{Namespaces: []string{ns}}})
-			createPool(t, ns+"-elsewhere", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.111.0/24"), AutoAssign: ptr.To(false)})
-			holder := lbService(ns, "holder", map[string]string{"ironlb.io/allow-shared-ip": "k"}, 80)
+			env.CreatePool(t, ns+"-elsewhere", ironlbv1.IPAddressPoolSpec{Addresses: addrs("198.18.111.0/24"), AutoAssign: ptr.To(false)})
+			holder := lbService(ns, "holder", map[string]string{ironlbv1.AnnotationAllowSharedIP: "k"}, 80)
 			if tc.name == "holder drops a family" {
 				holder = dualStack(holder, corev1.IPFamilyPolicyRequireDualStack)
 				holder.Spec.IPFamilies = []corev1.IPFamily{corev1.IPv6Protocol, corev1.IPv4Protocol}
@@ -85,7 +87,7 @@ func TestWaitingServiceGetsFreedAddress(t *testing.T) {
 			if tc.name == "holder requests another pool" {
 				tc.free = func(t *testing.T, h *corev1.Service) {
 					edit(t, h, func(s *corev1.Service) {
-						s.Annotations = map[string]string{"ironlb.io/address-pool": ns + "-elsewhere"}
+						s.Annotations = map[string]string{ironlbv1.AnnotationAddressPool: ns + "-elsewhere"}
 					})
 				}
 			}
@@ -127,7 +129,7 @@ func edit(t *testing.T, svc *corev1.Service, change func(*corev1.Service)) {
 // the controller takes its Lease's namespace from POD_NAMESPACE, like the speaker does.
 func TestLeaseNamespaceFromPodNamespace(t *testing.T) {
 	testenv.Require(t, env)
-	ensureNamespace(t, "lease-from-env", nil)
+	env.EnsureNamespace(t, "lease-from-env", nil)
 	t.Setenv("POD_NAMESPACE", "lease-from-env")
 	c := startControllerWith(t, func(o *app.Options) { o.LeaderElect, o.LeaderElectionNamespace = true, "" })
 	waitFor(t, 20*time.Second, func() string {
@@ -138,7 +140,7 @@ func TestLeaseNamespaceFromPodNamespace(t *testing.T) {
 		default:
 		}
 		var lease coordinationv1.Lease
-		if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: "lease-from-env", Name: "ironlb-controller"}, &lease); err != nil {
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Namespace: "lease-from-env", Name: ironlbv1.ControllerName}, &lease); err != nil {
 			return err.Error()
 		}
 		return ""

@@ -104,7 +104,7 @@ func (c *Claimer) claim(ctx context.Context) (int, error) {
 		if req.Service == "" {
 			req = allocator.Request{Service: svc.Namespace + "/" + svc.Name, Namespace: svc.Namespace}
 		}
-		if err := c.Alloc.Claim(req, ips, svc.Annotations[request.AnnotationAllocatedFromPool]); err != nil {
+		if err := c.Alloc.Claim(req, ips, svc.Annotations[ironlbv1.AnnotationAllocatedFromPool]); err != nil {
 			logger.Info("could not claim the addresses in a Service's status; it will get new ones", "service", req.Service, "reason", err.Error())
 			continue
 		}

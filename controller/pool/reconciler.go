@@ -8,8 +8,6 @@ import (
 	"sync"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -21,17 +19,8 @@ import (
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/internal/ipset"
+	"github.com/ironlb/ironlb/internal/status"
 	"github.com/ironlb/ironlb/internal/trigger"
-)
-
-// Finalizer keeps a pool object while Services still hold its addresses, so deleting a
-// pool by mistake does not cut anyone off.
-const Finalizer = ironlbv1.PoolFinalizer
-
-// Condition types a pool reports besides Ready, Conflict and Exhausted.
-const (
-	// ConditionShrunk is True when Services hold addresses the pool no longer contains.
-	ConditionShrunk = ironlbv1.ConditionShrunk
 )
 
 // Reconciler syncs one IPAddressPool into the allocator and writes its status.
@@ -101,7 +90,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	r.Alloc.Observe(p.Name, p.Generation)
 
 	if deleting && r.Alloc.Holders(p.Name) == 0 {
-		if controllerutil.RemoveFinalizer(p, Finalizer) {
+		if controllerutil.RemoveFinalizer(p, ironlbv1.PoolFinalizer) {
 			if err := r.Client.Update(ctx, p); err != nil {
 				return reconcile.Result{}, client.IgnoreNotFound(err)
 			}
@@ -109,7 +98,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 		r.forget(p.Name)
 		return reconcile.Result{}, nil
 	}
-	if !deleting && controllerutil.AddFinalizer(p, Finalizer) {
+	if !deleting && controllerutil.AddFinalizer(p, ironlbv1.PoolFinalizer) {
 		if err := r.Client.Update(ctx, p); err != nil {
 			return reconcile.Result{}, err
 		}
@@ -176,16 +165,16 @@ func (r *Reconciler) warnShrunk(p *ironlbv1.IPAddressPool) {
 }
 
 func (r *Reconciler) writeStatus(ctx context.Context, p *ironlbv1.IPAddressPool, compileErr error, conflict string) error {
-	status := p.Status.DeepCopy()
+	st := p.Status.DeepCopy()
 	usage := r.Alloc.Usage(p.Name)
-	status.IPv4 = familyUsage(usage, ipset.IPv4)
-	status.IPv6 = familyUsage(usage, ipset.IPv6)
+	st.IPv4 = familyUsage(usage, ipset.IPv4)
+	st.IPv6 = familyUsage(usage, ipset.IPv6)
 	if r.Metrics != nil {
 		r.Metrics.SetPoolUsage(p.Name, usage)
 	}
 	gen := p.Generation
 	set := func(t string, s metav1.ConditionStatus, reason, msg string) {
-		meta.SetStatusCondition(&status.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen})
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{Type: t, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen})
 	}
 	holders := r.Alloc.Holders(p.Name)
 	switch {
@@ -210,23 +199,14 @@ func (r *Reconciler) writeStatus(ctx context.Context, p *ironlbv1.IPAddressPool,
 		set(ironlbv1.ConditionExhausted, metav1.ConditionFalse, "AddressesLeft", "addresses are left for automatic assignment")
 	}
 	if shrunk := r.Alloc.Shrunk(p.Name); len(shrunk) > 0 {
-		set(ConditionShrunk, metav1.ConditionTrue, "ServicesOutsidePool",
+		set(ironlbv1.ConditionShrunk, metav1.ConditionTrue, "ServicesOutsidePool",
 			fmt.Sprintf("pool %s no longer contains the addresses of %d Service(s), which keep them: %s", p.Name, len(shrunk), firstFew(shrunk)))
 	} else {
-		meta.RemoveStatusCondition(&status.Conditions, ConditionShrunk)
+		meta.RemoveStatusCondition(&st.Conditions, ironlbv1.ConditionShrunk)
 	}
-	if equality.Semantic.DeepEqual(status, &p.Status) {
-		return nil
-	}
-	patch := client.MergeFromWithOptions(p.DeepCopy(), client.MergeFromWithOptimisticLock{})
-	p.Status = *status
-	if err := r.Client.Status().Patch(ctx, p, patch); err != nil {
-		if apierrors.IsNotFound(err) {
-			return nil
-		}
-		return err
-	}
-	return nil
+	w := status.Writer{Client: r.Client, Strategy: status.MergePatch, OptimisticLock: true, FieldManager: ironlbv1.ControllerName}
+	_, err := w.Write(ctx, p, func() { p.Status = *st })
+	return err
 }
 
 func familyUsage(usage map[ipset.Family]allocator.Usage, f ipset.Family) *ironlbv1.FamilyUsage {

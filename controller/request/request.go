@@ -12,20 +12,9 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
-	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
-
 	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/internal/ipset"
 	"github.com/ironlb/ironlb/internal/lbservice"
-)
-
-// The annotations a user sets on a Service.
-const (
-	AnnotationLoadBalancerIPs = ironlbv1.AnnotationLoadBalancerIPs
-	AnnotationAddressPool     = ironlbv1.AnnotationAddressPool
-	AnnotationAllowSharedIP   = ironlbv1.AnnotationAllowSharedIP
-	// AnnotationAllocatedFromPool is written by the controller (see lbservice).
-	AnnotationAllocatedFromPool = lbservice.AnnotationAllocatedFromPool
 )
 
 // legacyPrefixes are MetalLB's annotation prefixes, newest first. ironlb's own annotation

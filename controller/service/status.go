@@ -10,7 +10,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -18,12 +17,8 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/allocator"
-	"github.com/ironlb/ironlb/controller/request"
+	"github.com/ironlb/ironlb/internal/status"
 )
-
-// ConditionIPAllocated is the Service condition that says whether the Service has its
-// external address, and why not.
-const ConditionIPAllocated = ironlbv1.ConditionIPAllocated
 
 type condition struct {
 	status  metav1.ConditionStatus
@@ -75,31 +70,32 @@ func ingressIPs(in []corev1.LoadBalancerIngress) []netip.Addr {
 // 3000 Services costs no API writes.
 func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, out outcome) error {
 	before := ingressIPs(svc.Status.LoadBalancer.Ingress)
-	orig := svc.DeepCopy()
-	svc.Status.LoadBalancer.Ingress = ingressFor(out.ips)
-	if len(svc.Status.LoadBalancer.Ingress) == 0 {
-		svc.Status.LoadBalancer.Ingress = nil
-	}
-	prevCond := meta.FindStatusCondition(svc.Status.Conditions, ConditionIPAllocated)
+	prevCond := meta.FindStatusCondition(svc.Status.Conditions, ironlbv1.ConditionIPAllocated)
 	condChanged := prevCond == nil || prevCond.Status != out.cond.status || prevCond.Reason != out.cond.reason || prevCond.Message != out.cond.message
-	meta.SetStatusCondition(&svc.Status.Conditions, metav1.Condition{
-		Type: ConditionIPAllocated, Status: out.cond.status, Reason: out.cond.reason,
-		Message: truncate(out.cond.message), ObservedGeneration: svc.Generation,
-	})
-	if !equality.Semantic.DeepEqual(orig.Status, svc.Status) {
-		// The pool annotation travels in the same request: for Services the API server
-		// keeps metadata changes sent to /status (it resets only the spec), so each
-		// allocation costs one write instead of two. An update carries the resourceVersion
-		// it was based on, so a stale copy is refused (conflict, then retried) and the
-		// conditions other components write on the Service are never lost; it also costs
-		// the API server less than a strategic merge patch.
-		setPoolAnnotation(svc, out.pools)
-		if err := r.Client.Status().Update(ctx, svc); err != nil {
-			if apierrors.IsNotFound(err) {
-				return nil
-			}
-			return err
+	// An update carries the resourceVersion it was based on, so a stale copy is refused
+	// (conflict, then retried) and the conditions other components write on the Service are
+	// never lost; it also costs the API server less than a strategic merge patch.
+	w := status.Writer{Client: r.Client, Strategy: status.Update, FieldManager: ironlbv1.ControllerName}
+	var changed bool
+	wrote, err := w.Write(ctx, svc, func() {
+		orig := svc.Status.DeepCopy()
+		svc.Status.LoadBalancer.Ingress = ingressFor(out.ips)
+		if len(svc.Status.LoadBalancer.Ingress) == 0 {
+			svc.Status.LoadBalancer.Ingress = nil
 		}
+		meta.SetStatusCondition(&svc.Status.Conditions, metav1.Condition{
+			Type: ironlbv1.ConditionIPAllocated, Status: out.cond.status, Reason: out.cond.reason,
+			Message: truncate(out.cond.message), ObservedGeneration: svc.Generation,
+		})
+		if changed = !equality.Semantic.DeepEqual(orig, &svc.Status); changed {
+			// The pool annotation travels in the same request: for Services the API
+			// server keeps metadata changes sent to /status (it resets only the spec), so
+			// each allocation costs one write instead of two.
+			setPoolAnnotation(svc, out.pools)
+		}
+	})
+	if err != nil || (changed && !wrote) {
+		return err // a Service that is gone needs no annotation or events
 	}
 	if err := r.annotatePools(ctx, svc, out.pools); err != nil {
 		return err
@@ -115,20 +111,20 @@ func poolAnnotation(pools []string) string { return strings.Join(uniquePools(poo
 func setPoolAnnotation(svc *corev1.Service, pools []string) {
 	want := poolAnnotation(pools)
 	if want == "" {
-		delete(svc.Annotations, request.AnnotationAllocatedFromPool)
+		delete(svc.Annotations, ironlbv1.AnnotationAllocatedFromPool)
 		return
 	}
 	if svc.Annotations == nil {
 		svc.Annotations = map[string]string{}
 	}
-	svc.Annotations[request.AnnotationAllocatedFromPool] = want
+	svc.Annotations[ironlbv1.AnnotationAllocatedFromPool] = want
 }
 
 // annotatePools records the pools the addresses came from when the status did not change
 // (so no status patch carried it), e.g. after an edit of the annotation by hand.
 func (r *Reconciler) annotatePools(ctx context.Context, svc *corev1.Service, pools []string) error {
 	want := poolAnnotation(pools)
-	have, present := svc.Annotations[request.AnnotationAllocatedFromPool]
+	have, present := svc.Annotations[ironlbv1.AnnotationAllocatedFromPool]
 	if have == want && (present || want == "") {
 		return nil
 	}
@@ -136,7 +132,7 @@ func (r *Reconciler) annotatePools(ctx context.Context, svc *corev1.Service, poo
 	if want == "" {
 		value = nil
 	}
-	patch := map[string]any{"metadata": map[string]any{"annotations": map[string]any{request.AnnotationAllocatedFromPool: value}}}
+	patch := map[string]any{"metadata": map[string]any{"annotations": map[string]any{ironlbv1.AnnotationAllocatedFromPool: value}}}
 	data, err := json.Marshal(patch)
 	if err != nil {
 		return err
@@ -183,22 +179,24 @@ func (r *Reconciler) report(svc *corev1.Service, before []netip.Addr, out outcom
 // clearStatus removes the addresses, condition and annotation this controller wrote on a
 // Service it no longer serves.
 func (r *Reconciler) clearStatus(ctx context.Context, svc *corev1.Service, released []netip.Addr) error {
-	orig := svc.DeepCopy()
-	var keep []corev1.LoadBalancerIngress
-	for _, ing := range svc.Status.LoadBalancer.Ingress {
-		ip, err := netip.ParseAddr(ing.IP)
-		if err == nil && slices.Contains(released, ip) {
-			continue
+	w := status.Writer{Client: r.Client, Strategy: status.StrategicMergePatch, OptimisticLock: true, FieldManager: ironlbv1.ControllerName}
+	var changed bool
+	wrote, err := w.Write(ctx, svc, func() {
+		orig := svc.Status.DeepCopy()
+		var keep []corev1.LoadBalancerIngress
+		for _, ing := range svc.Status.LoadBalancer.Ingress {
+			ip, err := netip.ParseAddr(ing.IP)
+			if err == nil && slices.Contains(released, ip) {
+				continue
+			}
+			keep = append(keep, ing)
 		}
-		keep = append(keep, ing)
-	}
-	svc.Status.LoadBalancer.Ingress = keep
-	meta.RemoveStatusCondition(&svc.Status.Conditions, ConditionIPAllocated)
-	if !equality.Semantic.DeepEqual(orig.Status, svc.Status) {
-		patch := client.StrategicMergeFrom(orig, client.MergeFromWithOptimisticLock{})
-		if err := r.Client.Status().Patch(ctx, svc, patch); err != nil {
-			return client.IgnoreNotFound(err)
-		}
+		svc.Status.LoadBalancer.Ingress = keep
+		meta.RemoveStatusCondition(&svc.Status.Conditions, ironlbv1.ConditionIPAllocated)
+		changed = !equality.Semantic.DeepEqual(orig, &svc.Status)
+	})
+	if err != nil || (changed && !wrote) {
+		return err // a Service that is gone needs no annotation
 	}
 	return r.annotatePools(ctx, svc, nil)
 }

@@ -9,35 +9,24 @@
 package bench
 
 import (
-	"cmp"
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
-	"net/http"
 	"os"
-	"path"
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
 	"runtime/pprof"
 	"slices"
-	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
-	"text/tabwriter"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/fields"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/cache"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -53,24 +42,6 @@ const (
 	phaseTimeout   = 10 * time.Minute
 	latencyTimeout = 30 * time.Second
 )
-
-var (
-	env *testenv.Env
-	// summary is printed again after every test (and the API server) has finished, so it
-	// is the last line the test binary prints.
-	summary string
-)
-
-func TestMain(m *testing.M) {
-	if os.Getenv("IRONLB_BENCH") == "" {
-		os.Exit(m.Run()) // the benchmark skips itself: no API server needed
-	}
-	code := testenv.Main(m, &env)
-	if summary != "" {
-		fmt.Println(summary)
-	}
-	os.Exit(code)
-}
 
 // Results is what e2e/results/controller-bench.json holds.
 type Results struct {
@@ -201,7 +172,7 @@ func TestControllerBench(t *testing.T) {
 	logf("ironlb controller benchmark: %d LoadBalancer Services, %d CPUs, %s", n, res.CPUs, res.GoVersion)
 
 	res.Ceiling = measureCeiling(t, ctx, cs, cp, "bench-ceiling", n, workers, rounds)
-	createPool(t, ctx)
+	env.CreatePool(t, poolName, ironlbv1.IPAddressPoolSpec{Addresses: []ironlbv1.AddressRange{poolCIDR}})
 
 	// Default options: also the run the latency and footprint figures come from.
 	run := startRun(t, ctx, cs, cp, "bench-default", n, 1000, 2000)
@@ -230,8 +201,6 @@ func TestControllerBench(t *testing.T) {
 	summary = res.Summary
 	fmt.Println(res.Summary)
 }
-
-// ---- ceiling ----
 
 // measureCeiling creates N Services (untimed), then writes one IP into each one's status
 // from many goroutines, timing only those writes, and deletes the Services again.
@@ -284,21 +253,9 @@ func measureCeiling(t *testing.T, ctx context.Context, cs corev1client.CoreV1Int
 	return res
 }
 
-func seconds(v []float64) string {
-	parts := make([]string, len(v))
-	for i, x := range v {
-		parts[i] = fmt.Sprintf("%.2fs", x)
-	}
-	return strings.Join(parts, " ")
-}
-
-func round2(x float64) float64 { return math.Round(x*100) / 100 }
-
 func ipFor(i int) string {
 	return fmt.Sprintf("198.18.%d.%d", (i/256)%256, i%256)
 }
-
-// ---- controller ----
 
 type run struct {
 	ns      string
@@ -451,41 +408,6 @@ func (c *controller) stop(t *testing.T) {
 	}
 }
 
-func createPool(t *testing.T, ctx context.Context) {
-	t.Helper()
-	p := &ironlbv1.IPAddressPool{
-		ObjectMeta: metav1.ObjectMeta{Name: poolName},
-		Spec:       ironlbv1.IPAddressPoolSpec{Addresses: []ironlbv1.AddressRange{poolCIDR}},
-	}
-	if err := env.Client.Create(ctx, p); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { removePool(poolName) })
-}
-
-// removePool deletes the pool, dropping the controller's finalizer (no controller runs by
-// then).
-func removePool(name string) {
-	ctx := context.Background()
-	var p ironlbv1.IPAddressPool
-	if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, &p); err != nil {
-		return
-	}
-	_ = env.Client.Delete(ctx, &p)
-	for range 50 {
-		if err := env.Client.Get(ctx, client.ObjectKey{Name: name}, &p); err != nil {
-			return
-		}
-		p.Finalizers = nil
-		if err := env.Client.Update(ctx, &p); err == nil {
-			return
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-}
-
-// ---- latency ----
-
 // measureLatency creates Services one at a time next to the N already assigned, each once
 // the previous one has its IP, and times create → IP seen by a watch.
 func measureLatency(t *testing.T, ctx context.Context, cs corev1client.CoreV1Interface, r *run) LatencyResult {
@@ -538,36 +460,6 @@ func measureLatency(t *testing.T, ctx context.Context, cs corev1client.CoreV1Int
 	return res
 }
 
-// percentile is the nearest-rank percentile of sorted values.
-func percentile[T cmp.Ordered](sorted []T, p float64) T {
-	i := int(math.Ceil(p*float64(len(sorted)))) - 1
-	return sorted[max(0, min(i, len(sorted)-1))]
-}
-
-func ms(d time.Duration) float64 { return math.Round(float64(d.Microseconds())/10) / 100 }
-
-// ---- Services ----
-
-func fastClient(t *testing.T) corev1client.CoreV1Interface {
-	t.Helper()
-	cfg := rest.CopyConfig(env.Config)
-	cfg.QPS, cfg.Burst = 5000, 10000
-	cfg.UserAgent = "ironlb-bench"
-	cs, err := corev1client.NewForConfig(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cs
-}
-
-func ensureNamespace(t *testing.T, ctx context.Context, cs corev1client.CoreV1Interface, name string) {
-	t.Helper()
-	ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}
-	if _, err := cs.Namespaces().Create(ctx, ns, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		t.Fatal(err)
-	}
-}
-
 func lbService(ns, name string) *corev1.Service {
 	return &corev1.Service{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
@@ -613,499 +505,4 @@ func deleteServices(t *testing.T, ctx context.Context, cs corev1client.CoreV1Int
 		}
 		time.Sleep(250 * time.Millisecond)
 	}
-}
-
-// parallel runs f(0..n-1) on the given number of goroutines and fails on the first error.
-func parallel(t *testing.T, n, workers int, f func(i int) error) {
-	t.Helper()
-	next := make(chan int)
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		first error
-	)
-	for range workers {
-		wg.Go(func() {
-			for i := range next {
-				if err := f(i); err != nil {
-					mu.Lock()
-					if first == nil {
-						first = fmt.Errorf("item %d: %w", i, err)
-					}
-					mu.Unlock()
-				}
-			}
-		})
-	}
-	for i := range n {
-		next <- i
-	}
-	close(next)
-	wg.Wait()
-	if first != nil {
-		t.Fatal(first)
-	}
-}
-
-// ---- watch ----
-
-// watcher records, per Service name, when a watch first saw an IP in its status.
-type watcher struct {
-	cancel   context.CancelFunc
-	mu       sync.Mutex
-	assigned map[string]time.Time
-	changed  chan struct{}
-}
-
-func startWatcher(t *testing.T, cs corev1client.CoreV1Interface, ns string) *watcher {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	w := &watcher{cancel: cancel, assigned: map[string]time.Time{}, changed: make(chan struct{})}
-	lw := cache.NewListWatchFromClient(cs.RESTClient(), "services", ns, fields.Everything())
-	inf := cache.NewSharedIndexInformer(lw, &corev1.Service{}, 0, cache.Indexers{})
-	// Keep only what the benchmark reads, so its cache adds little to the measured RSS.
-	if err := inf.SetTransform(func(obj any) (any, error) {
-		svc, ok := obj.(*corev1.Service)
-		if !ok {
-			return obj, nil
-		}
-		return &corev1.Service{
-			ObjectMeta: metav1.ObjectMeta{Namespace: svc.Namespace, Name: svc.Name, ResourceVersion: svc.ResourceVersion},
-			Status:     corev1.ServiceStatus{LoadBalancer: svc.Status.LoadBalancer},
-		}, nil
-	}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := inf.AddEventHandler(cache.ResourceEventHandlerFuncs{
-		AddFunc:    w.saw,
-		UpdateFunc: func(_, obj any) { w.saw(obj) },
-	}); err != nil {
-		t.Fatal(err)
-	}
-	go inf.RunWithContext(ctx)
-	if !cache.WaitForCacheSync(ctx.Done(), inf.HasSynced) {
-		t.Fatal("the benchmark's Service watch did not sync")
-	}
-	return w
-}
-
-func (w *watcher) saw(obj any) {
-	now := time.Now()
-	svc, ok := obj.(*corev1.Service)
-	if !ok || len(svc.Status.LoadBalancer.Ingress) == 0 || svc.Status.LoadBalancer.Ingress[0].IP == "" {
-		return
-	}
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if _, seen := w.assigned[svc.Name]; seen {
-		return
-	}
-	w.assigned[svc.Name] = now
-	close(w.changed)
-	w.changed = make(chan struct{})
-}
-
-func (w *watcher) stop() { w.cancel() }
-
-// wait blocks until done (called with the lock held) is true or the timeout passes.
-func (w *watcher) wait(timeout time.Duration, done func() bool) bool {
-	timer := time.NewTimer(timeout)
-	defer timer.Stop()
-	for {
-		w.mu.Lock()
-		ok, ch := done(), w.changed
-		w.mu.Unlock()
-		if ok {
-			return true
-		}
-		select {
-		case <-ch:
-		case <-timer.C:
-			return false
-		}
-	}
-}
-
-func (w *watcher) waitCount(n int, timeout time.Duration) bool {
-	return w.wait(timeout, func() bool { return len(w.assigned) >= n })
-}
-
-// waitFor returns when the watch saw the Service's IP.
-func (w *watcher) waitFor(name string, timeout time.Duration) (time.Time, bool) {
-	var at time.Time
-	ok := w.wait(timeout, func() bool {
-		var seen bool
-		at, seen = w.assigned[name]
-		return seen
-	})
-	return at, ok
-}
-
-func (w *watcher) count() int {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return len(w.assigned)
-}
-
-func (w *watcher) first() time.Time {
-	return w.extreme(func(a, b time.Time) bool { return a.Before(b) })
-}
-
-func (w *watcher) last() time.Time {
-	return w.extreme(func(a, b time.Time) bool { return a.After(b) })
-}
-
-func (w *watcher) extreme(better func(a, b time.Time) bool) time.Time {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	var out time.Time
-	for _, at := range w.assigned {
-		if out.IsZero() || better(at, out) {
-			out = at
-		}
-	}
-	return out
-}
-
-// ---- the controller's API requests ----
-
-// apiCounter counts the controller's requests by verb and resource, from a wrapped
-// transport, and the conflicts and throttling answers among them.
-type apiCounter struct {
-	mu        sync.Mutex
-	byKey     map[string]int
-	busy      map[string]time.Duration // summed round-trip time per key (watches excluded)
-	conflicts int
-	throttled int
-	last      time.Time
-	// status holds, per Service name, the first status PATCH that succeeded.
-	status map[string]span
-}
-
-type span struct{ start, end time.Time }
-
-func newAPICounter() *apiCounter {
-	return &apiCounter{byKey: map[string]int{}, busy: map[string]time.Duration{}, status: map[string]span{}}
-}
-
-// lastStatusWrite is when the last first-time status PATCH was answered.
-func (c *apiCounter) lastStatusWrite() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	var last time.Time
-	for _, s := range c.status {
-		if s.end.After(last) {
-			last = s.end
-		}
-	}
-	return last
-}
-
-func (c *apiCounter) statusWrite(name string) (span, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	s, ok := c.status[name]
-	return s, ok
-}
-
-func (c *apiCounter) wrap(rt http.RoundTripper) http.RoundTripper {
-	return roundTripper(func(req *http.Request) (*http.Response, error) {
-		start := time.Now()
-		resp, err := rt.RoundTrip(req)
-		key := requestKey(req)
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		c.byKey[key]++
-		if !strings.HasPrefix(key, "WATCH ") {
-			c.busy[key] += time.Since(start)
-		}
-		if key == "PATCH services/status" && resp != nil && resp.StatusCode == http.StatusOK {
-			name := path.Base(path.Dir(req.URL.Path))
-			if _, seen := c.status[name]; !seen {
-				c.status[name] = span{start, time.Now()}
-			}
-		}
-		if !strings.HasPrefix(key, "WATCH ") {
-			c.last = time.Now()
-		}
-		if resp != nil {
-			switch resp.StatusCode {
-			case http.StatusConflict:
-				c.conflicts++
-				c.byKey[key+" (409)"]++
-			case http.StatusTooManyRequests:
-				c.throttled++
-			}
-		}
-		return resp, err
-	})
-}
-
-func (c *apiCounter) snapshot() (map[string]int, int, int) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := make(map[string]int, len(c.byKey))
-	for k, v := range c.byKey {
-		out[k] = v
-	}
-	return out, c.conflicts, c.throttled
-}
-
-// meanMs is the mean round trip per key so far, in milliseconds.
-func (c *apiCounter) meanMs() map[string]float64 {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	out := map[string]float64{}
-	for k, d := range c.busy {
-		if n := c.byKey[k]; n > 0 {
-			out[k] = ms(d / time.Duration(n))
-		}
-	}
-	return out
-}
-
-func (c *apiCounter) lastRequest() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.last
-}
-
-type roundTripper func(*http.Request) (*http.Response, error)
-
-func (f roundTripper) RoundTrip(req *http.Request) (*http.Response, error) { return f(req) }
-
-// requestKey names a request "VERB resource[/subresource]", with GETs of collections as
-// LIST and watches as WATCH.
-func requestKey(req *http.Request) string {
-	seg := strings.Split(strings.Trim(req.URL.Path, "/"), "/")
-	switch {
-	case len(seg) >= 2 && seg[0] == "api":
-		seg = seg[2:]
-	case len(seg) >= 3 && seg[0] == "apis":
-		seg = seg[3:]
-	default:
-		return req.Method + " " + req.URL.Path
-	}
-	if len(seg) >= 3 && seg[0] == "namespaces" {
-		seg = seg[2:]
-	}
-	if len(seg) == 0 {
-		return req.Method + " discovery"
-	}
-	res := seg[0]
-	if len(seg) >= 3 {
-		res += "/" + seg[2]
-	}
-	verb := req.Method
-	if verb == http.MethodGet {
-		switch {
-		case req.URL.Query().Get("watch") == "true" || req.URL.Query().Get("watch") == "1":
-			verb = "WATCH"
-		case len(seg) == 1:
-			verb = "LIST"
-		}
-	}
-	return verb + " " + res
-}
-
-// ---- processes ----
-
-// controlPlane holds the pids of the kube-apiserver and etcd that testenv started.
-type controlPlane struct{ apiserver, etcd int }
-
-func findControlPlane(t *testing.T) controlPlane {
-	t.Helper()
-	var cp controlPlane
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		t.Fatal(err)
-	}
-	self := os.Getpid()
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		comm, ppid, _, ok := procStat(pid)
-		if !ok || ppid != self {
-			continue
-		}
-		switch comm {
-		case "kube-apiserver":
-			cp.apiserver = pid
-		case "etcd":
-			cp.etcd = pid
-		}
-	}
-	if cp.apiserver == 0 || cp.etcd == 0 {
-		t.Logf("could not find the API server (%d) or etcd (%d) among this process's children: their CPU shows as 0", cp.apiserver, cp.etcd)
-	}
-	return cp
-}
-
-// procStat reads a process's name, parent and CPU seconds from /proc.
-func procStat(pid int) (comm string, ppid int, cpu float64, ok bool) {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return "", 0, 0, false
-	}
-	s := string(data)
-	open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
-	if open < 0 || closing < open {
-		return "", 0, 0, false
-	}
-	f := strings.Fields(s[closing+1:])
-	if len(f) < 13 {
-		return "", 0, 0, false
-	}
-	ppid, _ = strconv.Atoi(f[1])
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
-	const ticks = 100 // USER_HZ on Linux
-	return s[open+1 : closing], ppid, (utime + stime) / ticks, true
-}
-
-func (cp controlPlane) sample() CPU {
-	var c CPU
-	if cp.apiserver != 0 {
-		_, _, c.APIServer, _ = procStat(cp.apiserver)
-	}
-	if cp.etcd != 0 {
-		_, _, c.Etcd, _ = procStat(cp.etcd)
-	}
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
-		c.Test = time.Duration(ru.Utime.Nano() + ru.Stime.Nano()).Seconds()
-	}
-	return c
-}
-
-func (cp controlPlane) since(before CPU) CPU {
-	now := cp.sample()
-	return CPU{APIServer: round2(now.APIServer - before.APIServer), Etcd: round2(now.Etcd - before.Etcd), Test: round2(now.Test - before.Test)}
-}
-
-// loadAverage is the 1-minute load average from /proc/loadavg (0 if unreadable).
-func loadAverage() float64 {
-	data, err := os.ReadFile("/proc/loadavg")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(data))
-	if len(f) == 0 {
-		return 0
-	}
-	v, _ := strconv.ParseFloat(f[0], 64)
-	return v
-}
-
-// ---- output ----
-
-func logf(format string, args ...any) {
-	fmt.Printf("bench: "+format+"\n", args...)
-}
-
-func printTable(res Results) {
-	fmt.Println()
-	fmt.Printf("ironlb controller benchmark: %d LoadBalancer Services, one %s pool, %d CPUs, %s\n", res.Services, poolCIDR, res.CPUs, res.GoVersion)
-	tw := tabwriter.NewWriter(os.Stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "phase\ttime\tvs ceiling\tfirst IP\tsvc writes\trate-limit floor\t409s\tapiserver cpu\tetcd cpu\ttest proc cpu\tload 1m\t")
-	c := res.Ceiling
-	fmt.Fprintf(tw, "ceiling: client-go, %d goroutines\t%.2fs\t1.00x\t-\t%d\t-\t0\t%.1fs\t%.1fs\t%.1fs\t%.1f\t\n",
-		c.Workers, c.StatusSeconds, res.Services, c.CPU.APIServer, c.CPU.Etcd, c.CPU.Test, c.LoadAverage)
-	for _, r := range res.Controller {
-		fmt.Fprintf(tw, "controller qps %g burst %d, %d workers\t%.2fs\t%.2fx\t%.2fs\t%d\t%.1fs\t%d\t%.1fs\t%.1fs\t%.1fs\t%.1f\t\n",
-			r.QPS, r.Burst, r.Workers, r.Seconds, r.Ratio, r.FirstIPSeconds, r.ServiceWrites, r.RateLimitFloorSeconds,
-			r.Conflicts, r.CPU.APIServer, r.CPU.Etcd, r.CPU.Test, r.LoadAverage)
-	}
-	_ = tw.Flush()
-	fmt.Printf("ceiling: %.0f status writes/s (median of rounds %s; cpu per round); the watch saw round 1's last IP %.2fs after its first write;\n",
-		c.WritesPerSecond, seconds(c.RoundSeconds), c.ObservedSeconds)
-	fmt.Printf("  creating the Services took %.1fs, deleting them %.1fs\n", c.CreateSeconds, c.DeleteSeconds)
-	for _, r := range res.Controller {
-		fmt.Printf("controller qps %g: last status PATCH answered %.2fs after start, its IP seen by the watch at %.2fs\n",
-			r.QPS, r.LastWriteSeconds, r.Seconds)
-	}
-	l := res.Latency
-	fmt.Printf("latency (create -> IP seen by a watch, %d Services one by one, %d present, qps %g): p50 %.1fms  p90 %.1fms  p99 %.1fms  max %.1fms  mean %.1fms\n",
-		l.Count, res.Services, l.QPS, l.P50Ms, l.P90Ms, l.P99Ms, l.MaxMs, l.MeanMs)
-	for _, p := range l.Parts {
-		fmt.Printf("  %-50s p50 %6.1fms  p99 %6.1fms  max %6.1fms\n", p.Name, p.P50Ms, p.P99Ms, p.MaxMs)
-	}
-	f := res.Footprint
-	fmt.Printf("footprint: RSS %.0f MiB after %d assigned (baseline %.0f MiB before the controller started; Go heap in use %.0f MiB).\n",
-		f.RSSMiB, res.Services, f.BaselineRSSMiB, f.HeapInuseMiB)
-	fmt.Println("  note: this is the whole test process: the controller plus the benchmark's own client-go client and Service informer.")
-	for _, r := range res.Controller {
-		fmt.Printf("controller API requests (qps %g), until the last IP [then until quiet, %.1fs later]:\n", r.QPS, r.SettleSeconds)
-		keys := make([]string, 0, len(r.Requests))
-		for k := range r.Requests {
-			keys = append(keys, k)
-		}
-		for k := range r.RequestsAfter {
-			if _, ok := r.Requests[k]; !ok {
-				keys = append(keys, k)
-			}
-		}
-		slices.Sort(keys)
-		for _, k := range keys {
-			mean := ""
-			if m, ok := r.RequestMeanMs[k]; ok && !strings.HasSuffix(k, ")") {
-				mean = fmt.Sprintf("mean %.1fms", m)
-			}
-			fmt.Printf("  %-40s %6d  [+%d]  %s\n", k, r.Requests[k], r.RequestsAfter[k], mean)
-		}
-	}
-	fmt.Println()
-}
-
-// writeJSON writes a benchmark's results to e2e/results/NAME and returns the path.
-func writeJSON(t *testing.T, name string, res any) string {
-	t.Helper()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, "e2e", "results")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	data, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// statusMiB reads a size field (VmRSS:, VmHWM:, ...) of /proc/PID/status in MiB; pid 0
-// is this test process.
-func statusMiB(t *testing.T, pid int, key string) float64 {
-	t.Helper()
-	proc := "self"
-	if pid != 0 {
-		proc = strconv.Itoa(pid)
-	}
-	data, err := os.ReadFile("/proc/" + proc + "/status")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for line := range strings.Lines(string(data)) {
-		if v, ok := strings.CutPrefix(line, key); ok {
-			f := strings.Fields(v)
-			if len(f) == 0 {
-				break
-			}
-			kb, err := strconv.ParseFloat(f[0], 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return math.Round(kb/1024*10) / 10
-		}
-	}
-	t.Fatalf("no %s in /proc/%s/status", key, proc)
-	return 0
 }

@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/ironlb/ironlb/e2e/lab"
+	"github.com/ironlb/ironlb/internal/testenv"
 )
 
 // shared is the package's lab, started by TestMain; nil with -short or without root.
@@ -91,15 +92,5 @@ func kubectl(ctx context.Context, t *testing.T, l *lab.Lab, args ...string) stri
 // the last error.
 func eventually(t *testing.T, timeout time.Duration, what string, check func() error) {
 	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, timeout, err)
-		}
-		time.Sleep(200 * time.Millisecond)
-	}
+	testenv.Eventually(t, timeout, 200*time.Millisecond, what, check)
 }

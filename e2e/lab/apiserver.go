@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 // freePort asks the kernel for a free TCP port on 127.0.0.1. etcd listens on loopback
@@ -77,7 +79,7 @@ func (l *Lab) tryStartEtcd(ctx context.Context) error {
 	}
 	l.setProc("etcd", p)
 	client := &http.Client{Timeout: time.Second}
-	return poll(ctx, 30*time.Second, 50*time.Millisecond, "etcd /health", func(ctx context.Context) (bool, error) {
+	return host.Poll(ctx, 30*time.Second, 50*time.Millisecond, "etcd /health", func(ctx context.Context) (bool, error) {
 		if err := p.checkAlive(); err != nil {
 			return false, err
 		}
@@ -151,7 +153,7 @@ func (l *Lab) waitAPIServer(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	return poll(ctx, 90*time.Second, 100*time.Millisecond, "kube-apiserver /readyz", func(ctx context.Context) (bool, error) {
+	return host.Poll(ctx, 90*time.Second, 100*time.Millisecond, "kube-apiserver /readyz", func(ctx context.Context) (bool, error) {
 		if err := p.checkAlive(); err != nil {
 			return false, err
 		}
@@ -203,7 +205,7 @@ func (l *Lab) adminHTTPClient() (*http.Client, error) {
 func httpOK(ctx context.Context, client *http.Client, url string) (bool, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {
-		return false, permanent(err)
+		return false, host.Permanent(err)
 	}
 	resp, err := client.Do(req)
 	if err != nil {

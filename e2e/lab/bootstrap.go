@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ironlb/ironlb/e2e/lab/host"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -19,7 +20,7 @@ const ControllerNamespace = "ironlb-system"
 
 // Kubectl runs bin/kubectl with the admin kubeconfig and returns its output.
 func (l *Lab) Kubectl(ctx context.Context, args ...string) (string, error) {
-	return run(ctx, l.KubectlPath(), append([]string{"--kubeconfig", l.Kubeconfig()}, args...)...)
+	return host.Run(ctx, l.KubectlPath(), append([]string{"--kubeconfig", l.Kubeconfig()}, args...)...)
 }
 
 // ensureNamespace creates a namespace if it does not exist. There is no
@@ -89,7 +90,7 @@ func (l *Lab) applyFiles(ctx context.Context, files []string) error {
 		args = append(args, "-f", f)
 	}
 	// Retry briefly: right after the API server turns ready, discovery can still lag.
-	return poll(ctx, 30*time.Second, 500*time.Millisecond, "kubectl apply", func(ctx context.Context) (bool, error) {
+	return host.Poll(ctx, 30*time.Second, 500*time.Millisecond, "kubectl apply", func(ctx context.Context) (bool, error) {
 		_, err := l.Kubectl(ctx, args...)
 		return err == nil, err
 	})

@@ -4,81 +4,14 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/netip"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 )
 
-// clusterDemoObjects are what the cluster demo applies after installing the chart: a pool
-// announced on layer 2 for every namespace, and a pool advertised by BGP to the lab router
-// that serves the namespace "bgp" first (priority), so a Service there gets a BGP address
-// without any annotation. Both are slices of the lab's pool range.
-const clusterDemoObjects = `apiVersion: ironlb.io/v1beta1
-kind: IPAddressPool
-metadata:
-  name: demo
-spec:
-  addresses:
-    - 198.18.100.0/24
-    - 2001:db8:100::/120
-  avoidBuggyIPs: true
----
-apiVersion: ironlb.io/v1beta1
-kind: L2Advertisement
-metadata:
-  name: demo
-spec:
-  ipAddressPools: [demo]
----
-apiVersion: ironlb.io/v1beta1
-kind: IPAddressPool
-metadata:
-  name: demo-bgp
-spec:
-  addresses:
-    - 198.18.103.0/24
-    - 2001:db8:100:3::/120
-  avoidBuggyIPs: true
-  serviceAllocation:
-    priority: 10
-    namespaces: [bgp]
----
-apiVersion: ironlb.io/v1beta1
-kind: BGPAdvertisement
-metadata:
-  name: demo-bgp
-spec:
-  ipAddressPools: [demo-bgp]
----
-apiVersion: ironlb.io/v1beta1
-kind: BGPPeer
-metadata:
-  name: lab-router
-spec:
-  myASN: %[1]d
-  peerASN: %[2]d
-  peerAddress: "%[3]s"
----
-apiVersion: ironlb.io/v1beta1
-kind: BGPPeer
-metadata:
-  name: lab-router-v6
-spec:
-  myASN: %[1]d
-  peerASN: %[2]d
-  peerAddress: "%[4]s"
-`
-
-// DemoObjectsFile writes the demo's pools, advertisements and BGP peers to the lab folder
-// and returns the file's path.
-func (l *Lab) DemoObjectsFile() (string, error) {
-	file := filepath.Join(l.Dir, "demo.yaml")
-	objects := fmt.Sprintf(clusterDemoObjects, l.opts.NodeASN, l.Router.ASN, l.Router.IPv4, l.Router.IPv6)
-	return file, os.WriteFile(file, []byte(objects), 0o644)
-}
+// DemoObjectsFile writes the cluster demo's pools, advertisements and BGP peers to the lab
+// folder and returns the file's path. Services in namespace "bgp" get the BGP pool.
+func (l *Lab) DemoObjectsFile() (string, error) { return l.writeDemoObjects(demoBGPPoolForNamespace) }
 
 // RunClusterDemo is `make demo` on a cluster lab: it installs ironlb with Helm from
 // charts/ironlb, applies the demo's pools, then does what the README's "deploy your own
@@ -150,33 +83,11 @@ func (l *Lab) demoApp(ctx context.Context, w io.Writer, show func(...string) (st
 			return err
 		}
 		if ns == "bgp" {
-			prefix := netip.PrefixFrom(a, a.BitLen())
-			err := poll(ctx, 30*time.Second, 200*time.Millisecond, "the router's route to "+prefix.String()+" through every node", func(ctx context.Context) (bool, error) {
-				hops, err := l.RouterRoutes(ctx, prefix)
-				if err != nil {
-					return false, err
-				}
-				return len(hops) == len(l.Nodes), fmt.Errorf("%d next hops, want %d", len(hops), len(l.Nodes))
-			})
-			family := "ip"
-			if a.Is6() {
-				family = "ipv6"
-			}
-			cmd := fmt.Sprintf("show %s route %s", family, prefix)
-			out, _ := l.Vtysh(ctx, cmd)
-			_, _ = fmt.Fprintf(w, "$ vtysh -N %s -c '%s'\n%s\n\n", l.Router.FRRName, cmd, out)
-			if err != nil {
+			if err := l.showRouterRoute(ctx, w, a); err != nil {
 				return fmt.Errorf("demo: %w", err)
 			}
 		}
-		url := "http://" + net.JoinHostPort(ing.IP, "80") + "/"
-		var body string
-		err = poll(ctx, 30*time.Second, 200*time.Millisecond, "the EXTERNAL-IP at "+url+" from "+client, func(ctx context.Context) (bool, error) {
-			body, err = l.Curl(ctx, client, url)
-			return err == nil, err
-		})
-		_, _ = fmt.Fprintf(w, "$ ip netns exec %s curl -g %s%s\n%s\n", client, url, note, body)
-		if err != nil {
+		if err := l.showCurl(ctx, w, ing.IP, client, note); err != nil {
 			return fmt.Errorf("demo: %w", err)
 		}
 	}

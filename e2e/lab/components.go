@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 // ErrBinaryMissing is returned when an ironlb binary has not been built (`make build`).
@@ -98,6 +100,19 @@ func (l *Lab) StopController() error { return l.stopComponent("ironlb-controller
 // RestartController stops the controller and starts it again with the same flags.
 func (l *Lab) RestartController(ctx context.Context) error {
 	return l.restartComponent(ctx, "ironlb-controller")
+}
+
+// StartIronlb starts the controller and a speaker on every node, each speaker with args.
+func (l *Lab) StartIronlb(ctx context.Context, speakerArgs ...string) error {
+	if err := l.StartController(ctx); err != nil {
+		return fmt.Errorf("start the controller: %w", err)
+	}
+	for _, n := range l.Nodes {
+		if err := l.StartSpeaker(ctx, n.Name, speakerArgs...); err != nil {
+			return fmt.Errorf("start the speaker of %s: %w", n.Name, err)
+		}
+	}
+	return nil
 }
 
 // StartSpeaker runs bin/ironlb-speaker inside a node's namespace (host networking, as a
@@ -207,14 +222,14 @@ func (l *Lab) startComponent(ctx context.Context, key string, c *component) erro
 func (l *Lab) waitHealthy(ctx context.Context, key string, c *component) error {
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	if c.netns != "" {
-		d, err := newNSDialer(c.netns)
+		d, err := host.NewNSDialer(c.netns)
 		if err != nil {
 			return err
 		}
 		defer d.Close()
 		client.Transport = &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}
 	}
-	return poll(ctx, 60*time.Second, 100*time.Millisecond, key+" health at "+c.healthURL, func(ctx context.Context) (bool, error) {
+	return host.Poll(ctx, 60*time.Second, 100*time.Millisecond, key+" health at "+c.healthURL, func(ctx context.Context) (bool, error) {
 		if err := c.proc.checkAlive(); err != nil {
 			return false, err
 		}

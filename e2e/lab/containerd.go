@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 // containerdConfig is one node's containerd: everything it owns (root, state, sockets, CNI
@@ -131,11 +133,11 @@ func (l *Lab) startContainerd(ctx context.Context, n *Node) error {
 		return err
 	}
 	l.setProc(role, p)
-	return poll(ctx, 30*time.Second, 100*time.Millisecond, "containerd of "+n.Name, func(ctx context.Context) (bool, error) {
+	return host.Poll(ctx, 30*time.Second, 100*time.Millisecond, "containerd of "+n.Name, func(ctx context.Context) (bool, error) {
 		if err := p.checkAlive(); err != nil {
 			return false, err
 		}
-		_, err := run(ctx, "ctr", "-a", l.containerdSocket(n), "version")
+		_, err := host.Run(ctx, "ctr", "-a", l.containerdSocket(n), "version")
 		return err == nil, err
 	})
 }
@@ -147,7 +149,7 @@ const containerdBinary = "/usr/bin/containerd"
 // configuration leaves containerd running without it, and the kubelet would only say that
 // the runtime is down).
 func (l *Lab) criPluginOK(ctx context.Context, n *Node) error {
-	out, err := run(ctx, "ctr", "-a", l.containerdSocket(n), "plugins", "ls")
+	out, err := host.Run(ctx, "ctr", "-a", l.containerdSocket(n), "plugins", "ls")
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/ironlb/ironlb/e2e/lab/host"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 )
 
@@ -35,67 +36,25 @@ var kcmControllers = []string{
 // collection and node lifecycle work under their real permissions. Node IPAM stays off:
 // the lab gives nodes their pod networks itself (createNodeObjects).
 func (l *Lab) startControlPlane(ctx context.Context) error {
-	schedKubeconfig, err := l.certKubeconfig("kube-scheduler", "system:kube-scheduler")
-	if err != nil {
-		return err
+	components := []struct {
+		role, user string
+		args       []string
+	}{
+		{"kube-scheduler", "system:kube-scheduler", nil},
+		{"kube-controller-manager", "system:kube-controller-manager", l.controllerManagerArgs()},
 	}
-	kcmKubeconfig, err := l.certKubeconfig("kube-controller-manager", "system:kube-controller-manager")
-	if err != nil {
-		return err
-	}
-	// Their secure ports (health and metrics) are picked free on loopback, so nothing the
-	// machine already runs on the default ports collides with them.
-	schedulerPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	controllerManagerPort, err := freePort()
-	if err != nil {
-		return err
-	}
-	specs := []procSpec{
-		{
-			role: "kube-scheduler", binary: filepath.Join(l.bin, "kube-scheduler"), log: l.logPath("kube-scheduler"),
-			args: []string{
-				"--kubeconfig=" + schedKubeconfig,
-				"--authentication-kubeconfig=" + schedKubeconfig,
-				"--authorization-kubeconfig=" + schedKubeconfig,
-				"--bind-address=127.0.0.1",
-				"--secure-port=" + strconv.Itoa(schedulerPort),
-				"--cert-dir=" + filepath.Join(l.Dir, "kube-scheduler"),
-				"--leader-elect=false",
-				"--v=1",
-			},
-		},
-		{
-			role: "kube-controller-manager", binary: filepath.Join(l.bin, "kube-controller-manager"), log: l.logPath("kube-controller-manager"),
-			args: []string{
-				"--kubeconfig=" + kcmKubeconfig,
-				"--authentication-kubeconfig=" + kcmKubeconfig,
-				"--authorization-kubeconfig=" + kcmKubeconfig,
-				"--bind-address=127.0.0.1",
-				"--secure-port=" + strconv.Itoa(controllerManagerPort),
-				"--cert-dir=" + filepath.Join(l.Dir, "kube-controller-manager"),
-				"--leader-elect=false",
-				"--use-service-account-credentials=true",
-				"--service-account-private-key-file=" + l.pki.path("sa.key"),
-				"--root-ca-file=" + l.pki.path("ca.crt"),
-				"--controllers=" + strings.Join(kcmControllers, ","),
-				"--allocate-node-cidrs=false",
-				"--configure-cloud-routes=false",
-				// A lost node is noticed in 10 s and its pods evicted at once: the failure
-				// tests measure what a user sees, and waiting 5 minutes would only slow them.
-				"--node-monitor-grace-period=10s",
-				"--node-monitor-period=1s",
-				"--concurrent-deployment-syncs=10",
-				"--concurrent-replicaset-syncs=10",
-				"--concurrent-service-endpoint-syncs=10",
-				"--endpointslice-updates-batch-period=0s",
-				"--v=1",
-			},
-		},
-	}
-	for _, s := range specs {
+	ports := make([]int, len(components))
+	for i, c := range components {
+		kubeconfig, err := l.certKubeconfig(c.role, c.user)
+		if err != nil {
+			return err
+		}
+		// Their secure ports (health and metrics) are picked free on loopback, so nothing
+		// the machine already runs on the default ports collides with them.
+		if ports[i], err = freePort(); err != nil {
+			return err
+		}
+		s := l.controlPlaneProc(c.role, kubeconfig, ports[i], c.args)
 		p, err := l.startProc(s)
 		if err != nil {
 			return err
@@ -103,13 +62,10 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 		l.setProc(s.role, p)
 	}
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, Proxy: nil}}
-	for _, c := range []struct {
-		role string
-		port int
-	}{{"kube-scheduler", schedulerPort}, {"kube-controller-manager", controllerManagerPort}} {
+	for i, c := range components {
 		p := l.getProc(c.role)
-		url := fmt.Sprintf("https://127.0.0.1:%d/healthz", c.port)
-		err := poll(ctx, 60*time.Second, 100*time.Millisecond, c.role+" at "+url, func(ctx context.Context) (bool, error) {
+		url := fmt.Sprintf("https://127.0.0.1:%d/healthz", ports[i])
+		err := host.Poll(ctx, 60*time.Second, 100*time.Millisecond, c.role+" at "+url, func(ctx context.Context) (bool, error) {
 			if err := p.checkAlive(); err != nil {
 				return false, err
 			}
@@ -120,6 +76,43 @@ func (l *Lab) startControlPlane(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// controlPlaneProc is how the lab runs kube-scheduler or kube-controller-manager (role):
+// on loopback, with its client certificate for every API call, no leader election, and
+// extra flags of its own.
+func (l *Lab) controlPlaneProc(role, kubeconfig string, port int, extra []string) procSpec {
+	args := []string{
+		"--kubeconfig=" + kubeconfig,
+		"--authentication-kubeconfig=" + kubeconfig,
+		"--authorization-kubeconfig=" + kubeconfig,
+		"--bind-address=127.0.0.1",
+		"--secure-port=" + strconv.Itoa(port),
+		"--cert-dir=" + filepath.Join(l.Dir, role),
+		"--leader-elect=false",
+	}
+	args = append(append(args, extra...), "--v=1")
+	return procSpec{role: role, binary: filepath.Join(l.bin, role), log: l.logPath(role), args: args}
+}
+
+// controllerManagerArgs are kube-controller-manager's own flags.
+func (l *Lab) controllerManagerArgs() []string {
+	return []string{
+		"--use-service-account-credentials=true",
+		"--service-account-private-key-file=" + l.pki.path("sa.key"),
+		"--root-ca-file=" + l.pki.path("ca.crt"),
+		"--controllers=" + strings.Join(kcmControllers, ","),
+		"--allocate-node-cidrs=false",
+		"--configure-cloud-routes=false",
+		// A lost node is noticed in 10 s and its pods evicted at once: the failure tests
+		// measure what a user sees, and waiting 5 minutes would only slow them.
+		"--node-monitor-grace-period=10s",
+		"--node-monitor-period=1s",
+		"--concurrent-deployment-syncs=10",
+		"--concurrent-replicaset-syncs=10",
+		"--concurrent-service-endpoint-syncs=10",
+		"--endpointslice-updates-batch-period=0s",
+	}
 }
 
 // certKubeconfig writes a kubeconfig with a new client certificate for user (no groups).

@@ -16,12 +16,13 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
-// demoObjects are what the demo applies: a pool announced on layer 2, and a pool advertised
+// demoObjects are what both demos apply: a pool announced on layer 2, and a pool advertised
 // by BGP from every node to the lab router (an IPv4 and an IPv6 session per node). Both are
-// slices of the lab's pool range; the BGP pool is not handed out automatically, so only the
-// Service that asks for it gets its addresses.
+// slices of the lab's pool range. How a Service gets the BGP pool (%[5]s) differs:
+// demoBGPPoolByAnnotation or demoBGPPoolForNamespace.
 const demoObjects = `apiVersion: ironlb.io/v1beta1
 kind: IPAddressPool
 metadata:
@@ -48,8 +49,7 @@ spec:
     - 198.18.103.0/24
     - 2001:db8:100:3::/120
   avoidBuggyIPs: true
-  autoAssign: false
----
+%[5]s---
 apiVersion: ironlb.io/v1beta1
 kind: BGPAdvertisement
 metadata:
@@ -76,23 +76,33 @@ spec:
   peerAddress: "%[4]s"
 `
 
+// demoBGPPoolByAnnotation: the BGP pool is not handed out automatically, so only the
+// Service that asks for it gets its addresses.
+const demoBGPPoolByAnnotation = "  autoAssign: false\n"
+
+// demoBGPPoolForNamespace: the BGP pool serves the namespace "bgp" first (priority), so a
+// Service there gets a BGP address without any annotation.
+const demoBGPPoolForNamespace = "  serviceAllocation:\n    priority: 10\n    namespaces: [bgp]\n"
+
+// writeDemoObjects writes the demo's pools, advertisements and BGP peers, with bgpPool
+// choosing how Services get the BGP pool, to the lab folder and returns the file's path.
+func (l *Lab) writeDemoObjects(bgpPool string) (string, error) {
+	file := filepath.Join(l.Dir, "demo.yaml")
+	objects := fmt.Sprintf(demoObjects, l.opts.NodeASN, l.Router.ASN, l.Router.IPv4, l.Router.IPv6, bgpPool)
+	return file, os.WriteFile(file, []byte(objects), 0o644)
+}
+
 // RunDemo shows ironlb at work in the lab: it starts the controller and the speakers,
 // applies the demo's pools, advertisements and BGP peers, creates a LoadBalancer Service
 // with a pod behind node-1, waits for the Service's external IP, and prints what a user would
 // look at (kubectl get/describe) and a request through the EXTERNAL-IP from the L2 client.
 // Then the same over BGP (demoBGP). The controller, speakers and pods keep running.
 func (l *Lab) RunDemo(ctx context.Context, w io.Writer) error {
-	if err := l.StartController(ctx); err != nil {
-		return fmt.Errorf("demo: start the controller: %w", err)
+	if err := l.StartIronlb(ctx); err != nil {
+		return fmt.Errorf("demo: %w", err)
 	}
-	for _, n := range l.Nodes {
-		if err := l.StartSpeaker(ctx, n.Name); err != nil {
-			return fmt.Errorf("demo: start the speaker of %s: %w", n.Name, err)
-		}
-	}
-	file := filepath.Join(l.Dir, "demo.yaml")
-	objects := fmt.Sprintf(demoObjects, l.opts.NodeASN, l.Router.ASN, l.Router.IPv4, l.Router.IPv6)
-	if err := os.WriteFile(file, []byte(objects), 0o644); err != nil {
+	file, err := l.writeDemoObjects(demoBGPPoolByAnnotation)
+	if err != nil {
 		return err
 	}
 	if err := l.applyFiles(ctx, []string{file}); err != nil {
@@ -101,12 +111,12 @@ func (l *Lab) RunDemo(ctx context.Context, w io.Writer) error {
 	// A Service created before the controller has seen the pool would first get an
 	// "AllocationFailed" event; wait for the pools to be Ready so the demo shows the usual case.
 	for _, name := range []string{"demo", "demo-bgp"} {
-		err := poll(ctx, 30*time.Second, 100*time.Millisecond, "IPAddressPool "+name+" to be Ready", func(ctx context.Context) (bool, error) {
+		err := host.Poll(ctx, 30*time.Second, 100*time.Millisecond, "IPAddressPool "+name+" to be Ready", func(ctx context.Context) (bool, error) {
 			var pool ironlbv1.IPAddressPool
 			if err := l.Client.Get(ctx, client.ObjectKey{Name: name}, &pool); err != nil {
 				return false, err
 			}
-			return meta.IsStatusConditionTrue(pool.Status.Conditions, "Ready"), nil
+			return meta.IsStatusConditionTrue(pool.Status.Conditions, ironlbv1.ConditionReady), nil
 		})
 		if err != nil {
 			return fmt.Errorf("demo: %w (controller log: %s)", err, l.ControllerLog())
@@ -121,7 +131,7 @@ func (l *Lab) RunDemo(ctx context.Context, w io.Writer) error {
 		{"describe", "svc", "-n", "demo", "demo"},
 	} {
 		out, err := l.Kubectl(ctx, args...)
-		_, _ = fmt.Fprintf(w, "$ kubectl %s\n%s\n\n", commandLine(args[0], args[1:]), out)
+		_, _ = fmt.Fprintf(w, "$ kubectl %s\n%s\n\n", host.CommandLine(args[0], args[1:]), out)
 		if err != nil {
 			return err
 		}
@@ -139,7 +149,7 @@ func (l *Lab) RunDemo(ctx context.Context, w io.Writer) error {
 // client, which reaches the address only through that route.
 func (l *Lab) demoBGP(ctx context.Context, w io.Writer) error {
 	svc, err := l.demoService(ctx, l.Nodes[min(1, len(l.Nodes)-1)].Name, "demo-bgp",
-		map[string]string{"ironlb.io/address-pool": "demo-bgp"})
+		map[string]string{ironlbv1.AnnotationAddressPool: "demo-bgp"})
 	if err != nil {
 		return err
 	}
@@ -148,33 +158,13 @@ func (l *Lab) demoBGP(ctx context.Context, w io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("demo: ingress %q: %w", ing.IP, err)
 		}
-		prefix := netip.PrefixFrom(a, a.BitLen())
-		// Every node advertises the address (externalTrafficPolicy Cluster), so the router
-		// should have one next hop per node.
-		err = poll(ctx, 30*time.Second, 200*time.Millisecond, "the router's route to "+prefix.String()+" through every node", func(ctx context.Context) (bool, error) {
-			hops, err := l.RouterRoutes(ctx, prefix)
-			if err != nil {
-				return false, err
-			}
-			if len(hops) != len(l.Nodes) {
-				return false, fmt.Errorf("%d next hops, want %d", len(hops), len(l.Nodes))
-			}
-			return true, nil
-		})
-		family := "ip"
-		if a.Is6() {
-			family = "ipv6"
-		}
-		cmd := fmt.Sprintf("show %s route %s", family, prefix)
-		out, _ := l.Vtysh(ctx, cmd)
-		_, _ = fmt.Fprintf(w, "$ vtysh -N %s -c '%s'\n%s\n\n", l.Router.FRRName, cmd, out)
-		if err != nil {
+		if err := l.showRouterRoute(ctx, w, a); err != nil {
 			return fmt.Errorf("demo: %w (speaker logs: %s)", err, l.SpeakerLog(l.Nodes[0].Name))
 		}
 	}
 	for _, args := range [][]string{{"get", "svc", "-n", "demo", "demo-bgp"}, {"get", "bgppeers"}} {
 		if out, err := l.Kubectl(ctx, args...); err == nil {
-			_, _ = fmt.Fprintf(w, "$ kubectl %s\n%s\n\n", commandLine(args[0], args[1:]), out)
+			_, _ = fmt.Fprintf(w, "$ kubectl %s\n%s\n\n", host.CommandLine(args[0], args[1:]), out)
 		}
 	}
 	return l.demoCurl(ctx, w, svc, l.BGPClient.Netns, "   # the BGP client, behind the router")
@@ -207,15 +197,7 @@ func (l *Lab) demoService(ctx context.Context, node, name string, annotations ma
 // command and the answer.
 func (l *Lab) demoCurl(ctx context.Context, w io.Writer, svc *corev1.Service, netns, note string) error {
 	for _, ing := range svc.Status.LoadBalancer.Ingress {
-		url := "http://" + net.JoinHostPort(ing.IP, "80") + "/"
-		var body string
-		err := poll(ctx, 30*time.Second, 200*time.Millisecond, "the EXTERNAL-IP at "+url+" from "+netns, func(ctx context.Context) (bool, error) {
-			var err error
-			body, err = l.Curl(ctx, netns, url)
-			return err == nil, err
-		})
-		_, _ = fmt.Fprintf(w, "$ ip netns exec %s curl -g %s%s\n%s\n", netns, url, note, body)
-		if err != nil {
+		if err := l.showCurl(ctx, w, ing.IP, netns, note); err != nil {
 			return err
 		}
 	}
@@ -223,11 +205,49 @@ func (l *Lab) demoCurl(ctx context.Context, w io.Writer, svc *corev1.Service, ne
 	return nil
 }
 
+// showCurl waits until a request from netns to port 80 of ip answers, and prints the
+// command with its answer.
+func (l *Lab) showCurl(ctx context.Context, w io.Writer, ip, netns, note string) error {
+	url := "http://" + net.JoinHostPort(ip, "80") + "/"
+	var body string
+	err := host.Poll(ctx, 30*time.Second, 200*time.Millisecond, "the EXTERNAL-IP at "+url+" from "+netns, func(ctx context.Context) (bool, error) {
+		var err error
+		body, err = l.Curl(ctx, netns, url)
+		return err == nil, err
+	})
+	_, _ = fmt.Fprintf(w, "$ ip netns exec %s curl -g %s%s\n%s\n", netns, url, note, body)
+	return err
+}
+
+// showRouterRoute waits until the router has a route to a through every node (each node
+// advertises it with externalTrafficPolicy Cluster: ECMP), and prints vtysh's view of it.
+func (l *Lab) showRouterRoute(ctx context.Context, w io.Writer, a netip.Addr) error {
+	prefix := netip.PrefixFrom(a, a.BitLen())
+	err := host.Poll(ctx, 30*time.Second, 200*time.Millisecond, "the router's route to "+prefix.String()+" through every node", func(ctx context.Context) (bool, error) {
+		hops, err := l.RouterRoutes(ctx, prefix)
+		if err != nil {
+			return false, err
+		}
+		if len(hops) != len(l.Nodes) {
+			return false, fmt.Errorf("%d next hops, want %d", len(hops), len(l.Nodes))
+		}
+		return true, nil
+	})
+	family := "ip"
+	if a.Is6() {
+		family = "ipv6"
+	}
+	cmd := fmt.Sprintf("show %s route %s", family, prefix)
+	out, _ := l.Vtysh(ctx, cmd)
+	_, _ = fmt.Fprintf(w, "$ vtysh -N %s -c '%s'\n%s\n\n", l.Router.FRRName, cmd, out)
+	return err
+}
+
 // WaitForIngress waits until a Service has an address in status.loadBalancer.ingress and
 // returns it as stored.
 func (l *Lab) WaitForIngress(ctx context.Context, namespace, name string, timeout time.Duration) (*corev1.Service, error) {
 	var svc *corev1.Service
-	err := poll(ctx, timeout, 100*time.Millisecond, "status.loadBalancer.ingress of Service "+namespace+"/"+name, func(ctx context.Context) (bool, error) {
+	err := host.Poll(ctx, timeout, 100*time.Millisecond, "status.loadBalancer.ingress of Service "+namespace+"/"+name, func(ctx context.Context) (bool, error) {
 		s, err := l.Kube.CoreV1().Services(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {
 			return false, err

@@ -20,4 +20,8 @@
 //
 // Every address is taken from 198.18.0.0/15 (reserved for benchmarking, RFC 2544) and
 // 2001:db8::/32 (documentation, RFC 3849), and no namespace has a route to anything else.
+//
+// The host plumbing that knows nothing of a lab (running commands, entering network
+// namespaces, polling, finding and killing processes) is in the sub-package host, and the
+// reading of FRR's JSON output (routes, BGP paths, neighbors, BFD peers) in frr.
 package lab

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 // LinkDown cuts a node's cable: its port on the bridge goes down, so the node loses carrier
@@ -20,7 +22,7 @@ func (l *Lab) LinkDown(ctx context.Context, node string) error {
 	if n == nil {
 		return fmt.Errorf("link down: no node %q", node)
 	}
-	return ip(ctx, l.switchNS(), "link", "set", n.SwitchPort, "down")
+	return host.IP(ctx, l.switchNS(), "link", "set", n.SwitchPort, "down")
 }
 
 // LinkUp reconnects a node cut by LinkDown and returns once the node reaches the host (the
@@ -32,16 +34,16 @@ func (l *Lab) LinkUp(ctx context.Context, node string) error {
 	if n == nil {
 		return fmt.Errorf("link up: no node %q", node)
 	}
-	if err := ip(ctx, l.switchNS(), "link", "set", n.SwitchPort, "up"); err != nil {
+	if err := host.IP(ctx, l.switchNS(), "link", "set", n.SwitchPort, "up"); err != nil {
 		return err
 	}
-	d, err := newNSDialer(n.Netns)
+	d, err := host.NewNSDialer(n.Netns)
 	if err != nil {
 		return err
 	}
 	defer d.Close()
 	addr := net.JoinHostPort(hostV4.String(), strconv.Itoa(apiServerPort))
-	return poll(ctx, 10*time.Second, 50*time.Millisecond, node+" to reach "+addr+" after link up", func(ctx context.Context) (bool, error) {
+	return host.Poll(ctx, 10*time.Second, 50*time.Millisecond, node+" to reach "+addr+" after link up", func(ctx context.Context) (bool, error) {
 		ctx, cancel := context.WithTimeout(ctx, 500*time.Millisecond)
 		defer cancel()
 		c, err := d.DialContext(ctx, "tcp", addr)
@@ -92,7 +94,7 @@ func (l *Lab) BlockMemberlist(ctx context.Context, node string, port int) error 
 	}
 	// Replace any earlier block, so a second call with another port is not additive.
 	_ = l.UnblockMemberlist(ctx, node)
-	_, err := runIn(ctx, n.Netns, "nft", "-f", file)
+	_, err := host.RunIn(ctx, n.Netns, "nft", "-f", file)
 	return err
 }
 
@@ -102,6 +104,6 @@ func (l *Lab) UnblockMemberlist(ctx context.Context, node string) error {
 	if n == nil {
 		return fmt.Errorf("unblock memberlist: no node %q", node)
 	}
-	_, err := runIn(ctx, n.Netns, "nft", "delete", "table", "inet", memberlistTable)
+	_, err := host.RunIn(ctx, n.Netns, "nft", "delete", "table", "inet", memberlistTable)
 	return err
 }

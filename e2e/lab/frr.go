@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 const (
@@ -60,7 +62,7 @@ func (l *Lab) startFRR(ctx context.Context) error {
 		return err
 	}
 	want := 2 * len(l.Nodes)
-	return poll(ctx, 20*time.Second, 100*time.Millisecond, "FRR to list its BGP neighbors", func(ctx context.Context) (bool, error) {
+	return host.Poll(ctx, 20*time.Second, 100*time.Millisecond, "FRR to list its BGP neighbors", func(ctx context.Context) (bool, error) {
 		peers, err := l.Router.BGPNeighbors(ctx)
 		if err != nil {
 			return false, err
@@ -124,7 +126,7 @@ func (l *Lab) startFRRInstance(ctx context.Context, r *Router, config string, da
 			return err
 		}
 	}
-	if out, err := run(ctx, "vtysh", "-N", name, "-b"); err != nil {
+	if out, err := host.Run(ctx, "vtysh", "-N", name, "-b"); err != nil {
 		return fmt.Errorf("load FRR configuration of %s: %w (%s)", name, err, out)
 	}
 	return nil
@@ -133,7 +135,7 @@ func (l *Lab) startFRRInstance(ctx context.Context, r *Router, config string, da
 // startFRRDaemon starts one FRR daemon with -d (it forks and the parent exits), vty on
 // loopback only, inside the router's namespace, marked with markerEnv like every lab process.
 func (l *Lab) startFRRDaemon(ctx context.Context, r *Router, daemon string) error {
-	ctx, cancel := context.WithTimeout(ctx, commandTimeout)
+	ctx, cancel := context.WithTimeout(ctx, host.CommandTimeout)
 	defer cancel()
 	log, err := os.OpenFile(l.logPath("frr-start"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -146,10 +148,10 @@ func (l *Lab) startFRRDaemon(ctx context.Context, r *Router, daemon string) erro
 	cmd.Stdout, cmd.Stderr = log, log
 	cmd.Env = append(os.Environ(), markerEnv+"="+l.Prefix)
 	if err := cmd.Run(); err != nil {
-		return fmt.Errorf("start FRR %s of %s: %w; log:\n%s", daemon, r.FRRName, err, logTail(l.logPath("frr-start"), 10))
+		return fmt.Errorf("start FRR %s of %s: %w; log:\n%s", daemon, r.FRRName, err, host.LogTail(l.logPath("frr-start"), 10))
 	}
 	pidFile := filepath.Join(frrRunDir, r.FRRName, daemon+".pid")
-	return poll(ctx, 10*time.Second, 20*time.Millisecond, "FRR "+daemon+" pid file", func(context.Context) (bool, error) {
+	return host.Poll(ctx, 10*time.Second, 20*time.Millisecond, "FRR "+daemon+" pid file", func(context.Context) (bool, error) {
 		_, err := os.Stat(pidFile)
 		return err == nil, err
 	})

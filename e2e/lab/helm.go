@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 // ReleaseName is the Helm release the lab installs ironlb as (the README's name).
@@ -20,7 +22,7 @@ func (l *Lab) ChartDir() string { return filepath.Join(l.root, "charts", "ironlb
 // Helm runs bin/helm with the admin kubeconfig and returns its output. Helm's own timeouts
 // (--timeout) bound it, not the lab's short-command timeout.
 func (l *Lab) Helm(ctx context.Context, args ...string) (string, error) {
-	return runLong(ctx, 10*time.Minute, l.HelmPath(), append(args, "--kubeconfig", l.Kubeconfig())...)
+	return host.RunLong(ctx, 10*time.Minute, l.HelmPath(), append(args, "--kubeconfig", l.Kubeconfig())...)
 }
 
 // InstallIronlb installs the chart as the README tells a user without a registry: the

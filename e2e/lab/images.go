@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 // The lab's own images, built at Start from e2e/cmd with the project's image tool
@@ -82,7 +84,7 @@ func (l *Lab) buildLabImage(ctx context.Context, tool string, img labImage) erro
 		return fmt.Errorf("go build %s: %w: %s", img.pkg, err, out)
 	}
 	tmp := img.file + ".tmp"
-	if _, err := run(ctx, tool, "build", "-binary", binary, "-ref", img.ref, "-o", tmp); err != nil {
+	if _, err := host.Run(ctx, tool, "build", "-binary", binary, "-ref", img.ref, "-o", tmp); err != nil {
 		return err
 	}
 	return os.Rename(tmp, img.file)
@@ -102,7 +104,7 @@ func (l *Lab) importImages(ctx context.Context, n *Node) error {
 			}
 			return err
 		}
-		if _, err := run(ctx, "ctr", "-a", l.containerdSocket(n), "-n", "k8s.io", "images", "import", f); err != nil {
+		if _, err := host.Run(ctx, "ctr", "-a", l.containerdSocket(n), "-n", "k8s.io", "images", "import", f); err != nil {
 			return fmt.Errorf("import %s on %s: %w", filepath.Base(f), n.Name, err)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ironlb/ironlb/e2e/lab/host"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
@@ -157,14 +158,7 @@ func (l *Lab) startKubelet(ctx context.Context, n *Node) error {
 // kube-controller-manager's IPAM would hand out in its own order.
 func (l *Lab) createNodeObjects(ctx context.Context) error {
 	for _, n := range l.Nodes {
-		obj := &corev1.Node{
-			ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels},
-			Spec: corev1.NodeSpec{
-				PodCIDR:  n.PodCIDRv4.String(),
-				PodCIDRs: []string{n.PodCIDRv4.String(), n.PodCIDRv6.String()},
-			},
-		}
-		if _, err := l.Kube.CoreV1().Nodes().Create(ctx, obj, metav1.CreateOptions{}); err != nil {
+		if _, err := l.Kube.CoreV1().Nodes().Create(ctx, n.object(), metav1.CreateOptions{}); err != nil {
 			return fmt.Errorf("create Node %s: %w", n.Name, err)
 		}
 	}
@@ -215,7 +209,7 @@ func (l *Lab) startNodes(ctx context.Context) error {
 func (l *Lab) WaitNodeReady(ctx context.Context, name string, timeout time.Duration) error {
 	role := "kubelet-" + name
 	p := l.getProc(role)
-	err := poll(ctx, timeout, 200*time.Millisecond, "Node "+name+" to be Ready", func(ctx context.Context) (bool, error) {
+	err := host.Poll(ctx, timeout, 200*time.Millisecond, "Node "+name+" to be Ready", func(ctx context.Context) (bool, error) {
 		if p != nil {
 			if err := p.checkAlive(); err != nil {
 				return false, err
@@ -236,7 +230,7 @@ func (l *Lab) WaitNodeReady(ctx context.Context, name string, timeout time.Durat
 		return false, fmt.Errorf("no Ready condition yet")
 	})
 	if err != nil && p != nil && p.alive() {
-		err = fmt.Errorf("%w\nlast lines of %s:\n%s", err, p.spec.log, logTail(p.spec.log, 30))
+		err = fmt.Errorf("%w\nlast lines of %s:\n%s", err, p.spec.log, host.LogTail(p.spec.log, 30))
 	}
 	return err
 }

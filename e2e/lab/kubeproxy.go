@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/ironlb/ironlb/e2e/lab/host"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -105,7 +106,7 @@ func (l *Lab) waitKubeProxy(ctx context.Context, n *Node) error {
 	}
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{Proxy: nil, DisableKeepAlives: true}}
 	url := fmt.Sprintf("http://%s:%d/healthz", n.IPv4, kubeProxyHealthPort)
-	return poll(ctx, 60*time.Second, 100*time.Millisecond, "kube-proxy of "+n.Name+" at "+url, func(ctx context.Context) (bool, error) {
+	return host.Poll(ctx, 60*time.Second, 100*time.Millisecond, "kube-proxy of "+n.Name+" at "+url, func(ctx context.Context) (bool, error) {
 		if err := p.checkAlive(); err != nil {
 			return false, err
 		}

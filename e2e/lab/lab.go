@@ -17,6 +17,7 @@ import (
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/ironlb/ironlb/e2e/lab/host"
 	"github.com/ironlb/ironlb/internal/repo"
 )
 
@@ -331,6 +332,6 @@ func (l *Lab) getProc(role string) *proc {
 func (l *Lab) DumpLogs(w io.Writer, lines int) {
 	files, _ := filepath.Glob(filepath.Join(l.Dir, "logs", "*.log"))
 	for _, f := range files {
-		_, _ = fmt.Fprintf(w, "----- %s (last %d lines)\n%s\n", f, lines, logTail(f, lines))
+		_, _ = fmt.Fprintf(w, "----- %s (last %d lines)\n%s\n", f, lines, host.LogTail(f, lines))
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"strings"
 	"time"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 // MultiHopASN is the AS of the multi-hop router (StartMultiHopRouter).
@@ -37,7 +39,7 @@ func (l *Lab) StartMultiHopRouter(ctx context.Context) (*Router, error) {
 	if err := l.startFRRInstance(ctx, r, l.multiHopConfig(r), multiHopDaemons); err != nil {
 		return nil, fmt.Errorf("multi-hop router: %w", err)
 	}
-	err := poll(ctx, 20*time.Second, 100*time.Millisecond, "the multi-hop router to list its BGP neighbors", func(ctx context.Context) (bool, error) {
+	err := host.Poll(ctx, 20*time.Second, 100*time.Millisecond, "the multi-hop router to list its BGP neighbors", func(ctx context.Context) (bool, error) {
 		peers, err := r.BGPNeighbors(ctx)
 		if err != nil {
 			return false, err

@@ -7,6 +7,8 @@ import (
 	"net/netip"
 	"regexp"
 	"strings"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 var macPattern = regexp.MustCompile(`(?i)\b([0-9a-f]{2}(?::[0-9a-f]{2}){5})\b`)
@@ -24,14 +26,14 @@ func (l *Lab) WhoHas(ctx context.Context, addr netip.Addr) ([]string, error) {
 	var err error
 	if addr.Is4() {
 		// -c 1: one request; -w 1: wait a second for answers; -i: our only interface.
-		out, err = runIn(ctx, c.Netns, "arping", "-c", "1", "-w", "1", "-i", c.Link, addr.String())
+		out, err = host.RunIn(ctx, c.Netns, "arping", "-c", "1", "-w", "1", "-i", c.Link, addr.String())
 		// arping exits 1 when nobody answered.
 		if err != nil && !strings.Contains(out, "packets transmitted") {
 			return nil, err
 		}
 	} else {
 		// -m: report every answer, -n: numeric, -r 1: one solicitation, -w 1000: wait 1 s.
-		out, err = runIn(ctx, c.Netns, "ndisc6", "-m", "-n", "-r", "1", "-w", "1000", addr.String(), c.Link)
+		out, err = host.RunIn(ctx, c.Netns, "ndisc6", "-m", "-n", "-r", "1", "-w", "1000", addr.String(), c.Link)
 		if err != nil && !strings.Contains(out, "Timed out") && !strings.Contains(out, "No response") {
 			return nil, err
 		}
@@ -69,7 +71,7 @@ type Neighbor struct {
 // ClientNeighbor returns the L2 client's neighbour entry for addr: the MAC its kernel would
 // send packets for addr to right now. It is nil when there is no entry.
 func (l *Lab) ClientNeighbor(ctx context.Context, addr netip.Addr) (*Neighbor, error) {
-	out, err := run(ctx, "ip", "-n", l.L2Client.Netns, "-j", "neigh", "show", "to", addr.String(), "dev", l.L2Client.Link)
+	out, err := host.Run(ctx, "ip", "-n", l.L2Client.Netns, "-j", "neigh", "show", "to", addr.String(), "dev", l.L2Client.Link)
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +94,7 @@ func (l *Lab) ClientNeighbor(ctx context.Context, addr netip.Addr) (*Neighbor, e
 // FlushClientNeighbors empties the L2 client's neighbour table, so the next packet to an
 // address asks the segment again.
 func (l *Lab) FlushClientNeighbors(ctx context.Context) error {
-	return ip(ctx, l.L2Client.Netns, "neigh", "flush", "dev", l.L2Client.Link)
+	return host.IP(ctx, l.L2Client.Netns, "neigh", "flush", "dev", l.L2Client.Link)
 }
 
 // ClientNeighbour returns the MAC the L2 client's kernel holds for addr in its neighbour

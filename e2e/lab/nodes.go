@@ -82,20 +82,25 @@ func linkLocalFor(mac string) netip.Addr {
 	return netip.AddrFrom16(b)
 }
 
+// object is the Node as the lab creates it, before any kubelet has written to it: its
+// labels and its fixed pod networks.
+func (n *Node) object() *corev1.Node {
+	return &corev1.Node{
+		ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels},
+		Spec: corev1.NodeSpec{
+			PodCIDR:  n.PodCIDRv4.String(),
+			PodCIDRs: []string{n.PodCIDRv4.String(), n.PodCIDRv6.String()},
+		},
+	}
+}
+
 // registerNodes creates the Node objects and does the kubelet's part: status addresses,
 // capacity and a Ready condition. The not-ready taint that the API server's admission adds
 // to new nodes is removed, as the node lifecycle controller would once the node is Ready;
 // components that skip tainted nodes then see the nodes as a cluster would show them.
 func (l *Lab) registerNodes(ctx context.Context) error {
 	for _, n := range l.Nodes {
-		obj := &corev1.Node{
-			ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels},
-			Spec: corev1.NodeSpec{
-				PodCIDR:  n.PodCIDRv4.String(),
-				PodCIDRs: []string{n.PodCIDRv4.String(), n.PodCIDRv6.String()},
-			},
-		}
-		created, err := l.Kube.CoreV1().Nodes().Create(ctx, obj, metav1.CreateOptions{})
+		created, err := l.Kube.CoreV1().Nodes().Create(ctx, n.object(), metav1.CreateOptions{})
 		if err != nil {
 			return fmt.Errorf("create Node %s: %w", n.Name, err)
 		}

@@ -149,3 +149,25 @@ func TestUsageTellsHowToUseTheLab(t *testing.T) {
 		}
 	}
 }
+
+func TestNodeByAddrKnowsLinkLocal(t *testing.T) {
+	l := &Lab{Prefix: "ilbabc", opts: Options{Nodes: 3}}
+	l.Nodes = l.newNodes()
+	n2 := l.Nodes[1]
+	// The kernel derives a link's IPv6 link-local address from its MAC (EUI-64), and FRR
+	// shows that address as the next hop of IPv6 routes when a node sends one.
+	if got := linkLocalFor(n2.MAC); got != netip.MustParseAddr("fe80::c6ff:fe12:c") {
+		t.Errorf("linkLocalFor(%s) = %s", n2.MAC, got)
+	}
+	if got := linkLocalFor(macFor(bgpClientV4)); got != netip.MustParseAddr("fe80::c6ff:fe12:164") {
+		t.Errorf("linkLocalFor(BGP client) = %s, FRR showed fe80::c6ff:fe12:164", got)
+	}
+	for _, a := range []netip.Addr{n2.IPv4, n2.IPv6, linkLocalFor(n2.MAC)} {
+		if got := l.NodeByAddr(a); got != n2 {
+			t.Errorf("NodeByAddr(%s) = %v, want node-2", a, got)
+		}
+	}
+	if got := l.NodeByAddr(netip.MustParseAddr("198.18.0.254")); got != nil {
+		t.Errorf("NodeByAddr(router) = %s", got.Name)
+	}
+}

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 // Pod is a lab pod: an HTTP server (e2e/cmd/podserver) that answers every request with its
@@ -112,11 +114,11 @@ func (l *Lab) wirePod(ctx context.Context, p *Pod) error {
 		return err
 	}
 	inside := l.uplink()
-	if err := ip(ctx, n.Netns, "link", "add", p.veth, "type", "veth", "peer", "name", inside, "netns", p.Netns); err != nil {
+	if err := host.IP(ctx, n.Netns, "link", "add", p.veth, "type", "veth", "peer", "name", inside, "netns", p.Netns); err != nil {
 		return err
 	}
 	gw4 := podGatewayV4(n.Index)
-	if err := ipAll(ctx, n.Netns,
+	if err := host.IPAll(ctx, n.Netns,
 		[]string{"addr", "add", netip.PrefixFrom(gw4, 32).String(), "dev", p.veth},
 		[]string{"addr", "add", netip.PrefixFrom(podGatewayV6, 64).String(), "dev", p.veth, "nodad"},
 		[]string{"link", "set", p.veth, "up"},
@@ -128,7 +130,7 @@ func (l *Lab) wirePod(ctx context.Context, p *Pod) error {
 	if err := l.configureLink(ctx, p.Netns, inside, macFor(p.IPv4), netip.PrefixFrom(p.IPv4, 32), netip.PrefixFrom(p.IPv6, 128)); err != nil {
 		return err
 	}
-	return ipAll(ctx, p.Netns,
+	return host.IPAll(ctx, p.Netns,
 		[]string{"route", "add", gw4.String(), "dev", inside, "scope", "link"},
 		[]string{"route", "add", labV4.String(), "via", gw4.String()},
 		[]string{"-6", "route", "add", labV6.String(), "via", podGatewayV6.String(), "dev", inside},
@@ -138,7 +140,7 @@ func (l *Lab) wirePod(ctx context.Context, p *Pod) error {
 // waitPod waits until the pod answers with its name on both addresses, asked from its
 // node, which also proves the node's routes to it.
 func (l *Lab) waitPod(ctx context.Context, p *Pod) error {
-	d, err := newNSDialer(p.Node.Netns)
+	d, err := host.NewNSDialer(p.Node.Netns)
 	if err != nil {
 		return err
 	}
@@ -146,7 +148,7 @@ func (l *Lab) waitPod(ctx context.Context, p *Pod) error {
 	client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
 	for _, a := range []netip.Addr{p.IPv4, p.IPv6} {
 		url := "http://" + net.JoinHostPort(a.String(), strconv.Itoa(PodPort)) + "/"
-		err := poll(ctx, 20*time.Second, 20*time.Millisecond, "pod "+p.Name+" at "+url, func(ctx context.Context) (bool, error) {
+		err := host.Poll(ctx, 20*time.Second, 20*time.Millisecond, "pod "+p.Name+" at "+url, func(ctx context.Context) (bool, error) {
 			if err := p.proc.checkAlive(); err != nil {
 				return false, err
 			}
@@ -198,9 +200,9 @@ func (l *Lab) removePod(p *Pod) error {
 	if p.proc != nil {
 		p.proc.stop(5 * time.Second)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), commandTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), host.CommandTimeout)
 	defer cancel()
-	if err := ip(ctx, "", "netns", "del", p.Netns); err != nil && !strings.Contains(err.Error(), "No such file") {
+	if err := host.IP(ctx, "", "netns", "del", p.Netns); err != nil && !strings.Contains(err.Error(), "No such file") {
 		return err
 	}
 	return nil

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 // checkLabURL refuses URLs whose host is not a literal lab address: lab clients never
@@ -39,7 +41,7 @@ func (l *Lab) Curl(ctx context.Context, netns, url string) (string, error) {
 		limit = min(limit, max(time.Until(deadline), 100*time.Millisecond))
 	}
 	// -g: do not treat the brackets of an IPv6 literal as a glob.
-	return runIn(ctx, netns, "curl", "-sS", "-g", "--fail", "--noproxy", "*", "--max-time", fmt.Sprintf("%.3f", limit.Seconds()), url)
+	return host.RunIn(ctx, netns, "curl", "-sS", "-g", "--fail", "--noproxy", "*", "--max-time", fmt.Sprintf("%.3f", limit.Seconds()), url)
 }
 
 // ProbeResult summarises a probe run.
@@ -79,7 +81,7 @@ func (l *Lab) Probe(ctx context.Context, netns, url string, every time.Duration)
 		every = 10 * time.Millisecond
 	}
 	timeout := min(max(20*every, 100*time.Millisecond), time.Second)
-	d, err := newNSDialer(netns)
+	d, err := host.NewNSDialer(netns)
 	if err != nil {
 		return nil, err
 	}

@@ -1,16 +1,15 @@
 package lab
 
 import (
-	"bytes"
 	"errors"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 // markerEnv is set in the environment of every long-running process the lab starts, with
@@ -72,7 +71,7 @@ func (l *Lab) startProc(spec procSpec) (*proc, error) {
 		return nil, fmt.Errorf("start %s: %w", spec.role, err)
 	}
 	defer func() { _ = f.Close() }()
-	_, _ = fmt.Fprintf(f, "=== %s lab: starting %s\n", time.Now().Format(time.RFC3339Nano), commandLine(cmd.Path, cmd.Args[1:]))
+	_, _ = fmt.Fprintf(f, "=== %s lab: starting %s\n", time.Now().Format(time.RFC3339Nano), host.CommandLine(cmd.Path, cmd.Args[1:]))
 	cmd.Stdout, cmd.Stderr = f, f
 	cmd.Env = append(append(os.Environ(), markerEnv+"="+l.Prefix), spec.env...)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -102,13 +101,13 @@ func (p *proc) alive() bool {
 
 // exitError describes why a process that should be running is not, with the end of its log.
 func (p *proc) exitError() error {
-	return fmt.Errorf("%s exited (%w); last lines of %s:\n%s", p.spec.role, p.waitErr, p.spec.log, logTail(p.spec.log, 30))
+	return fmt.Errorf("%s exited (%w); last lines of %s:\n%s", p.spec.role, p.waitErr, p.spec.log, host.LogTail(p.spec.log, 30))
 }
 
 // checkAlive is a poll helper: a dead process is a permanent failure, not a reason to wait.
 func (p *proc) checkAlive() error {
 	if !p.alive() {
-		return permanent(p.exitError())
+		return host.Permanent(p.exitError())
 	}
 	return nil
 }
@@ -136,93 +135,4 @@ func (p *proc) stop(grace time.Duration) {
 	}
 	_ = syscall.Kill(-p.pid(), syscall.SIGKILL)
 	<-p.done
-}
-
-// logTail returns the last n lines of a file, for error messages.
-func logTail(path string, n int) string {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return fmt.Sprintf("(cannot read log: %v)", err)
-	}
-	lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-	if len(lines) > n {
-		lines = lines[len(lines)-n:]
-	}
-	return strings.Join(lines, "\n")
-}
-
-// markedProcesses returns the live processes whose environment carries markerEnv, with the
-// prefix each belongs to. Zombies and processes that vanish while being read are skipped.
-func markedProcesses() map[int]string {
-	found := map[int]string{}
-	entries, err := os.ReadDir("/proc")
-	if err != nil {
-		return found
-	}
-	self := os.Getpid()
-	needle := []byte(markerEnv + "=")
-	for _, e := range entries {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == self {
-			continue
-		}
-		env, err := os.ReadFile(filepath.Join("/proc", e.Name(), "environ"))
-		if err != nil || len(env) == 0 {
-			continue
-		}
-		for _, kv := range bytes.Split(env, []byte{0}) {
-			if bytes.HasPrefix(kv, needle) {
-				found[pid] = string(kv[len(needle):])
-				break
-			}
-		}
-	}
-	return found
-}
-
-// processGone reports whether pid has exited (a zombie counts as gone: it no longer runs).
-func processGone(pid int) bool {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
-	}
-	// The state follows the command name, which is in parentheses and may hold spaces.
-	s := string(data)
-	if i := strings.LastIndexByte(s, ')'); i >= 0 && i+2 < len(s) {
-		return s[i+2] == 'Z'
-	}
-	return false
-}
-
-// killAll ends pids. With a grace period they get SIGTERM (and SIGCONT, for frozen ones)
-// first and SIGKILL only if still running after it; without one, SIGKILL at once. It returns
-// the pids that survived even SIGKILL.
-func killAll(pids []int, grace time.Duration) []int {
-	waitGone := func(d time.Duration) []int {
-		deadline := time.Now().Add(d)
-		for {
-			var left []int
-			for _, pid := range pids {
-				if !processGone(pid) {
-					left = append(left, pid)
-				}
-			}
-			if len(left) == 0 || time.Now().After(deadline) {
-				return left
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
-	}
-	left := pids
-	if grace > 0 {
-		for _, pid := range pids {
-			_ = syscall.Kill(pid, syscall.SIGTERM)
-			_ = syscall.Kill(pid, syscall.SIGCONT)
-		}
-		left = waitGone(grace)
-	}
-	for _, pid := range left {
-		_ = syscall.Kill(pid, syscall.SIGKILL)
-	}
-	return waitGone(5 * time.Second)
 }

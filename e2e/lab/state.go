@@ -13,6 +13,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 // DefaultStateDir holds the state of the current lab and its working folder.
@@ -165,39 +167,10 @@ func sweep(ctx context.Context, stateDir string, logf func(string, ...any)) erro
 	}
 
 	// Processes first, so nothing recreates state while it is being removed.
-	marked := markedProcesses()
-	var pids []int
-	for pid, prefix := range marked {
-		pids = append(pids, pid)
-		prefixes[prefix] = true
-	}
 	namespaces := labNamespaces(ctx)
-	for _, ns := range namespaces {
-		prefixes[strings.SplitN(ns, "-", 2)[0]] = true
-		out, _ := run(ctx, "ip", "netns", "pids", ns)
-		for _, f := range strings.Fields(out) {
-			var pid int
-			if _, err := fmt.Sscan(f, &pid); err == nil && pid != os.Getpid() {
-				pids = append(pids, pid)
-			}
-		}
-	}
 	// Recorded before the folders that hold them go.
 	containerIDs := labContainerIDs(stateDir)
-	// Containers of a cluster lab: in a pod network namespace that containerd mounted in
-	// a node's folder (those in a node's namespace were found above).
-	pids = append(pids, processesInNetns(labNetnsInodes(stateDir))...)
-	pids = append(pids, processesInContainerCgroups(containerIDs)...)
-	if len(pids) > 0 {
-		sort.Ints(pids)
-		// SIGKILL at once: everything they could leave behind (iptables rules, routes, FRR
-		// sockets, etcd data) lives in what is removed next, and a graceful shutdown of the
-		// API server after etcd is gone can take minutes.
-		logf("lab: killing %d processes", len(pids))
-		if left := killAll(uniqueInts(pids), 0); len(left) > 0 {
-			errs = append(errs, fmt.Errorf("processes %v survived SIGKILL", left))
-		}
-	}
+	errs = append(errs, killLab(ctx, stateDir, namespaces, containerIDs, prefixes, logf)...)
 
 	// Overlays, shm, volumes and pod namespaces that containerd and the kubelets mounted.
 	if err := unmountAll(stateDir); err != nil {
@@ -207,17 +180,65 @@ func sweep(ctx context.Context, stateDir string, logf func(string, ...any)) erro
 		errs = append(errs, err)
 	}
 	for _, ns := range namespaces {
-		if err := ip(ctx, "", "netns", "del", ns); err != nil {
+		if err := host.IP(ctx, "", "netns", "del", ns); err != nil {
 			errs = append(errs, err)
 		}
 	}
 	for _, link := range labHostLinks(ctx) {
 		prefixes[strings.SplitN(link, "-", 2)[0]] = true
-		if err := ip(ctx, "", "link", "del", link); err != nil && hostLinkExists(ctx, link) {
+		if err := host.IP(ctx, "", "link", "del", link); err != nil && hostLinkExists(ctx, link) {
 			errs = append(errs, err)
 		}
 	}
-	// FRR pathspaces: PREFIX for the lab router, PREFIX-NAME for another (the multi-hop one).
+	errs = append(errs, removeFRRPathspaces(prefixes)...)
+	errs = append(errs, removeLabDirs(stateDir, prefixes)...)
+	if err := os.Remove(statePath(stateDir)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		errs = append(errs, err)
+	}
+	logRemoved(prefixes, logf)
+	return errors.Join(errs...)
+}
+
+// killLab SIGKILLs every process of a lab: those marked with a lab prefix, those in its
+// network namespaces, in pod namespaces that containerd mounted in a node's folder, and in
+// its containers' cgroups. It adds the prefixes it finds to prefixes.
+func killLab(ctx context.Context, stateDir string, namespaces []string, containerIDs map[string]bool, prefixes map[string]bool, logf func(string, ...any)) []error {
+	marked := host.MarkedProcesses(markerEnv)
+	var pids []int
+	for pid, prefix := range marked {
+		pids = append(pids, pid)
+		prefixes[prefix] = true
+	}
+	for _, ns := range namespaces {
+		prefixes[strings.SplitN(ns, "-", 2)[0]] = true
+		out, _ := host.Run(ctx, "ip", "netns", "pids", ns)
+		for _, f := range strings.Fields(out) {
+			var pid int
+			if _, err := fmt.Sscan(f, &pid); err == nil && pid != os.Getpid() {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	pids = append(pids, processesInNetns(labNetnsInodes(stateDir))...)
+	pids = append(pids, processesInContainerCgroups(containerIDs)...)
+	if len(pids) == 0 {
+		return nil
+	}
+	sort.Ints(pids)
+	// SIGKILL at once: everything they could leave behind (iptables rules, routes, FRR
+	// sockets, etcd data) lives in what is removed next, and a graceful shutdown of the
+	// API server after etcd is gone can take minutes.
+	logf("lab: killing %d processes", len(pids))
+	if left := host.KillAll(uniqueInts(pids), 0); len(left) > 0 {
+		return []error{fmt.Errorf("processes %v survived SIGKILL", left)}
+	}
+	return nil
+}
+
+// removeFRRPathspaces removes the FRR pathspaces of labs: PREFIX for the lab router,
+// PREFIX-NAME for another (the multi-hop one).
+func removeFRRPathspaces(prefixes map[string]bool) []error {
+	var errs []error
 	for _, dir := range []string{"/etc/frr", "/var/run/frr"} {
 		entries, _ := os.ReadDir(dir)
 		for _, e := range entries {
@@ -229,6 +250,12 @@ func sweep(ctx context.Context, stateDir string, logf func(string, ...any)) erro
 			}
 		}
 	}
+	return errs
+}
+
+// removeLabDirs removes the folders of labs under stateDir, keeping their logs first.
+func removeLabDirs(stateDir string, prefixes map[string]bool) []error {
+	var errs []error
 	entries, _ := os.ReadDir(stateDir)
 	for _, e := range entries {
 		if e.IsDir() && prefixPattern.MatchString(e.Name()) {
@@ -241,18 +268,19 @@ func sweep(ctx context.Context, stateDir string, logf func(string, ...any)) erro
 			}
 		}
 	}
-	if err := os.Remove(statePath(stateDir)); err != nil && !errors.Is(err, os.ErrNotExist) {
-		errs = append(errs, err)
+	return errs
+}
+
+func logRemoved(prefixes map[string]bool, logf func(string, ...any)) {
+	if len(prefixes) == 0 {
+		return
 	}
-	if len(prefixes) > 0 {
-		names := make([]string, 0, len(prefixes))
-		for p := range prefixes {
-			names = append(names, p)
-		}
-		sort.Strings(names)
-		logf("lab: removed %s", strings.Join(names, ", "))
+	names := make([]string, 0, len(prefixes))
+	for p := range prefixes {
+		names = append(names, p)
 	}
-	return errors.Join(errs...)
+	sort.Strings(names)
+	logf("lab: removed %s", strings.Join(names, ", "))
 }
 
 // preserveLogs moves a lab's logs to StateDir/last-logs (replacing the previous ones), so
@@ -271,7 +299,7 @@ func preserveLogs(stateDir, prefix string) error {
 
 // labNamespaces lists the network namespaces named with a lab prefix.
 func labNamespaces(ctx context.Context) []string {
-	out, err := run(ctx, "ip", "netns", "list")
+	out, err := host.Run(ctx, "ip", "netns", "list")
 	if err != nil {
 		return nil
 	}
@@ -287,7 +315,7 @@ func labNamespaces(ctx context.Context) []string {
 
 // labHostLinks lists the host's links named with a lab prefix.
 func labHostLinks(ctx context.Context) []string {
-	out, err := run(ctx, "ip", "-o", "link", "show")
+	out, err := host.Run(ctx, "ip", "-o", "link", "show")
 	if err != nil {
 		return nil
 	}
@@ -307,7 +335,7 @@ func labHostLinks(ctx context.Context) []string {
 }
 
 func hostLinkExists(ctx context.Context, name string) bool {
-	return ip(ctx, "", "link", "show", name) == nil
+	return host.IP(ctx, "", "link", "show", name) == nil
 }
 
 // isLabName reports whether a namespace or link name starts with a lab prefix.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 // Node is a lab node: a network namespace on the bridge running kube-proxy (and later a
@@ -85,17 +87,17 @@ var forwardingSysctls = map[string]string{
 
 // addNetns creates a namespace with its loopback up and the base sysctls.
 func (l *Lab) addNetns(ctx context.Context, netns string, extra ...map[string]string) error {
-	if err := ip(ctx, "", "netns", "add", netns); err != nil {
+	if err := host.IP(ctx, "", "netns", "add", netns); err != nil {
 		return err
 	}
-	if err := ip(ctx, netns, "link", "set", "lo", "up"); err != nil {
+	if err := host.IP(ctx, netns, "link", "set", "lo", "up"); err != nil {
 		return err
 	}
-	if err := setSysctls(netns, baseSysctls); err != nil {
+	if err := host.SetSysctls(netns, baseSysctls); err != nil {
 		return err
 	}
 	for _, kv := range extra {
-		if err := setSysctls(netns, kv); err != nil {
+		if err := host.SetSysctls(netns, kv); err != nil {
 			return err
 		}
 	}
@@ -106,7 +108,7 @@ func (l *Lab) addNetns(ctx context.Context, netns string, extra ...map[string]st
 // given MAC and addresses) and whose switch end (PREFIX-s-SUFFIX) is a bridge port.
 func (l *Lab) plug(ctx context.Context, netns, suffix, mac string, addrs ...netip.Prefix) (switchPort string, err error) {
 	switchPort = l.name("s-" + suffix)
-	if err := ipAll(ctx, l.switchNS(),
+	if err := host.IPAll(ctx, l.switchNS(),
 		[]string{"link", "add", switchPort, "type", "veth", "peer", "name", l.uplink(), "netns", netns},
 		[]string{"link", "set", switchPort, "master", l.bridge()},
 		[]string{"link", "set", switchPort, "up"},
@@ -130,17 +132,28 @@ func (l *Lab) configureLink(ctx context.Context, netns, link, mac string, addrs 
 		cmds = append(cmds, c)
 	}
 	cmds = append(cmds, []string{"link", "set", link, "up"})
-	return ipAll(ctx, netns, cmds...)
+	return host.IPAll(ctx, netns, cmds...)
 }
 
 // buildTopology creates the switch, the host's link, the nodes, the clients and the router
 // with the BGP client's network behind it.
 func (l *Lab) buildTopology(ctx context.Context) error {
+	for _, step := range []func(context.Context) error{l.buildSwitch, l.buildNodes, l.buildL2Client, l.buildRouter} {
+		if err := step(ctx); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// buildSwitch creates the switch (a bridge in a namespace of its own) and plugs the host
+// into it.
+func (l *Lab) buildSwitch(ctx context.Context) error {
 	sw := l.switchNS()
 	if err := l.addNetns(ctx, sw, map[string]string{"net/ipv6/conf/default/disable_ipv6": "1"}); err != nil {
 		return err
 	}
-	if err := ipAll(ctx, sw,
+	if err := host.IPAll(ctx, sw,
 		[]string{"link", "add", l.bridge(), "type", "bridge", "stp_state", "0", "forward_delay", "0", "mcast_snooping", "0"},
 		[]string{"link", "set", l.bridge(), "up"},
 	); err != nil {
@@ -149,22 +162,27 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 
 	// The host joins the segment so the node namespaces reach the API server on hostV4.
 	hostPort := l.name("s-host")
-	if err := ipAll(ctx, "",
+	if err := host.IPAll(ctx, "",
 		[]string{"link", "add", l.hostLink(), "type", "veth", "peer", "name", hostPort, "netns", sw},
 	); err != nil {
 		return err
 	}
-	if err := ipAll(ctx, sw, []string{"link", "set", hostPort, "master", l.bridge()}, []string{"link", "set", hostPort, "up"}); err != nil {
+	if err := host.IPAll(ctx, sw, []string{"link", "set", hostPort, "master", l.bridge()}, []string{"link", "set", hostPort, "up"}); err != nil {
 		return err
 	}
 	// The host gets IPv4 only: it needs nothing more, and its IPv6 setup stays untouched.
-	if _, err := run(ctx, "sysctl", "-q", "-w", "net.ipv6.conf."+l.hostLink()+".disable_ipv6=1"); err != nil {
+	if _, err := host.Run(ctx, "sysctl", "-q", "-w", "net.ipv6.conf."+l.hostLink()+".disable_ipv6=1"); err != nil {
 		return err
 	}
 	if err := l.configureLink(ctx, "", l.hostLink(), macFor(hostV4), netip.PrefixFrom(hostV4, 24)); err != nil {
 		return err
 	}
 
+	return nil
+}
+
+// buildNodes creates the node namespaces, plugs them into the switch and routes them.
+func (l *Lab) buildNodes(ctx context.Context) error {
 	for _, n := range l.Nodes {
 		if err := l.addNetns(ctx, n.Netns, forwardingSysctls); err != nil {
 			return err
@@ -184,7 +202,7 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 		// the host routes the answers back through their node. The routes go with the
 		// host's link when the lab is removed.
 		if l.opts.Cluster {
-			if err := ipAll(ctx, "",
+			if err := host.IPAll(ctx, "",
 				[]string{"route", "add", n.PodCIDRv4.String(), "via", n.IPv4.String(), "dev", l.hostLink()},
 			); err != nil {
 				return err
@@ -192,6 +210,11 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 		}
 	}
 
+	return nil
+}
+
+// buildL2Client creates the client on the nodes' segment.
+func (l *Lab) buildL2Client(ctx context.Context) error {
 	c := l.L2Client
 	if err := l.addNetns(ctx, c.Netns); err != nil {
 		return err
@@ -201,7 +224,7 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 	}
 	// The pool ranges are on-link for the L2 client, so it asks the segment (ARP, NDP) who
 	// has a LoadBalancer address, as a host in the nodes' subnet does.
-	if err := ipAll(ctx, c.Netns,
+	if err := host.IPAll(ctx, c.Netns,
 		[]string{"route", "add", PoolCIDRv4, "dev", c.Link},
 		[]string{"route", "add", LargePoolCIDRv4, "dev", c.Link},
 		[]string{"-6", "route", "add", PoolCIDRv6, "dev", c.Link},
@@ -210,6 +233,11 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 		return err
 	}
 
+	return nil
+}
+
+// buildRouter creates the router on the segment and the BGP client behind it.
+func (l *Lab) buildRouter(ctx context.Context) error {
 	r := l.Router
 	if err := l.addNetns(ctx, r.Netns, forwardingSysctls); err != nil {
 		return err
@@ -222,7 +250,7 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 		return err
 	}
 	back := l.name("eth1")
-	if err := ip(ctx, r.Netns, "link", "add", back, "type", "veth", "peer", "name", b.Link, "netns", b.Netns); err != nil {
+	if err := host.IP(ctx, r.Netns, "link", "add", back, "type", "veth", "peer", "name", b.Link, "netns", b.Netns); err != nil {
 		return err
 	}
 	if err := l.configureLink(ctx, r.Netns, back, macFor(r.BackIPv4), netip.PrefixFrom(r.BackIPv4, 24), netip.PrefixFrom(r.BackIPv6, 64)); err != nil {
@@ -233,7 +261,7 @@ func (l *Lab) buildTopology(ctx context.Context) error {
 	}
 	// The BGP client sends everything to the router; the router has no default route, so
 	// nothing can leave the lab.
-	return ipAll(ctx, b.Netns,
+	return host.IPAll(ctx, b.Netns,
 		[]string{"route", "add", "default", "via", r.BackIPv4.String()},
 		[]string{"-6", "route", "add", "default", "via", r.BackIPv6.String()},
 	)
@@ -266,5 +294,5 @@ func (l *Lab) nodeRoutes(ctx context.Context, n *Node) error {
 		[]string{"route", "add", behindV4, "via", l.Router.IPv4.String()},
 		[]string{"-6", "route", "add", behindV6, "via", l.Router.IPv6.String()},
 	)
-	return ipAll(ctx, n.Netns, cmds...)
+	return host.IPAll(ctx, n.Netns, cmds...)
 }

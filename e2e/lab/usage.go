@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 // Usage tells a person how to use the running lab: the kubeconfig, the namespaces and how
@@ -54,7 +56,7 @@ func Status(stateDir string) (string, error) {
 		return "No lab is running (no " + statePath(stateDir) + ").\n", nil
 	}
 	procs := 0
-	for _, prefix := range markedProcesses() {
+	for _, prefix := range host.MarkedProcesses(markerEnv) {
 		if prefix == st.Prefix {
 			procs++
 		}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/ironlb/ironlb/e2e/lab/host"
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -64,7 +65,7 @@ func (l *Lab) CreateDeployment(ctx context.Context, d *appsv1.Deployment) (*apps
 // every wanted replica is updated and available.
 func (l *Lab) WaitDeploymentAvailable(ctx context.Context, namespace, name string, timeout time.Duration) (*appsv1.Deployment, error) {
 	var d *appsv1.Deployment
-	err := poll(ctx, timeout, 200*time.Millisecond, "Deployment "+namespace+"/"+name+" to be available", func(ctx context.Context) (bool, error) {
+	err := host.Poll(ctx, timeout, 200*time.Millisecond, "Deployment "+namespace+"/"+name+" to be available", func(ctx context.Context) (bool, error) {
 		var err error
 		d, err = l.Kube.AppsV1().Deployments(namespace).Get(ctx, name, metav1.GetOptions{})
 		if err != nil {

@@ -2,15 +2,7 @@
 // LoadBalancer Service: which Services ironlb serves.
 package lbservice
 
-import (
-	corev1 "k8s.io/api/core/v1"
-
-	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
-)
-
-// AnnotationAllocatedFromPool is ironlbv1.AnnotationAllocatedFromPool, kept under this
-// name until the controller imports the contract directly.
-const AnnotationAllocatedFromPool = ironlbv1.AnnotationAllocatedFromPool
+import corev1 "k8s.io/api/core/v1"
 
 // IsOurs tells whether the ironlb with the given loadBalancerClass ("" for the default)
 // serves this Service.

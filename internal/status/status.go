@@ -56,6 +56,9 @@ type Writer struct {
 	// OptimisticLock makes a patch carry the resourceVersion it was computed from, so it
 	// is refused (Conflict) when the object changed meanwhile. Update always has it.
 	OptimisticLock bool
+	// FieldManager names the writer in the object's managedFields; empty leaves it to the
+	// API server, which takes the client's user agent.
+	FieldManager string
 }
 
 // Write runs mutate on obj and, when that changed obj (semantic equality, so a
@@ -68,22 +71,24 @@ func (w Writer) Write(ctx context.Context, obj client.Object, mutate func()) (bo
 	if equality.Semantic.DeepEqual(before, obj) {
 		return false, nil
 	}
+	var owner []client.SubResourceUpdateOption
+	var patchOwner []client.SubResourcePatchOption
+	if w.FieldManager != "" {
+		owner = append(owner, client.FieldOwner(w.FieldManager))
+		patchOwner = append(patchOwner, client.FieldOwner(w.FieldManager))
+	}
+	var opts []client.MergeFromOption
+	if w.OptimisticLock {
+		opts = append(opts, client.MergeFromWithOptimisticLock{})
+	}
 	var err error
 	switch w.Strategy {
 	case Update:
-		err = w.Client.Status().Update(ctx, obj)
+		err = w.Client.Status().Update(ctx, obj, owner...)
 	case StrategicMergePatch:
-		var opts []client.MergeFromOption
-		if w.OptimisticLock {
-			opts = append(opts, client.MergeFromWithOptimisticLock{})
-		}
-		err = w.Client.Status().Patch(ctx, obj, client.StrategicMergeFrom(before, opts...))
+		err = w.Client.Status().Patch(ctx, obj, client.StrategicMergeFrom(before, opts...), patchOwner...)
 	default:
-		var opts []client.MergeFromOption
-		if w.OptimisticLock {
-			opts = append(opts, client.MergeFromWithOptimisticLock{})
-		}
-		err = w.Client.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, opts...))
+		err = w.Client.Status().Patch(ctx, obj, client.MergeFromWithOptions(before, opts...), patchOwner...)
 	}
 	if err != nil {
 		return false, client.IgnoreNotFound(err)

@@ -101,3 +101,39 @@ func TestApplierSendsOnlyChangedBodies(t *testing.T) {
 		t.Errorf("field manager %q", a.FieldManager())
 	}
 }
+
+func TestWriterNamesItsFieldManager(t *testing.T) {
+	ctx := context.Background()
+	for _, strategy := range []status.Strategy{status.MergePatch, status.StrategicMergePatch, status.Update} {
+		t.Run(strategy.String(), func(t *testing.T) {
+			var owners []string
+			c := fake.NewClientBuilder().WithScheme(scheme.Scheme).WithObjects(service()).
+				WithStatusSubresource(service()).WithInterceptorFuncs(interceptor.Funcs{
+				SubResourcePatch: func(ctx context.Context, c client.Client, sub string, obj client.Object, p client.Patch, opts ...client.SubResourcePatchOption) error {
+					o := &client.SubResourcePatchOptions{}
+					o.ApplyOptions(opts)
+					owners = append(owners, o.FieldManager)
+					return c.SubResource(sub).Patch(ctx, obj, p, opts...)
+				},
+				SubResourceUpdate: func(ctx context.Context, c client.Client, sub string, obj client.Object, opts ...client.SubResourceUpdateOption) error {
+					o := &client.SubResourceUpdateOptions{}
+					o.ApplyOptions(opts)
+					owners = append(owners, o.FieldManager)
+					return c.SubResource(sub).Update(ctx, obj, opts...)
+				},
+			}).Build()
+			svc := service()
+			if err := c.Get(ctx, client.ObjectKeyFromObject(svc), svc); err != nil {
+				t.Fatal(err)
+			}
+			w := status.Writer{Client: c, Strategy: strategy, FieldManager: "example-writer"}
+			cond := metav1.Condition{Type: "example.io/Ok", Status: metav1.ConditionTrue, Reason: "Fine"}
+			if _, err := w.Write(ctx, svc, func() { status.SetCondition(&svc.Status.Conditions, cond) }); err != nil {
+				t.Fatal(err)
+			}
+			if len(owners) != 1 || owners[0] != "example-writer" {
+				t.Errorf("field managers sent %q, want [example-writer]", owners)
+			}
+		})
+	}
+}

@@ -30,10 +30,6 @@ import (
 	"github.com/ironlb/ironlb/speaker/plan"
 )
 
-// ConditionL2Announced is ironlbv1.ConditionL2Announced, kept under this name for the e2e
-// tests that still import it from here.
-const ConditionL2Announced = ironlbv1.ConditionL2Announced
-
 // everything is the one reconcile key: any change recomputes every announcement, which for
 // thousands of Services takes milliseconds and keeps the logic in one obvious place.
 var everything = reconcile.Request{NamespacedName: types.NamespacedName{Name: "all"}}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/ironlb/ironlb/internal/netnstest"
+	"github.com/ironlb/ironlb/internal/testenv"
 )
 
 // The tests run the Announcer against the real kernel: each test builds its
@@ -136,16 +137,7 @@ func (s *segment) neigh(ip string) string {
 
 // waitFor polls cond every 20ms until it holds or d passes.
 func waitFor(d time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(d)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	return testenv.Poll(d, 20*time.Millisecond, cond)
 }
 
 // poke sends one UDP datagram from the client to ip, which makes the

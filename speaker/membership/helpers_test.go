@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ironlb/ironlb/internal/testenv"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -161,16 +162,7 @@ func (c *cluster) waitAll(want []string, timeout time.Duration) time.Duration {
 
 // waitFor polls cond every 2 ms until it holds or timeout passes.
 func waitFor(timeout time.Duration, cond func() bool) bool {
-	deadline := time.Now().Add(timeout)
-	for {
-		if cond() {
-			return true
-		}
-		if time.Now().After(deadline) {
-			return false
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	return testenv.Poll(timeout, 2*time.Millisecond, cond)
 }
 
 // without returns names minus drop.

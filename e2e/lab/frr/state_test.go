@@ -1,4 +1,4 @@
-package lab
+package frr
 
 import (
 	"net/netip"
@@ -18,7 +18,7 @@ func TestParseBGPPaths(t *testing.T) {
 "largeCommunity":{"string":"64512:1:2","list":["64512:1:2"]},
 "nexthops":[{"ip":"198.18.1.100","afi":"ipv4","metric":0,"accessible":true,"used":true}],
 "peer":{"peerId":"198.18.1.100","routerId":"0.0.0.0","type":"internal"}}]}`
-	paths, err := parseBGPPaths(stale)
+	paths, err := ParseBGPPaths(stale)
 	if err != nil || len(paths) != 1 {
 		t.Fatalf("parse: %v %+v", err, paths)
 	}
@@ -41,7 +41,7 @@ func TestParseBGPPaths(t *testing.T) {
 "origin":"IGP","valid":true,"multipath":true,"bestpath":{"overall":true},
 "nexthops":[{"ip":"2001:db8:1::100","afi":"ipv6","scope":"global"},{"ip":"fe80::c6ff:fe12:164","afi":"ipv6","scope":"link-local"}],
 "peer":{"peerId":"198.18.1.100","type":"external"}}]}`
-	paths, err = parseBGPPaths(v6)
+	paths, err = ParseBGPPaths(v6)
 	if err != nil || len(paths) != 1 {
 		t.Fatalf("parse: %v %+v", err, paths)
 	}
@@ -51,8 +51,8 @@ func TestParseBGPPaths(t *testing.T) {
 	}
 
 	for _, none := range []string{"{}", "{\n}", "% Network not in table"} {
-		if paths, err := parseBGPPaths(none); err != nil || len(paths) != 0 {
-			t.Errorf("parseBGPPaths(%q) = %v, %v; want no paths", none, paths, err)
+		if paths, err := ParseBGPPaths(none); err != nil || len(paths) != 0 {
+			t.Errorf("ParseBGPPaths(%q) = %v, %v; want no paths", none, paths, err)
 		}
 	}
 }
@@ -64,7 +64,7 @@ func TestParseNeighbors(t *testing.T) {
 "addressFamilyInfo": {"ipv4Unicast": {"acceptedPrefixCounter": 2}, "ipv6Unicast": {"acceptedPrefixCounter": 1}}},
 "198.18.0.11": {"nbrDesc": "node-1", "bgpState": "Active", "bgpTimerHoldTimeMsecs": 180000, "connectionsEstablished": 0,
 "connectionsDropped": 0, "lastResetDueTo": "Waiting for peer OPEN"}}`
-	peers, err := parseNeighbors(out)
+	peers, err := ParseNeighbors(out)
 	if err != nil || len(peers) != 2 {
 		t.Fatalf("parse: %v %+v", err, peers)
 	}
@@ -84,7 +84,7 @@ func TestParseBFDPeers(t *testing.T) {
 "remote-receive-interval": 1000, "remote-transmit-interval": 1000, "remote-detect-multiplier": 3},
 {"multihop": false, "peer": "2001:db8::12", "id": 465191581, "remote-id": 7, "status": "up",
 "remote-receive-interval": 100, "remote-transmit-interval": 150, "remote-detect-multiplier": 4}]`
-	peers, err := parseBFDPeers(out)
+	peers, err := ParseBFDPeers(out)
 	if err != nil || len(peers) != 2 {
 		t.Fatalf("parse: %v %+v", err, peers)
 	}
@@ -99,30 +99,8 @@ func TestParseBFDPeers(t *testing.T) {
 func TestParseRoutes(t *testing.T) {
 	out := `{"2001:db8:100:3::5/128": [{"prefix": "2001:db8:100:3::5/128", "protocol": "bgp", "selected": true, "installed": true,
 "nexthops": [{"flags": 3, "fib": true, "ip": "fe80::c6ff:fe12:164", "afi": "ipv6", "interfaceName": "ilbqjz-eth1", "active": true}]}]}`
-	hops, err := parseRoutes(out)
+	hops, err := ParseRoutes(out)
 	if err != nil || len(hops) != 1 || hops[0].Via != netip.MustParseAddr("fe80::c6ff:fe12:164") || !hops[0].Installed || hops[0].Protocol != "bgp" {
-		t.Errorf("parseRoutes = %+v, %v", hops, err)
-	}
-}
-
-func TestNodeByAddrKnowsLinkLocal(t *testing.T) {
-	l := &Lab{Prefix: "ilbabc", opts: Options{Nodes: 3}}
-	l.Nodes = l.newNodes()
-	n2 := l.Nodes[1]
-	// The kernel derives a link's IPv6 link-local address from its MAC (EUI-64), and FRR
-	// shows that address as the next hop of IPv6 routes when a node sends one.
-	if got := linkLocalFor(n2.MAC); got != netip.MustParseAddr("fe80::c6ff:fe12:c") {
-		t.Errorf("linkLocalFor(%s) = %s", n2.MAC, got)
-	}
-	if got := linkLocalFor(macFor(bgpClientV4)); got != netip.MustParseAddr("fe80::c6ff:fe12:164") {
-		t.Errorf("linkLocalFor(BGP client) = %s, FRR showed fe80::c6ff:fe12:164", got)
-	}
-	for _, a := range []netip.Addr{n2.IPv4, n2.IPv6, linkLocalFor(n2.MAC)} {
-		if got := l.NodeByAddr(a); got != n2 {
-			t.Errorf("NodeByAddr(%s) = %v, want node-2", a, got)
-		}
-	}
-	if got := l.NodeByAddr(netip.MustParseAddr("198.18.0.254")); got != nil {
-		t.Errorf("NodeByAddr(router) = %s", got.Name)
+		t.Errorf("ParseRoutes = %+v, %v", hops, err)
 	}
 }

@@ -1,4 +1,4 @@
-package lab
+package host
 
 import (
 	"context"
@@ -12,13 +12,13 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// inNetns runs fn on an OS thread that has joined the named network namespace. Sockets fn
+// InNetns runs fn on an OS thread that has joined the named network namespace. Sockets fn
 // creates belong to that namespace for their whole life, and /proc/sys/net files it opens
 // are the namespace's.
-func inNetns(netns string, fn func() error) error {
+func InNetns(netns string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
-		leave, err := enterNetns(netns)
+		leave, err := EnterNetns(netns)
 		if err != nil {
 			errc <- err
 			return
@@ -29,13 +29,13 @@ func inNetns(netns string, fn func() error) error {
 	return <-errc
 }
 
-// enterNetns locks the calling goroutine to its thread and moves the thread into netns. The
+// EnterNetns locks the calling goroutine to its thread and moves the thread into netns. The
 // returned func moves it back and unlocks it. The thread must never stay in a lab namespace:
 // it would keep the namespace (and its interfaces) alive after `ip netns del`, and if it is
 // the process's main thread, `ip netns pids` would list this process as running in the lab.
 // If moving back fails, the goroutine stays locked, so the runtime ends the thread when the
 // goroutine exits (or parks it for good if it is the main thread).
-func enterNetns(netns string) (leave func(), err error) {
+func EnterNetns(netns string) (leave func(), err error) {
 	runtime.LockOSThread()
 	home, err := os.Open("/proc/thread-self/ns/net")
 	if err != nil {
@@ -63,9 +63,9 @@ func enterNetns(netns string) (leave func(), err error) {
 	}, nil
 }
 
-// setSysctls writes net sysctls (keys like "net/ipv4/ip_forward") inside a namespace.
-func setSysctls(netns string, kv map[string]string) error {
-	return inNetns(netns, func() error {
+// SetSysctls writes net sysctls (keys like "net/ipv4/ip_forward") inside a namespace.
+func SetSysctls(netns string, kv map[string]string) error {
+	return InNetns(netns, func() error {
 		for k, v := range kv {
 			if err := os.WriteFile(filepath.Join("/proc/sys", k), []byte(v), 0o644); err != nil {
 				return fmt.Errorf("sysctl %s=%s in %s: %w", strings.ReplaceAll(k, "/", "."), v, netns, err)
@@ -75,11 +75,11 @@ func setSysctls(netns string, kv map[string]string) error {
 	})
 }
 
-// nsDialer dials TCP from inside a network namespace. One goroutine, locked to a thread in
+// NSDialer dials TCP from inside a network namespace. One goroutine, locked to a thread in
 // the namespace, creates every socket (the socket's namespace is fixed at creation); the
 // connection is then used from any goroutine. Dials are served one at a time, which suits a
 // prober or a health check; create one dialer per concurrent user.
-type nsDialer struct {
+type NSDialer struct {
 	netns string
 	reqs  chan dialReq
 	quit  chan struct{}
@@ -97,12 +97,12 @@ type dialResult struct {
 	err  error
 }
 
-// newNSDialer starts a dialer for netns; Close it when done.
-func newNSDialer(netns string) (*nsDialer, error) {
-	d := &nsDialer{netns: netns, reqs: make(chan dialReq), quit: make(chan struct{})}
+// NewNSDialer starts a dialer for netns; Close it when done.
+func NewNSDialer(netns string) (*NSDialer, error) {
+	d := &NSDialer{netns: netns, reqs: make(chan dialReq), quit: make(chan struct{})}
 	ready := make(chan error, 1)
 	go func() {
-		leave, err := enterNetns(netns)
+		leave, err := EnterNetns(netns)
 		if err != nil {
 			ready <- err
 			return
@@ -127,7 +127,7 @@ func newNSDialer(netns string) (*nsDialer, error) {
 }
 
 // DialContext has the signature http.Transport wants.
-func (d *nsDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+func (d *NSDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
 	r := dialReq{ctx: ctx, network: network, addr: addr, reply: make(chan dialResult, 1)}
 	select {
 	case d.reqs <- r:
@@ -141,7 +141,7 @@ func (d *nsDialer) DialContext(ctx context.Context, network, addr string) (net.C
 }
 
 // Close ends the dialer's thread.
-func (d *nsDialer) Close() {
+func (d *NSDialer) Close() {
 	select {
 	case <-d.quit:
 	default:

@@ -1,4 +1,4 @@
-package lab
+package host
 
 import (
 	"context"
@@ -7,10 +7,10 @@ import (
 	"time"
 )
 
-// poll calls check every interval until it reports done, it returns a permanent error, ctx
+// Poll calls check every interval until it reports done, it returns a permanent error, ctx
 // ends or timeout passes. The timeout error says what was awaited and the last reason it
 // was not done yet, which is usually the whole diagnosis.
-func poll(ctx context.Context, timeout, interval time.Duration, what string, check func(context.Context) (done bool, err error)) error {
+func Poll(ctx context.Context, timeout, interval time.Duration, what string, check func(context.Context) (done bool, err error)) error {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	start := time.Now()
@@ -21,7 +21,7 @@ func poll(ctx context.Context, timeout, interval time.Duration, what string, che
 			return nil
 		}
 		if err != nil {
-			var perm permanentError
+			var perm PermanentError
 			if errors.As(err, &perm) {
 				return fmt.Errorf("%s: %w", what, perm.err)
 			}
@@ -40,10 +40,10 @@ func poll(ctx context.Context, timeout, interval time.Duration, what string, che
 	}
 }
 
-// permanentError stops poll at once: waiting longer cannot help (the process died).
-type permanentError struct{ err error }
+// PermanentError stops poll at once: waiting longer cannot help (the process died).
+type PermanentError struct{ err error }
 
-func (p permanentError) Error() string { return p.err.Error() }
+func (p PermanentError) Error() string { return p.err.Error() }
 
-// permanent wraps err so that poll gives up immediately.
-func permanent(err error) error { return permanentError{err} }
+// Permanent wraps err so that poll gives up immediately.
+func Permanent(err error) error { return PermanentError{err} }
