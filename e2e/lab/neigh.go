@@ -105,7 +105,7 @@ func (l *Lab) ClientNeighbour(ctx context.Context, addr netip.Addr) (string, err
 		return "", err
 	}
 	c := l.L2Client
-	out, err := runIn(ctx, c.Netns, "ip", "neigh", "show", addr.String(), "dev", c.Link)
+	out, err := host.RunIn(ctx, c.Netns, "ip", "neigh", "show", addr.String(), "dev", c.Link)
 	if err != nil {
 		return "", err
 	}
