@@ -389,8 +389,8 @@ func granted(t *testing.T, objs []*unstructured.Unstructured) map[string]map[gra
 }
 
 // TestConfigRBAC checks what the lab relies on: config/rbac holds exactly the chart's
-// ServiceAccounts, roles and bindings for release ironlb in ironlb-system (make
-// check-generated proves the files are the chart's current output).
+// ServiceAccounts, roles and bindings and the speaker's status policy for release ironlb
+// in ironlb-system (make check-generated proves the files are the chart's current output).
 func TestConfigRBAC(t *testing.T) {
 	dir := filepath.Join(root(t), "config", "rbac")
 	entries, err := os.ReadDir(dir)
@@ -410,7 +410,8 @@ func TestConfigRBAC(t *testing.T) {
 			inConfig = append(inConfig, o.GetKind()+" "+o.GetNamespace()+"/"+o.GetName())
 		}
 	}
-	rbacKinds := []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"}
+	rbacKinds := []string{"ServiceAccount", "ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding",
+		"ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
 	var inChart []string
 	for _, o := range parse(t, render(t)) {
 		if slices.Contains(rbacKinds, o.GetKind()) {

@@ -22,5 +22,6 @@ render() { # render TEMPLATE OUTPUT
 }
 render templates/controller-rbac.yaml rbac/controller.yaml
 render templates/speaker-rbac.yaml rbac/speaker.yaml
+render templates/speaker-status-policy.yaml rbac/speaker-status-policy.yaml
 render templates/controller.yaml manifests/controller.yaml
 render templates/speaker.yaml manifests/speaker.yaml
