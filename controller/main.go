@@ -29,6 +29,8 @@ func main() {
 	flag.Float64Var(&o.EventsQPS, "events-qps", 20, "sustained event writes per second, on a client of their own")
 	flag.IntVar(&o.EventsBurst, "events-burst", 100, "event write burst")
 	flag.IntVar(&o.Workers, "workers", 8, "Services reconciled in parallel")
+	flag.StringVar(&o.MemberlistSecretName, "memberlist-secret-name", "", "create this Secret with a random memberlist key once, if it is missing (never changed after); empty creates none")
+	flag.StringVar(&o.MemberlistSecretNamespace, "memberlist-secret-namespace", "", "namespace of --memberlist-secret-name; empty is the --leader-election-namespace")
 	flag.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
 	flag.BoolVar(&validateOnly, "validate-flags", false, "check the flags and exit without starting")
 	flag.Parse()

@@ -29,6 +29,7 @@ import (
 	"github.com/ironlb/ironlb/controller/advertisement"
 	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/controller/bootstrap"
+	"github.com/ironlb/ironlb/controller/gossipkey"
 	"github.com/ironlb/ironlb/controller/metrics"
 	"github.com/ironlb/ironlb/controller/pool"
 	"github.com/ironlb/ironlb/controller/service"
@@ -52,6 +53,13 @@ type Options struct {
 	EventsBurst int
 	Workers     int
 	LogLevel    string
+	// MemberlistSecretName, when set, is the Secret the controller creates once with a
+	// random gossip key if it is missing (see gossipkey); empty creates nothing (the
+	// chart leaves it empty when speaker.layer2.memberlist.existingSecret is set).
+	MemberlistSecretName string
+	// MemberlistSecretNamespace is that Secret's namespace; empty is the controller's own
+	// (the Lease's namespace).
+	MemberlistSecretNamespace string
 
 	// Config, when set, is used instead of --kubeconfig (for tests).
 	Config *rest.Config
@@ -98,6 +106,12 @@ func Run(ctx context.Context, o Options) error {
 		// Outside a Pod there is no service-account namespace file to fall back on; the
 		// chart sets POD_NAMESPACE, and so can whoever runs the binary by hand.
 		o.LeaderElectionNamespace = os.Getenv("POD_NAMESPACE")
+	}
+	if o.MemberlistSecretNamespace == "" {
+		o.MemberlistSecretNamespace = o.LeaderElectionNamespace
+	}
+	if o.MemberlistSecretName != "" && o.MemberlistSecretNamespace == "" {
+		return errors.New("--memberlist-secret-name needs --memberlist-secret-namespace or $POD_NAMESPACE")
 	}
 	level, _ := parseLevel(o.LogLevel)
 	ctrl.SetLogger(logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
@@ -177,6 +191,9 @@ func wire(mgr manager.Manager, o Options, recorder events.EventRecorder) error {
 	}
 	if err := advertisement.Setup(mgr); err != nil {
 		return fmt.Errorf("creating the advertisement controllers: %w", err)
+	}
+	if o.MemberlistSecretName != "" {
+		return mgr.Add(&gossipkey.Creator{Client: mgr.GetClient(), Namespace: o.MemberlistSecretNamespace, Name: o.MemberlistSecretName})
 	}
 	return nil
 }

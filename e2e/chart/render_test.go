@@ -141,18 +141,26 @@ func TestWorkloads(t *testing.T) {
 				}
 			}
 
-			secrets := find(objs, "Secret")
-			wantSecret := layer2 && values["speaker.layer2.memberlist.existingSecret"] == ""
-			if (len(secrets) == 1) != wantSecret {
-				t.Errorf("%d memberlist Secrets rendered, want one: %v", len(secrets), wantSecret)
+			// The chart renders no key (helm template would make a new one each time):
+			// the controller creates the Secret, unless it is the user's own.
+			if secrets := find(objs, "Secret"); len(secrets) > 0 {
+				t.Errorf("the chart renders %d Secrets; the memberlist key is the controller's to create", len(secrets))
 			}
 			if mounted := len(sc.VolumeMounts) > 0; mounted != layer2 {
 				t.Errorf("memberlist Secret mounted: %v, layer 2: %v", mounted, layer2)
 			}
-			for _, o := range secrets {
-				if key, _, _ := unstructured.NestedString(o.Object, "data", "secretkey"); len(key) < 24 { // base64 of at least 16 bytes
-					t.Errorf("memberlist key %q is shorter than 16 bytes", key)
+			wantName := ""
+			if layer2 && values["speaker.layer2.memberlist.existingSecret"] == "" {
+				wantName = s.Volumes[0].Secret.SecretName // the Secret the speakers mount
+			}
+			var gotName string
+			for _, a := range c.Args {
+				if n, ok := strings.CutPrefix(a, "--memberlist-secret-name="); ok {
+					gotName = n
 				}
+			}
+			if gotName != wantName {
+				t.Errorf("controller creates memberlist Secret %q, want %q (what the speakers mount, unless existingSecret)", gotName, wantName)
 			}
 
 			for _, kind := range []string{"PodMonitor", "ServiceMonitor", "PrometheusRule", "IPAddressPool", "L2Advertisement", "BGPAdvertisement"} {
@@ -174,6 +182,19 @@ func TestWorkloads(t *testing.T) {
 						t.Errorf("example %s %s would be deleted by helm uninstall", kind, o.GetName())
 					}
 				}
+			}
+		})
+	}
+}
+
+// TestRenderIsStable renders the chart twice with every toggle: the output must be the
+// same, so GitOps tools that render with helm template (Argo CD) see no change, and above
+// all no new memberlist key, on every sync.
+func TestRenderIsStable(t *testing.T) {
+	for _, tg := range toggles {
+		t.Run(tg.name, func(t *testing.T) {
+			if first, second := render(t, tg.set...), render(t, tg.set...); first != second {
+				t.Errorf("two renders differ:\n%s\n---\n%s", first, second)
 			}
 		})
 	}
