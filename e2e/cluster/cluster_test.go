@@ -16,6 +16,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/e2e/lab"
 )
 
@@ -211,6 +212,20 @@ func TestDeploymentBehindLoadBalancer(t *testing.T) {
 					}
 					if !names[body] {
 						return fmt.Errorf("answered %q, not one of the Deployment's pods %v", body, names)
+					}
+					return nil
+				})
+			}
+			if c.ns == "l2app" {
+				// The real speaker's condition write passes the chart's status policy.
+				eventually(t, 30*time.Second, "the speaker's L2Announced condition", func() error {
+					got, err := l.Kubectl(ctx, "-n", c.ns, "get", "service", "web", "-o",
+						`jsonpath={.status.conditions[?(@.type=="`+ironlbv1.ConditionL2Announced+`")].status}`)
+					if err != nil {
+						return err
+					}
+					if got != "True" {
+						return fmt.Errorf("condition status %q, want True", got)
 					}
 					return nil
 				})
