@@ -4,6 +4,9 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -89,5 +92,37 @@ func TestReturnedSeesSpeakersComingBack(t *testing.T) {
 		if got := g.returned(alive, s.refuted); got != s.want {
 			t.Errorf("step %d (%v, %d refutations): returned = %v, want %v", i, s.alive, s.refuted, got, s.want)
 		}
+	}
+}
+
+// TestReadSecretsTakesTheKeysBesideThePrimary: the accepted keys of a rotation are the
+// Secret's keys named after the primary with a suffix; kubelet's own entries and other
+// files are not keys.
+func TestReadSecretsTakesTheKeysBesideThePrimary(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"secretkey": "primary", "secretkey.next": "next", "secretkey.previous": "previous", "other": "no",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "..data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p, accepted, err := readSecrets(filepath.Join(dir, "secretkey"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range accepted {
+		got = append(got, string(a))
+	}
+	slices.Sort(got)
+	if string(p) != "primary" || !slices.Equal(got, []string{"next", "previous"}) {
+		t.Fatalf("primary %q, accepted %q; want primary and [next previous]", p, got)
+	}
+	if _, _, err := readSecrets(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("a missing primary file is no error")
 	}
 }
