@@ -1,12 +1,14 @@
 package app
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -124,5 +126,36 @@ func TestReadSecretsTakesTheKeysBesideThePrimary(t *testing.T) {
 	}
 	if _, _, err := readSecrets(filepath.Join(dir, "missing")); err == nil {
 		t.Fatal("a missing primary file is no error")
+	}
+}
+
+// TestPublishedInterfacesCarryTraffic: the interfaces a speaker tells the others about are
+// those up with carrier, without loopback and pod links, so a node with a hundred pods
+// still fits memberlist's metadata and a pod start changes nothing.
+func TestPublishedInterfacesCarryTraffic(t *testing.T) {
+	up := net.FlagUp | net.FlagRunning | net.FlagBroadcast
+	ifs := []net.Interface{
+		{Name: "lo", Flags: up | net.FlagLoopback},
+		{Name: "eth0", Flags: up},
+		{Name: "eth1", Flags: net.FlagUp | net.FlagBroadcast}, // up, no carrier: a pulled cable
+		{Name: "eth2", Flags: net.FlagBroadcast},              // down
+		{Name: "bond0.100", Flags: up},
+	}
+	for i := range 100 {
+		ifs = append(ifs, net.Interface{Name: fmt.Sprintf("veth%08x", i), Flags: up})
+	}
+	got := publishable(ifs)
+	if !slices.Equal(got, []string{"bond0.100", "eth0"}) {
+		t.Fatalf("published %v, want [bond0.100 eth0]", got)
+	}
+	if _, err := encodeInterfaces(got); err != nil {
+		t.Fatal(err)
+	}
+	var many []string
+	for i := range 100 {
+		many = append(many, fmt.Sprintf("ens%dnp0", i))
+	}
+	if _, err := encodeInterfaces(many); err == nil || !strings.Contains(err.Error(), "more than memberlist's") {
+		t.Fatalf("an oversized list gives %v, want an error saying so", err)
 	}
 }
