@@ -151,20 +151,7 @@ func TestDeploymentBehindLoadBalancer(t *testing.T) {
 	l := cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	file, err := l.DemoObjectsFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubectl(ctx, t, l, "apply", "-f", file)
-	for _, pool := range []string{"demo", "demo-bgp"} {
-		kubectl(ctx, t, l, "wait", "--for=condition=Ready", "--timeout=60s", "ipaddresspool/"+pool)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_, _ = l.Kubectl(ctx, "delete", "namespace", "l2app", "bgp", "--wait=true")
-		_, _ = l.Kubectl(ctx, "delete", "-f", file)
-	})
+	applyDemo(ctx, t, l, "l2app", "bgp")
 	for _, c := range []struct{ ns, client string }{{"l2app", l.L2Client.Netns}, {"bgp", l.BGPClient.Netns}} {
 		t.Run(c.ns, func(t *testing.T) {
 			if _, err := l.CreateDeployment(ctx, lab.NewPodserverDeployment(c.ns, "web", 2)); err != nil {

@@ -24,19 +24,12 @@ func TestIsolatedSpeakerBehindABlockedPort(t *testing.T) {
 	l := cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	file, err := l.DemoObjectsFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubectl(ctx, t, l, "apply", "-f", file)
-	kubectl(ctx, t, l, "wait", "--for=condition=Ready", "--timeout=60s", "ipaddresspool/demo")
+	applyDemo(ctx, t, l, "iso")
 	isolated := l.Nodes[len(l.Nodes)-1]
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		_ = l.UnblockMemberlist(ctx, isolated.Name)
-		_, _ = l.Kubectl(ctx, "delete", "namespace", "iso", "--wait=true")
-		_, _ = l.Kubectl(ctx, "delete", "-f", file)
 	})
 	if _, err := l.CreateDeployment(ctx, lab.NewPodserverDeployment("iso", "web", 2)); err != nil {
 		t.Fatal(err)

@@ -94,3 +94,25 @@ func eventually(t *testing.T, timeout time.Duration, what string, check func() e
 	t.Helper()
 	testenv.Eventually(t, timeout, 200*time.Millisecond, what, check)
 }
+
+// applyDemo applies the demo's pools, advertisements and BGP peers, waits until both pools
+// are Ready, and removes them, and the given namespaces first, when the test ends.
+func applyDemo(ctx context.Context, t *testing.T, l *lab.Lab, namespaces ...string) {
+	t.Helper()
+	file, err := l.DemoObjectsFile()
+	if err != nil {
+		t.Fatal(err)
+	}
+	kubectl(ctx, t, l, "apply", "-f", file)
+	for _, pool := range []string{"demo", "demo-bgp"} {
+		kubectl(ctx, t, l, "wait", "--for=condition=Ready", "--timeout=60s", "ipaddresspool/"+pool)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		if len(namespaces) > 0 {
+			_, _ = l.Kubectl(ctx, append(append([]string{"delete", "namespace"}, namespaces...), "--wait=true")...)
+		}
+		_, _ = l.Kubectl(ctx, "delete", "-f", file)
+	})
+}

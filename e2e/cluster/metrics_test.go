@@ -94,16 +94,10 @@ func TestDashboardMetricsExist(t *testing.T) {
 	used := usedMetrics(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	file, err := l.DemoObjectsFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubectl(ctx, t, l, "apply", "-f", file)
+	applyDemo(ctx, t, l, "metrics", "bgp")
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
-		_, _ = l.Kubectl(ctx, "delete", "namespace", "metrics", "bgp", "--wait=true")
-		_, _ = l.Kubectl(ctx, "delete", "-f", file)
 		_, _ = l.Kubectl(ctx, "delete", "bfdprofile", "metrics-bfd")
 	})
 	bfd := "apiVersion: ironlb.io/v1beta1\nkind: BFDProfile\nmetadata:\n  name: metrics-bfd\n"

@@ -34,20 +34,7 @@ func TestPluginOnTheLab(t *testing.T) {
 		}
 		return string(out)
 	}
-	file, err := l.DemoObjectsFile()
-	if err != nil {
-		t.Fatal(err)
-	}
-	kubectl(ctx, t, l, "apply", "-f", file)
-	for _, pool := range []string{"demo", "demo-bgp"} {
-		kubectl(ctx, t, l, "wait", "--for=condition=Ready", "--timeout=60s", "ipaddresspool/"+pool)
-	}
-	t.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-		defer cancel()
-		_, _ = l.Kubectl(ctx, "delete", "namespace", "plugin", "bgp", "--wait=true")
-		_, _ = l.Kubectl(ctx, "delete", "-f", file)
-	})
+	applyDemo(ctx, t, l, "plugin", "bgp")
 	ips := map[string][]string{}
 	for _, ns := range []string{"plugin", "bgp"} {
 		if _, err := l.CreateDeployment(ctx, lab.NewPodserverDeployment(ns, "web", 1)); err != nil {

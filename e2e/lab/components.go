@@ -283,6 +283,10 @@ func (l *Lab) signalComponent(key string, sig syscall.Signal) error {
 
 // memberlistSecret returns the file with the lab's gossip secret, creating it on first use:
 // 32 random bytes, hex-encoded, shared by every speaker of the lab.
+// MemberlistSecretFile is the file every speaker of the lab reads its gossip secret from
+// (the chart's mounted Secret); keys of a rotation go beside it as FILE.next, FILE.previous.
+func (l *Lab) MemberlistSecretFile() (string, error) { return l.memberlistSecret() }
+
 func (l *Lab) memberlistSecret() (string, error) {
 	path := filepath.Join(l.Dir, "memberlist-secret")
 	l.mu.Lock()

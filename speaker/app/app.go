@@ -165,12 +165,12 @@ func Run(ctx context.Context, o Options) error {
 // setupLayer2 joins memberlist and starts the ARP/NDP announcer. It returns the graceful
 // hand-over to run after the manager stops, and the final cleanup.
 func setupLayer2(mgr manager.Manager, o Options, logger *slog.Logger) (func(), func(), error) {
-	secret, err := os.ReadFile(o.SecretFile)
+	secret, accepted, err := readSecrets(o.SecretFile)
 	if err != nil {
 		return nil, nil, fmt.Errorf("reading the memberlist secret: %w", err)
 	}
 	mcfg := o.Membership
-	mcfg.NodeName, mcfg.BindAddr, mcfg.Secret = o.NodeName, o.BindAddr, secret
+	mcfg.NodeName, mcfg.BindAddr, mcfg.Secret, mcfg.AcceptedSecrets = o.NodeName, o.BindAddr, secret, accepted
 	mcfg.Logger = logger.With("component", "membership")
 	mcfg.Registerer = crmetrics.Registry
 	member, err := membership.New(mcfg)
@@ -201,6 +201,13 @@ func setupLayer2(mgr manager.Manager, o Options, logger *slog.Logger) (func(), f
 	stop := func() {
 		_ = an.l2.Close()
 		_ = member.Shutdown()
+	}
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
+		reloadSecrets(ctx, o.SecretFile, member.SetSecrets, logger.With("component", "membership"))
+		return nil
+	})); err != nil {
+		stop()
+		return nil, nil, err
 	}
 	an.client = mgr.GetClient()
 	an.recorder = mgr.GetEventRecorder(ironlbv1.SpeakerName)

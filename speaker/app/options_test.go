@@ -1,9 +1,14 @@
 package app
 
 import (
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -89,5 +94,68 @@ func TestReturnedSeesSpeakersComingBack(t *testing.T) {
 		if got := g.returned(alive, s.refuted); got != s.want {
 			t.Errorf("step %d (%v, %d refutations): returned = %v, want %v", i, s.alive, s.refuted, got, s.want)
 		}
+	}
+}
+
+// TestReadSecretsTakesTheKeysBesideThePrimary: the accepted keys of a rotation are the
+// Secret's keys named after the primary with a suffix; kubelet's own entries and other
+// files are not keys.
+func TestReadSecretsTakesTheKeysBesideThePrimary(t *testing.T) {
+	dir := t.TempDir()
+	for name, content := range map[string]string{
+		"secretkey": "primary", "secretkey.next": "next", "secretkey.previous": "previous", "other": "no",
+	} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "..data"), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	p, accepted, err := readSecrets(filepath.Join(dir, "secretkey"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, a := range accepted {
+		got = append(got, string(a))
+	}
+	slices.Sort(got)
+	if string(p) != "primary" || !slices.Equal(got, []string{"next", "previous"}) {
+		t.Fatalf("primary %q, accepted %q; want primary and [next previous]", p, got)
+	}
+	if _, _, err := readSecrets(filepath.Join(dir, "missing")); err == nil {
+		t.Fatal("a missing primary file is no error")
+	}
+}
+
+// TestPublishedInterfacesCarryTraffic: the interfaces a speaker tells the others about are
+// those up with carrier, without loopback and pod links, so a node with a hundred pods
+// still fits memberlist's metadata and a pod start changes nothing.
+func TestPublishedInterfacesCarryTraffic(t *testing.T) {
+	up := net.FlagUp | net.FlagRunning | net.FlagBroadcast
+	ifs := []net.Interface{
+		{Name: "lo", Flags: up | net.FlagLoopback},
+		{Name: "eth0", Flags: up},
+		{Name: "eth1", Flags: net.FlagUp | net.FlagBroadcast}, // up, no carrier: a pulled cable
+		{Name: "eth2", Flags: net.FlagBroadcast},              // down
+		{Name: "bond0.100", Flags: up},
+	}
+	for i := range 100 {
+		ifs = append(ifs, net.Interface{Name: fmt.Sprintf("veth%08x", i), Flags: up})
+	}
+	got := publishable(ifs)
+	if !slices.Equal(got, []string{"bond0.100", "eth0"}) {
+		t.Fatalf("published %v, want [bond0.100 eth0]", got)
+	}
+	if _, err := encodeInterfaces(got); err != nil {
+		t.Fatal(err)
+	}
+	var many []string
+	for i := range 100 {
+		many = append(many, fmt.Sprintf("ens%dnp0", i))
+	}
+	if _, err := encodeInterfaces(many); err == nil || !strings.Contains(err.Error(), "more than memberlist's") {
+		t.Fatalf("an oversized list gives %v, want an error saying so", err)
 	}
 }

@@ -36,6 +36,11 @@ func (s *Speaker) sessionUp(addr netip.Addr) {
 // startBFD turns BFD on for a session still Established and configured with it. Only
 // the BFD settings change, which GoBGP applies without resetting the session.
 func (s *Speaker) startBFD(addr netip.Addr) {
+	// Held across the read of the peer and the push, so an Apply that replaces the peer
+	// meanwhile (another password, hold time, or no BFD) is either done before, and then
+	// read here, or waits: a stale configuration is never pushed over a newer one.
+	s.configMu.Lock()
+	defer s.configMu.Unlock()
 	s.mu.Lock()
 	p, ok := s.peerByAddr(addr)
 	ready := ok && p.BFD != nil && !s.bfdStarted[addr] && s.states[addr].state == bgp.BGP_FSM_ESTABLISHED

@@ -39,6 +39,12 @@ type Speaker struct {
 	routes   map[netip.Prefix]Route
 	nh4, nh6 netip.Addr
 	policy   exportPolicy
+	// deletePath is the server's DeletePath (a test makes it fail).
+	deletePath func(apiutil.DeletePathRequest) error
+
+	// configMu serialises every change of the peers' configuration on the server: Apply
+	// and the delayed BFD start.
+	configMu sync.Mutex
 
 	mu     sync.Mutex
 	peers  map[string]Peer             // by name; written by Apply, read by States
@@ -72,6 +78,7 @@ func New(opts Options) *Speaker {
 
 		bfdStarted: map[netip.Addr]bool{},
 	}
+	s.deletePath = s.server.DeletePath
 	go s.server.Serve()
 	return s
 }
@@ -91,6 +98,9 @@ type Config struct {
 // restart that matters, because the router drops the stale routes that are not sent again
 // before the end-of-RIB marker.
 func (s *Speaker) Apply(ctx context.Context, c Config) error {
+	// No BFD start may push a peer's configuration while Apply changes it (see startBFD).
+	s.configMu.Lock()
+	defer s.configMu.Unlock()
 	routerID, peers, routes := c.RouterID, c.Peers, c.Routes
 	if len(peers) == 0 && !s.running {
 		return nil
@@ -220,8 +230,11 @@ func (s *Speaker) applyRoutes(routes []Route, nh4, nh6 netip.Addr) []error {
 		if _, ok := want[prefix]; ok {
 			continue
 		}
-		if err := s.server.DeletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{toPath(old, s.nh4, s.nh6)}}); err != nil {
+		if err := s.deletePath(apiutil.DeletePathRequest{Paths: []*apiutil.Path{toPath(old, s.nh4, s.nh6)}}); err != nil {
+			// Still advertised: keep it, so the next Apply (the caller retries on the
+			// error) withdraws it again instead of forgetting it.
 			errs = append(errs, fmt.Errorf("withdrawing %s: %w", prefix, err))
+			continue
 		}
 		delete(s.routes, prefix)
 	}

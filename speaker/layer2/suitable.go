@@ -14,6 +14,12 @@ var virtualPrefixes = []string{
 	"cilium", "weave", "genev", "nodelocaldns",
 }
 
+// IsVirtual reports whether a link's name marks it as a pod or overlay link (veth*,
+// cni*, cali*, ...), which never carries a load balancer's address.
+func IsVirtual(name string) bool {
+	return slices.ContainsFunc(virtualPrefixes, func(p string) bool { return strings.HasPrefix(name, p) })
+}
+
 // Interface flags, as in <linux/if.h>.
 const (
 	iffUp        = 0x1
@@ -62,7 +68,7 @@ func suitableLinks(links []linkInfo) []string {
 			continue
 		case l.master != 0 && slices.Contains([]string{"bridge", "bond", "team"}, kinds[l.master]):
 			continue
-		case slices.ContainsFunc(virtualPrefixes, func(p string) bool { return strings.HasPrefix(l.name, p) }):
+		case IsVirtual(l.name):
 			continue
 		}
 		names = append(names, l.name)

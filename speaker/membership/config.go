@@ -113,6 +113,9 @@ type Config struct {
 	// Secret is the content of the Kubernetes Secret the gossip key is derived from
 	// (see DeriveKey). At least MinSecretLen bytes; there is no unencrypted mode.
 	Secret []byte
+	// AcceptedSecrets are further Secrets whose keys are read but not sent with, for a
+	// rotation in progress (see Member.SetSecrets).
+	AcceptedSecrets [][]byte
 
 	// Failure-detection and gossip timings: see the Default* constants for the values
 	// and why they differ from memberlist's LAN defaults.

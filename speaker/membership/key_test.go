@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestDeriveKey(t *testing.T) {
@@ -91,5 +92,53 @@ func TestDeriveKeyIsHKDF(t *testing.T) {
 	}
 	if KeyInfo != "ironlb memberlist v1" {
 		t.Fatalf("KeyInfo changed to %q: every running cluster would split", KeyInfo)
+	}
+}
+
+// TestKeyRotationWithoutRestart rotates the gossip key of a running cluster in the three
+// steps the README gives (accept the new key everywhere, send with it everywhere, drop
+// the old one) and checks after each that nobody dropped out; at the end a member with
+// only the new key joins, and one with only the old key cannot.
+func TestKeyRotationWithoutRestart(t *testing.T) {
+	oldSecret, newSecret := testSecret, []byte("the next memberlist secret, 0123456789abcdef")
+	c := converged(t, "a", "b", "c")
+	all := []string{"a", "b", "c"}
+	steps := []struct {
+		name     string
+		primary  []byte
+		accepted [][]byte
+	}{
+		{"accept the new key", oldSecret, [][]byte{newSecret}},
+		{"send with the new key", newSecret, [][]byte{oldSecret}},
+		{"drop the old key", newSecret, nil},
+	}
+	for _, s := range steps {
+		// One member at a time, as kubelet updates mounted Secrets node by node.
+		for _, n := range all {
+			if err := c.members[n].SetSecrets(s.primary, s.accepted); err != nil {
+				t.Fatalf("%s: %s: %v", s.name, n, err)
+			}
+			time.Sleep(300 * time.Millisecond) // several probe rounds with mixed keys
+			for _, m := range all {
+				if got := c.members[m].Alive(); len(got) != 3 {
+					t.Fatalf("%s, after %s: %s sees %v", s.name, n, m, got)
+				}
+			}
+		}
+	}
+	c.edit = func(name string, cfg *Config) {
+		switch name {
+		case "d":
+			cfg.Secret = newSecret
+		case "e":
+			cfg.Secret = oldSecret
+		}
+	}
+	c.start("d")
+	c.waitAll([]string{"a", "b", "c", "d"}, 5*time.Second)
+	c.start("e")
+	time.Sleep(time.Second)
+	if got := c.members["e"].Alive(); len(got) != 1 {
+		t.Errorf("a member with only the old key joined: it sees %v", got)
 	}
 }

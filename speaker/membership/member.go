@@ -17,6 +17,7 @@ import (
 // Its methods are safe for concurrent use.
 type Member struct {
 	cfg     Config
+	keyring *memberlist.Keyring
 	log     *slog.Logger
 	ml      *memberlist.Memberlist
 	events  *events
@@ -48,7 +49,15 @@ func New(cfg Config) (*Member, error) {
 	if err != nil {
 		return nil, err
 	}
-	keyring, err := memberlist.NewKeyring(nil, key)
+	var accepted [][]byte
+	for _, secret := range cfg.AcceptedSecrets {
+		k, err := DeriveKey(secret)
+		if err != nil {
+			return nil, err
+		}
+		accepted = append(accepted, k)
+	}
+	keyring, err := memberlist.NewKeyring(accepted, key)
 	if err != nil {
 		return nil, fmt.Errorf("membership: %w", err)
 	}
@@ -84,6 +93,7 @@ func New(cfg Config) (*Member, error) {
 	}
 	m := &Member{
 		cfg:      cfg,
+		keyring:  keyring,
 		log:      log,
 		ml:       ml,
 		events:   ev,
@@ -97,6 +107,44 @@ func New(cfg Config) (*Member, error) {
 		"probeInterval", cfg.ProbeInterval, "suspicionMult", cfg.SuspicionMult)
 	go m.rejoinLoop()
 	return m, nil
+}
+
+// SetSecrets replaces the gossip keys without a restart: messages are encrypted with the
+// key derived from primary, and those of any key in primary or accepted are read. This is
+// what makes rotation safe: first every speaker accepts the new key, then every speaker
+// sends with it while still accepting the old one, then the old one goes.
+func (m *Member) SetSecrets(primary []byte, accepted [][]byte) error {
+	want := map[string]bool{}
+	pk, err := DeriveKey(primary)
+	if err != nil {
+		return err
+	}
+	keys := [][]byte{pk}
+	for _, s := range accepted {
+		k, err := DeriveKey(s)
+		if err != nil {
+			return err
+		}
+		keys = append(keys, k)
+	}
+	for _, k := range keys {
+		want[string(k)] = true
+		if err := m.keyring.AddKey(k); err != nil {
+			return fmt.Errorf("membership: installing a key: %w", err)
+		}
+	}
+	if err := m.keyring.UseKey(pk); err != nil {
+		return fmt.Errorf("membership: using the primary key: %w", err)
+	}
+	for _, k := range m.keyring.GetKeys() {
+		if !want[string(k)] {
+			if err := m.keyring.RemoveKey(k); err != nil {
+				return fmt.Errorf("membership: removing a key: %w", err)
+			}
+		}
+	}
+	m.log.Info("gossip keys replaced", "accepted", len(keys))
+	return nil
 }
 
 // MaxMetaLen is the most metadata a member can carry (memberlist's limit).

@@ -97,10 +97,8 @@ func (t *cuttableTransport) Shutdown() error {
 	return err
 }
 
-// TestPartitionHeals cuts one member off the network, checks that both sides drop each
-// other, heals the cut and checks that the rejoin loop merges them into one cluster
-// again. memberlist alone would not: it stops probing dead nodes.
-func TestPartitionHeals(t *testing.T) {
+// cuttableCluster is a cluster whose members' networks the test can cut, by name.
+func cuttableCluster(t *testing.T) (*cluster, map[string]*cuttableTransport) {
 	transports := map[string]*cuttableTransport{}
 	var mu sync.Mutex
 	c := newCluster(t)
@@ -112,6 +110,14 @@ func TestPartitionHeals(t *testing.T) {
 			return transports[name]
 		}
 	}
+	return c, transports
+}
+
+// TestPartitionHeals cuts one member off the network, checks that both sides drop each
+// other, heals the cut and checks that the rejoin loop merges them into one cluster
+// again. memberlist alone would not: it stops probing dead nodes.
+func TestPartitionHeals(t *testing.T) {
+	c, transports := cuttableCluster(t)
 	all := []string{"a", "b", "c", "d"}
 	for _, n := range all {
 		c.start(n)
@@ -148,17 +154,7 @@ func TestPartitionHeals(t *testing.T) {
 // so: Refutations grows and the refute event is counted. The speaker re-announces its
 // addresses on it, because another node took them over meanwhile.
 func TestRefutationIsCounted(t *testing.T) {
-	transports := map[string]*cuttableTransport{}
-	var mu sync.Mutex
-	c := newCluster(t)
-	c.edit = func(name string, cfg *Config) {
-		cfg.wrapTransport = func(inner memberlist.Transport) memberlist.Transport {
-			mu.Lock()
-			defer mu.Unlock()
-			transports[name] = newCuttable(inner)
-			return transports[name]
-		}
-	}
+	c, transports := cuttableCluster(t)
 	all := []string{"a", "b", "c"}
 	for _, n := range all {
 		c.start(n)
