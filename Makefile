@@ -74,7 +74,7 @@ lint: $(BIN)/golangci-lint
 
 ## test: every test: unit, integration on a real API server, end-to-end in the lab.
 test: packages check-generated lab-tools tools build images
-	go test -count=1 ./...
+	go test -count=1 -timeout 75m ./...
 
 ## unit: only the tests that need neither the API server nor the lab.
 unit:

@@ -34,7 +34,9 @@ func startLab(t *testing.T, opts lab.Options) *lab.Lab {
 		t.Fatal("end-to-end tests need root (they create network namespaces); run them as root or with -short")
 	}
 	opts.Logf = t.Logf
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	// The lab lock serialises labs; the cluster package holds it for all its tests, so
+	// the wait can be long when both packages run at once (make test).
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
 	start := time.Now()
 	l, err := lab.Start(ctx, opts)

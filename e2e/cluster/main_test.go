@@ -31,7 +31,8 @@ func TestMain(m *testing.M) {
 	if testing.Short() || os.Geteuid() != 0 {
 		os.Exit(m.Run())
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	// Long: the other e2e package may hold the lab lock for its whole run first.
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	start := time.Now()
 	shared, startErr = lab.Start(ctx, lab.Options{
 		Cluster: true,
