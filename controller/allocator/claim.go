@@ -38,7 +38,7 @@ func (a *Allocator) Claim(req Request, ips []netip.Addr, poolHint string) error 
 
 	prof := profileOf(req)
 	for _, ip := range claimed {
-		if b, ok := a.sharingVerdict(req.Service, prof, ip); !ok {
+		if b, ok := a.sharingVerdict(req.Service, prof, ip, nil); !ok {
 			return &Error{
 				Reason: RequestedIPInUse,
 				Message: fmt.Sprintf("Service %s had IP %s, but older Service %s holds it too and they cannot share it: %s; %s keeps it.",
