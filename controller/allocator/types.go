@@ -96,7 +96,12 @@ type Request struct {
 	// SharingKey lets Services with the same key share an IP; "" means the
 	// Service does not share.
 	SharingKey string
-	Ports      []Port
+	// SharingKeyUnknown says the Service's allow-shared-ip annotation is malformed, so
+	// its key cannot be read. Only Claim uses it: it takes the key that the current
+	// holders of the Service's addresses share, the one a running controller would still
+	// hold for it (the start-up claim orders such Services last).
+	SharingKeyUnknown bool
+	Ports             []Port
 	// TrafficPolicyLocal is externalTrafficPolicy: Local. Services sharing
 	// an IP must agree on it, because the IP is announced from one set of
 	// nodes.

@@ -73,11 +73,17 @@ func TestModelChecker(t *testing.T) {
 	counts := map[string]int{}
 	checks := 0
 	for i := range ops {
-		counts[m.step(t)]++
+		m.lastNote = ""
+		op := m.step(t)
+		counts[op]++
+		m.history = append(m.history, fmt.Sprintf("%d %s %s", i, op, m.lastNote))
 		if i%5 == 4 || i == ops-1 {
 			m.check(t, i)
 			checks++
 			if t.Failed() {
+				for _, h := range m.history[max(0, len(m.history)-15):] {
+					t.Log(h)
+				}
 				t.Fatalf("invariant broken after operation %d; replay with IRONLB_CHECKER_SEED=%d IRONLB_CHECKER_OPS=%d", i, seed, ops)
 			}
 		}
@@ -96,7 +102,13 @@ type model struct {
 	// poolChanged: some pool's rules changed since the last check, so the tenancy of a
 	// newly taken address is not judged against the current rules.
 	poolChanged bool
+	// history records each operation with its details, printed when a check fails.
+	history  []string
+	lastNote string
 }
+
+// note records the details of the current operation.
+func (m *model) note(format string, args ...any) { m.lastNote = fmt.Sprintf(format, args...) }
 
 // step applies one random operation and returns its name.
 func (m *model) step(t *testing.T) string {
@@ -108,6 +120,7 @@ func (m *model) step(t *testing.T) string {
 		m.next++
 		s := m.randomSpec(m.rng)
 		m.specs[name] = s
+		m.note("%s %+v", name, *s)
 		createService(t, s.object(name))
 		return "create"
 	case r < 17:
@@ -117,6 +130,7 @@ func (m *model) step(t *testing.T) string {
 		}
 		delete(m.specs, name)
 		delete(m.lastHeld, name)
+		m.note("%s", name)
 		return "delete"
 	case r < 27:
 		name := names[m.rng.IntN(len(names))]
@@ -124,6 +138,7 @@ func (m *model) step(t *testing.T) string {
 		m.randomizeRequest(m.rng, s)
 		s.lb = m.rng.IntN(6) != 0
 		m.changed[name] = true
+		m.note("%s %+v", name, *s)
 		edit(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: name}}, func(cur *corev1.Service) { s.applyTo(cur, name) })
 		return "edit"
 	case r < 30:
@@ -133,12 +148,14 @@ func (m *model) step(t *testing.T) string {
 			return "malformed-skipped"
 		}
 		s.malformed = []string{ironlbv1.AnnotationLoadBalancerIPs, ironlbv1.AnnotationAddressPool, ironlbv1.AnnotationAllowSharedIP}[m.rng.IntN(3)]
+		m.note("%s %+v", name, *s)
 		edit(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: name}}, func(cur *corev1.Service) { s.applyTo(cur, name) })
 		return "malformed"
 	case r < 37:
 		return m.poolStep(t)
 	case r < 39:
 		i := m.rng.IntN(2)
+		m.note("replica %d", i)
 		m.replicas[i].stop()
 		m.replicas[i] = startController(t, true)
 		return "handover" // a leader handover when replica i led, else a standby restart
@@ -157,6 +174,7 @@ func (m *model) poolStep(t *testing.T) string {
 	name := checkerPools[m.rng.IntN(len(checkerPools))]
 	p := m.pools[name]
 	m.poolChanged = true
+	defer func() { m.note("%s %+v", name, *p) }()
 	if !p.exists {
 		if m.poolObjectExists(t, name) {
 			return "pool-recreate-skipped" // still held back by its finalizer

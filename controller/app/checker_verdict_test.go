@@ -136,7 +136,7 @@ func (m *model) checkService(step int, name string, o observed, errorf func(stri
 	if s.malformed != "" || !m.changed[name] {
 		for f, ip := range before {
 			if held[f] != ip {
-				errorf("step %d: %s lost or moved its %s address %s (now %v) although its request did not change (malformed: %q)", step, name, f, ip, held[f], s.malformed)
+				errorf("step %d: %s lost or moved its %s address %s (now %v) although its request did not change (%+v; condition %q: %s; holders %v)", step, name, f, ip, held[f], *s, o.conds[name], o.msgs[name], o.holders[ip])
 			}
 		}
 	}
