@@ -96,7 +96,7 @@ func (m *model) expectFamily(name string, s *svcSpec, f string, o observed) stri
 	for _, p := range cands {
 		for _, ip := range m.addresses(p, f) {
 			hasFamily = true
-			if p == "team" && ip.String() == teamReserved || ip.IsUnspecified() {
+			if neverAutomatic(p, ip) {
 				continue
 			}
 			if len(o.holders[ip]) == 0 || s.key != "" && m.joinVerdict(name, s, ip, p, o) == "" {
@@ -238,7 +238,7 @@ func (m *model) expectedUsage(pool, f string, o observed) *ironlbv1.FamilyUsage 
 		if held {
 			u.Assigned++
 		}
-		if !held && !ip.IsUnspecified() && !(pool == "team" && ip.String() == teamReserved) {
+		if !held && !neverAutomatic(pool, ip) {
 			avail++
 		}
 	}
@@ -278,4 +278,10 @@ func sameUsage(a, b *ironlbv1.FamilyUsage) bool {
 		return a == b
 	}
 	return *a == *b
+}
+
+// neverAutomatic: the reserved address and the unspecified address are never handed out
+// automatically.
+func neverAutomatic(pool string, ip netip.Addr) bool {
+	return ip.IsUnspecified() || pool == "team" && ip.String() == teamReserved
 }
