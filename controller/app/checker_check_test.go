@@ -49,6 +49,12 @@ func (m *model) check(t *testing.T, step int) {
 		time.Sleep(200 * time.Millisecond)
 		pools = m.readPools(t)
 	}
+	if t.Failed() {
+		for _, name := range checkerPools {
+			t.Logf("pool %s model %+v status %+v", name, *m.pools[name], pools[name].Status)
+		}
+		t.Logf("holders %v", o.holders)
+	}
 	m.lastHeld = o.held
 	clear(m.changed)
 	m.poolChanged = false

@@ -110,6 +110,9 @@ func (m *model) expectFamily(name string, s *svcSpec, f string, o observed) stri
 	return ironlbv1.ReasonPoolExhausted
 }
 
+// unknownVerdict is the model admitting it cannot tell.
+const unknownVerdict = "?"
+
 // joinVerdict: may the Service take ip of pool now, given who holds it?
 func (m *model) joinVerdict(name string, s *svcSpec, ip netip.Addr, pool string, o observed) string {
 	for _, h := range o.holders[ip] {
@@ -117,6 +120,11 @@ func (m *model) joinVerdict(name string, s *svcSpec, ip netip.Addr, pool string,
 			continue
 		}
 		hs := m.specs[h]
+		if hs.malformed == ironlbv1.AnnotationAllowSharedIP {
+			// Its key is the one it had until a restart, then its co-holders' or none:
+			// the model does not judge who may join it.
+			return unknownVerdict
+		}
 		if !shareable(s, hs, !m.pools[pool].cross) {
 			if s.key != "" && hs.key != "" {
 				return ironlbv1.ReasonSharingConflict
@@ -163,7 +171,11 @@ func (m *model) checkService(step int, name string, o observed, errorf func(stri
 			continue
 		}
 		missing = append(missing, f)
-		if r := m.expectFamily(name, s, f, o); r == "" {
+		r := m.expectFamily(name, s, f, o)
+		if r == unknownVerdict {
+			return
+		}
+		if r == "" {
 			if s.policy != corev1.IPFamilyPolicyRequireDualStack || len(held) > 0 {
 				errorf("step %d: %s lacks its %s address although the model can give it one (held %v, condition %q: %s)", step, name, f, held, o.conds[name], o.msgs[name])
 			}
