@@ -80,13 +80,14 @@ test: packages check-generated lab-tools tools build images
 unit:
 	go test -count=1 -short ./...
 
-## bench: the allocator's cost at 1%, 50% and 99% full (a /16) and from an IPv6 /64, then
+## bench: the allocator's cost at 1%, 50% and 99% full (a /16) and from an IPv6 /64, a soak of
+## the model checker (10,000 operations against the real API server, about 45 minutes), then
 ## 3000 Services against the real API server next to its write ceiling, then in the lab (root)
 ## layer-2 failover and BGP (route convergence, 3000 Services advertised, node loss with BFD,
 ## speaker footprint) (JSON in e2e/results/).
 bench: packages lab-tools build
 	go test -run '^$$' -bench . -benchmem ./controller/allocator/
-	IRONLB_CHECKER_OPS=2000 go test -count=1 -v -timeout 60m -run TestModelChecker ./controller/app/
+	IRONLB_CHECKER_OPS=10000 go test -count=1 -v -timeout 120m -run TestModelChecker ./controller/app/
 	IRONLB_CHAOS_OPS=100 go test -count=1 -v -timeout 60m -run TestLayer2Chaos ./e2e/
 	IRONLB_BENCH=1 go test -count=1 -v -timeout 60m ./e2e/bench/
 

@@ -101,6 +101,21 @@ const (
 // or InvalidAnnotation).
 const ConditionIPAllocated = "ironlb.io/IPAllocated"
 
+// Reasons of a False ConditionIPAllocated condition, given by the allocator; each is also
+// the reason of the AllocationFailed event and of the failure metric's label.
+const (
+	ReasonNoMatchingPool       = "NoMatchingPool"
+	ReasonPoolExhausted        = "PoolExhausted"
+	ReasonRequestedIPNotInPool = "RequestedIPNotInPool"
+	ReasonRequestedIPInUse     = "RequestedIPInUse"
+	ReasonSharingConflict      = "SharingConflict"
+	ReasonFamilyUnavailable    = "FamilyUnavailable"
+	// ReasonPoolNotAllowed: the Service named a pool, or an address of a pool, whose
+	// spec.serviceAllocation does not select it (tenancy); the message names the pool and
+	// the rule.
+	ReasonPoolNotAllowed = "PoolNotAllowed"
+)
+
 // ConditionShrunk is True on a pool when Services hold addresses it no longer contains.
 const ConditionShrunk = "Shrunk"
 

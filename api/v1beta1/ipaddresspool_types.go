@@ -37,11 +37,26 @@ type IPAddressPoolSpec struct {
 	// +optional
 	Reserved []AddressRange `json:"reserved,omitempty"`
 
-	// ServiceAllocation limits automatic assignment from this pool to some Services and
-	// orders pools: the controller tries matching pools with serviceAllocation first, lower
-	// priority numbers first, then the auto-assign pools without it.
+	// ServiceAllocation limits this pool to some Services and orders pools: the controller
+	// tries matching pools with serviceAllocation first, lower priority numbers first, then
+	// the auto-assign pools without it. A pool that names namespaces or selectors serves
+	// only the Services they select, also when a Service asks for the pool by annotation
+	// or for one of its addresses (others wait with the reason PoolNotAllowed). This is
+	// checked when a Service takes an address: an address a Service already holds stays
+	// with it when the rule changes.
 	// +optional
 	ServiceAllocation *ServiceAllocation `json:"serviceAllocation,omitempty"`
+
+	// AllowCrossNamespaceSharing lets Services of different namespaces share an address of
+	// this pool when they carry the same ironlb.io/allow-shared-ip key. By default a sharing
+	// key only joins Services of one namespace, so that a Service cannot attach itself to
+	// another team's address by guessing its key. Like serviceAllocation it is checked
+	// when a Service takes an address: turning it off leaves addresses already shared
+	// across namespaces where they are. It sits beside serviceAllocation, not in it, because
+	// a serviceAllocation also changes the order in which pools are tried.
+	// +kubebuilder:default=false
+	// +optional
+	AllowCrossNamespaceSharing bool `json:"allowCrossNamespaceSharing,omitempty"`
 }
 
 // ServiceAllocation selects the Services a pool serves automatically. All the given

@@ -294,12 +294,23 @@ func (a *Allocator) detach(service string, held heldIP) {
 	}
 }
 
-// claimPool picks the pool an existing IP is attributed to: the hint if it
-// contains the IP, else the first non-conflict pool containing it, else the
-// first pool containing it (by name), else "" (an orphan).
-func (a *Allocator) claimPool(ip netip.Addr, hint string) string {
-	if p := a.pools[hint]; p != nil && p.Addresses.Contains(ip) {
-		return hint
+// claimPool picks the pool an existing IP is attributed to. hints are the pools the
+// Service's ip-allocated-from-pool annotation records (one per family, comma separated),
+// which say where the running controller had it: the first hint that contains the IP,
+// else the first known hint of the IP's family (its pool shrank, and a running controller
+// keeps the IP attributed to it, so a restart must too, or a Service that names that pool
+// would lose the address on its next Assign), else the first non-conflict pool containing
+// it, else the first pool containing it (by name), else "" (an orphan).
+func (a *Allocator) claimPool(ip netip.Addr, hints ...string) string {
+	for _, h := range hints {
+		if p := a.pools[h]; p != nil && p.Addresses.Contains(ip) {
+			return h
+		}
+	}
+	for _, h := range hints {
+		if p := a.pools[h]; p != nil && p.fam(ipset.FamilyOf(ip)) != nil {
+			return h
+		}
 	}
 	best := ""
 	bestConflict := true
@@ -335,7 +346,7 @@ func (a *Allocator) adoptOrphans() {
 			if held.pool != "" {
 				continue
 			}
-			pool := a.claimPool(held.ip, "")
+			pool := a.claimPool(held.ip)
 			if pool == "" {
 				continue
 			}

@@ -1,6 +1,7 @@
 package allocator
 
 import (
+	"fmt"
 	"net/netip"
 	"slices"
 
@@ -145,13 +146,16 @@ func (a *Allocator) stillFits(req Request, prof shareProfile, held heldIP) bool 
 	if req.Pool != "" && req.Pool != held.pool {
 		return false
 	}
-	_, ok := a.sharingVerdict(req.Service, prof, held.ip)
+	_, ok := a.sharingVerdict(req.Service, prof, held.ip, nil)
 	return ok
 }
 
 // sharingVerdict checks the Service against every other holder of ip and
-// returns the first one it cannot share with.
-func (a *Allocator) sharingVerdict(service string, prof shareProfile, ip netip.Addr) (blocker, bool) {
+// returns the first one it cannot share with. scopedBy is the pool the Service
+// takes ip from when its sharing key must stay in its namespace (see tenancy.go),
+// nil when it keeps an address it already holds or claims one at start-up: those
+// are never re-checked against tenancy, so that no held address moves.
+func (a *Allocator) sharingVerdict(service string, prof shareProfile, ip netip.Addr, scopedBy *poolState) (blocker, bool) {
 	e := a.ips[ip]
 	if e == nil {
 		return blocker{}, true
@@ -160,21 +164,32 @@ func (a *Allocator) sharingVerdict(service string, prof shareProfile, ip netip.A
 		if other == service {
 			continue
 		}
-		if op := a.holdings[other].profile; !canShare(prof, op) {
+		op := a.holdings[other].profile
+		if !canShare(prof, op) {
 			return blocker{service: other, mine: prof, theirs: op}, false
+		}
+		if scopedBy != nil && prof.namespace != op.namespace {
+			return blocker{service: other, mine: prof, theirs: op, scopedPool: scopedBy.Name}, false
 		}
 	}
 	return blocker{}, true
 }
 
 // blocker is a holder that prevents sharing, with both profiles so the
-// error can say why.
+// error can say why; scopedPool names the pool whose namespace scoping is the
+// only thing in the way, if that is the cause.
 type blocker struct {
 	service      string
 	mine, theirs shareProfile
+	scopedPool   string
 }
 
-func (b blocker) why() string { return whyNotShare(b.mine, b.theirs) }
+func (b blocker) why() string {
+	if b.scopedPool != "" {
+		return whyNotShareScoped(b.mine, b.theirs, b.scopedPool)
+	}
+	return whyNotShare(b.mine, b.theirs)
+}
 
 // bothKeyed tells a sharing conflict (both Services asked to share, but
 // cannot) from a plain "IP in use".
@@ -187,6 +202,9 @@ func (a *Allocator) allocate(req Request, prof shareProfile, f ipset.Family) (he
 		p := a.pools[req.Pool]
 		if p == nil || p.Conflict {
 			return heldIP{}, errRequestedPool(req, p)
+		}
+		if !p.allows(req) {
+			return heldIP{}, errPoolNotAllowed(req, p, fmt.Sprintf("IPAddressPool %q", p.Name))
 		}
 		if ip, ok := requestedIP(req, f); ok {
 			return a.allocateRequested(req, prof, ip, p)
@@ -204,27 +222,40 @@ func (a *Allocator) allocate(req Request, prof shareProfile, f ipset.Family) (he
 }
 
 // allocateRequested handles an explicitly requested IP (rule 2): it must be
-// in a usable pool (only in want, when a pool was requested too), reserved
-// addresses and autoAssign: false pools included, and it is never taken
-// from a Service that cannot share it.
+// in a usable pool (only in want, when a pool was requested too) that serves
+// the Service, reserved addresses and autoAssign: false pools included, and it
+// is never taken from a Service that cannot share it.
 func (a *Allocator) allocateRequested(req Request, prof shareProfile, ip netip.Addr, want *poolState) (heldIP, *Error) {
-	var pool *poolState
+	var pool, refused *poolState
 	if want != nil {
 		if want.Addresses.Contains(ip) {
 			pool = want
 		}
 	} else {
 		for _, p := range a.poolsInOrder() {
-			if !p.Conflict && p.Addresses.Contains(ip) {
+			if p.Conflict || !p.Addresses.Contains(ip) {
+				continue
+			}
+			if p.allows(req) {
 				pool = p
 				break
 			}
+			if refused == nil {
+				refused = p
+			}
 		}
 	}
-	if pool == nil {
+	switch {
+	case pool == nil && refused != nil:
+		return heldIP{}, errPoolNotAllowed(req, refused, "IP "+ip.String())
+	case pool == nil:
 		return heldIP{}, a.errNotInPool(req, ip, want)
 	}
-	if b, ok := a.sharingVerdict(req.Service, prof, ip); !ok {
+	var scope *poolState
+	if namespaceScoped(pool) {
+		scope = pool
+	}
+	if b, ok := a.sharingVerdict(req.Service, prof, ip, scope); !ok {
 		return heldIP{}, errInUse(req, ip, b)
 	}
 	return heldIP{ip: ip, pool: pool.Name}, nil
@@ -293,7 +324,11 @@ func (a *Allocator) reusableSharedIP(service string, prof shareProfile, f ipset.
 			if i < 0 || i > bestPool || i == bestPool && !ip.Less(best) {
 				continue
 			}
-			if _, ok := a.sharingVerdict(service, prof, ip); ok {
+			var scope *poolState
+			if namespaceScoped(pools[i]) {
+				scope = pools[i]
+			}
+			if _, ok := a.sharingVerdict(service, prof, ip, scope); ok {
 				best, bestPool = ip, i
 			}
 		}

@@ -166,8 +166,8 @@ func TestRequestedIP(t *testing.T) {
 			req: want("ns/x", "10.0.9.9"), wantIPs: []string{"10.0.9.9"}, wantPools: []string{"manual"}},
 		{name: "buggy address on request", pools: []Pool{buggy},
 			req: want("ns/x", "10.0.0.255"), wantIPs: []string{"10.0.0.255"}},
-		{name: "serviceAllocation does not limit requests", pools: []Pool{selective},
-			req: want("ns/x", "10.0.7.1"), wantIPs: []string{"10.0.7.1"}, wantPools: []string{"sel"}},
+		{name: "serviceAllocation limits requests too", pools: []Pool{selective},
+			req: want("ns/x", "10.0.7.1"), reason: PoolNotAllowed, mentions: []string{`"sel"`, "10.0.7.1"}},
 		{name: "address and matching pool", pools: []Pool{pool("a", "10.0.1.0/24"), pool("b", "10.0.2.0/24")},
 			req: withPool(want("ns/x", "10.0.2.5"), "b"), wantIPs: []string{"10.0.2.5"}, wantPools: []string{"b"}},
 
@@ -199,8 +199,8 @@ func TestRequestedPool(t *testing.T) {
 			req: inPool("ns/x", "b"), wantIPs: []string{"10.0.2.0"}, wantPools: []string{"b"}},
 		{name: "even with autoAssign false", pools: []Pool{pool("a", "10.0.1.0/24"), noAuto},
 			req: inPool("ns/x", "manual"), wantIPs: []string{"10.0.9.0"}, wantPools: []string{"manual"}},
-		{name: "even if serviceAllocation does not select it", pools: []Pool{selective},
-			req: inPool("ns/x", "sel"), wantIPs: []string{"10.0.7.0"}, wantPools: []string{"sel"}},
+		{name: "not if serviceAllocation does not select it", pools: []Pool{selective},
+			req: inPool("ns/x", "sel"), reason: PoolNotAllowed, mentions: []string{`"sel"`, "ns/x", `"other"`}},
 		{name: "unknown pool", pools: []Pool{pool("a", "10.0.1.0/24")},
 			req: inPool("ns/x", "nope"), reason: NoMatchingPool, mentions: []string{`"nope"`, "does not exist", "ns/x"}},
 		{name: "conflict pool", pools: []Pool{conflict},
@@ -243,7 +243,11 @@ func TestEveryReasonReached(t *testing.T) {
 	r = svc("ns/6")
 	r.Families = []ipset.Family{ipset.IPv6}
 	try(r) // FamilyUnavailable
-	for _, want := range []Reason{NoMatchingPool, PoolExhausted, RequestedIPNotInPool, RequestedIPInUse, SharingConflict, FamilyUnavailable} {
+	a.SetPool(withAlloc(pool("tenant", "10.1.0.0/24"), ServiceAllocation{Namespaces: []string{"team"}}))
+	r = svc("ns/7")
+	r.Pool = "tenant"
+	try(r) // PoolNotAllowed
+	for _, want := range []Reason{NoMatchingPool, PoolExhausted, RequestedIPNotInPool, RequestedIPInUse, SharingConflict, FamilyUnavailable, PoolNotAllowed} {
 		if !reached[want] {
 			t.Errorf("reason %s never produced", want)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 
 	"github.com/ironlb/ironlb/internal/ipset"
 )
@@ -12,9 +13,8 @@ import (
 // when the controller starts, before anything new is allocated. Nothing is
 // moved or checked against pools: an IP outside every pool is still recorded
 // (an orphan, see Orphans) and never handed to anyone else, and reserved or
-// conflict-pool IPs are fine. Each IP is attributed to poolHint (the
-// Service's pool annotation) if that pool contains it, else to a
-// non-conflict pool containing it, else to any pool containing it.
+// conflict-pool IPs are fine. poolHint is the Service's ip-allocated-from-pool
+// annotation (pools, comma separated); claimPool says how it attributes each IP.
 //
 // Only the first valid IP of each family counts. The Service's holding
 // becomes exactly those IPs. If a Service that cannot share with this one
@@ -37,8 +37,11 @@ func (a *Allocator) Claim(req Request, ips []netip.Addr, poolHint string) error 
 	}
 
 	prof := profileOf(req)
+	if req.SharingKeyUnknown && prof.key == "" {
+		prof.key = a.keyHeldAt(claimed)
+	}
 	for _, ip := range claimed {
-		if b, ok := a.sharingVerdict(req.Service, prof, ip); !ok {
+		if b, ok := a.sharingVerdict(req.Service, prof, ip, nil); !ok {
 			return &Error{
 				Reason: RequestedIPInUse,
 				Message: fmt.Sprintf("Service %s had IP %s, but older Service %s holds it too and they cannot share it: %s; %s keeps it.",
@@ -59,10 +62,22 @@ func (a *Allocator) Claim(req Request, ips []netip.Addr, poolHint string) error 
 		return nil
 	}
 	h := a.ensureHolding(req.Service, prof)
+	hints := strings.Split(poolHint, ",")
 	for _, ip := range claimed {
 		if !slices.ContainsFunc(h.ips, func(x heldIP) bool { return x.ip == ip }) {
-			a.attach(req.Service, heldIP{ip: ip, pool: a.claimPool(ip, poolHint)})
+			a.attach(req.Service, heldIP{ip: ip, pool: a.claimPool(ip, hints...)})
 		}
 	}
 	return nil
+}
+
+// keyHeldAt returns the sharing key of the first holder of any of ips, "" if none holds
+// them: the key a Service whose own key annotation is unreadable shared them under.
+func (a *Allocator) keyHeldAt(ips []netip.Addr) string {
+	for _, ip := range ips {
+		if e := a.ips[ip]; e != nil && len(e.holders) > 0 {
+			return a.holdings[e.holders[0]].profile.key
+		}
+	}
+	return ""
 }

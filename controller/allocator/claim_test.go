@@ -22,10 +22,12 @@ func TestClaim(t *testing.T) {
 	}{
 		{"IP in a pool", []Pool{pool("a", "10.0.0.0/24")}, []string{"10.0.0.7"}, "", []string{"10.0.0.7"}, []string{"a"}, false},
 		{"hint wins when it contains the IP", []Pool{pool("a", "10.0.0.0/24"), conflict}, []string{"10.0.0.7"}, "late", []string{"10.0.0.7"}, []string{"late"}, false},
-		{"hint ignored when it does not", []Pool{pool("a", "10.0.0.0/24"), manual}, []string{"10.0.0.7"}, "manual", []string{"10.0.0.7"}, []string{"a"}, false},
+		{"hint kept when its pool shrank away from the IP", []Pool{pool("a", "10.0.0.0/24"), manual}, []string{"10.0.0.7"}, "manual", []string{"10.0.0.7"}, []string{"manual"}, false},
+		{"hint of a dual-stack Service, one pool per family", []Pool{pool("v4", "10.0.0.0/24"), pool("v6", "2001:db8::/120"), pool("both", "10.0.0.0/24", "2001:db8::/120")},
+			[]string{"10.0.0.7", "2001:db8::7"}, "v4,v6", []string{"10.0.0.7", "2001:db8::7"}, []string{"v4", "v6"}, false},
 		{"non-conflict pool preferred", []Pool{pool("z", "10.0.0.0/24"), conflict}, []string{"10.0.0.7"}, "", []string{"10.0.0.7"}, []string{"z"}, false},
 		{"conflict pool as a last resort", []Pool{conflict}, []string{"10.0.0.7"}, "", []string{"10.0.0.7"}, []string{"late"}, false},
-		{"IP in no pool is an orphan", []Pool{pool("a", "10.0.0.0/24")}, []string{"10.9.9.9"}, "a", []string{"10.9.9.9"}, []string{""}, true},
+		{"IP in no pool is an orphan", []Pool{pool("a", "10.0.0.0/24")}, []string{"10.9.9.9"}, "", []string{"10.9.9.9"}, []string{""}, true},
 		{"one IP per family, first wins", []Pool{pool("a", "10.0.0.0/24", "2001:db8::/120")}, []string{"10.0.0.1", "2001:db8::1", "10.0.0.2"}, "", []string{"10.0.0.1", "2001:db8::1"}, []string{"a", "a"}, false},
 	}
 	for _, tt := range tests {
@@ -117,4 +119,50 @@ func TestOrphanAdoptedByNewPool(t *testing.T) {
 	}
 	checkAssignment(t, mustAssign(t, a, svc("ns/y")), []string{"10.0.0.1"}, nil)
 	checkAssignment(t, mustAssign(t, a, svc("ns/x")), []string{"10.0.0.0"}, []string{"a"})
+}
+
+// TestClaimKeepsShrunkAddressOfNamedPool: a Service that names its pool and holds an
+// address the pool no longer contains keeps it across a restart, as it does while the
+// controller runs, even when another pool now contains the address (found by
+// TestModelChecker: the restart attributed the address elsewhere, so the Service's next
+// Assign released it).
+func TestClaimKeepsShrunkAddressOfNamedPool(t *testing.T) {
+	req := svc("ns/x")
+	req.Pool, req.IPs = "wide", ips("10.0.0.14")
+	running := newWith(pool("wide", "10.0.0.0/28"))
+	checkAssignment(t, mustAssign(t, running, req), []string{"10.0.0.14"}, []string{"wide"})
+	running.SetPool(pool("wide", "10.0.0.0/29"))
+	running.SetPool(pool("late", "10.0.0.8/29"))
+	checkAssignment(t, mustAssign(t, running, req), []string{"10.0.0.14"}, []string{"wide"})
+
+	for _, others := range [][]Pool{nil, {pool("late", "10.0.0.8/29")}} {
+		restarted := newWith(append([]Pool{pool("wide", "10.0.0.0/29")}, others...)...)
+		if err := restarted.Claim(req, ips("10.0.0.14"), "wide"); err != nil {
+			t.Fatal(err)
+		}
+		checkAssignment(t, mustAssign(t, restarted, req), []string{"10.0.0.14"}, []string{"wide"})
+	}
+}
+
+// TestClaimSharerWithUnreadableKey: a sharer whose allow-shared-ip annotation is malformed
+// keeps its shared address across a restart: the controller claims it after the others,
+// with the key its co-holders use, exactly as the running controller kept the key it had
+// (found by TestModelChecker: the restart claimed it with no key, so the other sharer, or
+// it, lost the address).
+func TestClaimSharerWithUnreadableKey(t *testing.T) {
+	a := newWith(pool("p", "10.0.0.0/24"))
+	good := sharer("ns/good", "k", 80)
+	broken := sharer("ns/broken", "", 443)
+	broken.SharingKeyUnknown = true
+	if err := a.Claim(good, ips("10.0.0.1"), "p"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Claim(broken, ips("10.0.0.1"), "p"); err != nil {
+		t.Fatalf("the sharer with an unreadable key lost its address: %v", err)
+	}
+	// Its ports are still checked: a colliding one is refused.
+	clash := sharer("ns/clash", "", 80)
+	clash.SharingKeyUnknown = true
+	checkErr(t, a.Claim(clash, ips("10.0.0.1"), "p"), RequestedIPInUse, "ns/good")
+	checkHolding(t, a, "ns/broken", "10.0.0.1")
 }

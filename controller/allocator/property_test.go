@@ -362,13 +362,16 @@ func (w *world) reference(req Request, held map[string]Assignment) refResult {
 		}
 	}
 	var cands []Pool
-	noMatch := false
+	noMatch, notAllowed := false, false
 	if req.Pool != "" {
 		p, ok := w.pools[req.Pool]
-		if ok && !p.Conflict {
-			cands = []Pool{p}
-		} else {
+		switch {
+		case !ok || p.Conflict:
 			noMatch = true
+		case p.Allocation != nil && !p.Allocation.matches(req):
+			notAllowed = true // tenancy: a named pool serves only whom it selects
+		default:
+			cands = []Pool{p}
 		}
 	} else {
 		for _, p := range w.pools {
@@ -397,6 +400,9 @@ func (w *world) reference(req Request, held map[string]Assignment) refResult {
 		switch {
 		case noMatch:
 			r.reasons[f] = NoMatchingPool
+			continue
+		case notAllowed:
+			r.reasons[f] = PoolNotAllowed
 			continue
 		}
 		hasFamily := false

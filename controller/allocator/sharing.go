@@ -11,18 +11,22 @@ import (
 // may hold the same IP. A holding keeps its own copy, so later changes to
 // the caller's maps and slices cannot change what was checked.
 type shareProfile struct {
-	key      string
-	ports    []Port
-	local    bool
-	selector map[string]string
+	// namespace scopes the key (see tenancy.go); it is not part of equal, because a
+	// Service never changes namespace.
+	namespace string
+	key       string
+	ports     []Port
+	local     bool
+	selector  map[string]string
 }
 
 func profileOf(req Request) shareProfile {
 	return shareProfile{
-		key:      req.SharingKey,
-		ports:    slices.Clone(req.Ports),
-		local:    req.TrafficPolicyLocal,
-		selector: maps.Clone(req.Selector),
+		namespace: req.Namespace,
+		key:       req.SharingKey,
+		ports:     slices.Clone(req.Ports),
+		local:     req.TrafficPolicyLocal,
+		selector:  maps.Clone(req.Selector),
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/labels"
 
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/ipset"
 )
 
@@ -27,6 +28,12 @@ type Pool struct {
 	// Allocation restricts automatic assignment to some Services and orders
 	// pools; nil means the pool has no serviceAllocation.
 	Allocation *ServiceAllocation
+	// AllowCrossNamespaceSharing lets Services of different namespaces share an
+	// address of this pool under one sharing key. Without it a key only joins
+	// Services of one namespace, so nobody attaches to another tenant's address by
+	// guessing its key. Like serviceAllocation, it is checked when a Service takes an
+	// address, never for one already held.
+	AllowCrossNamespaceSharing bool
 	// Conflict marks a pool that overlaps an older one. It is never used for
 	// new assignments, but Services that already hold its IPs keep them.
 	Conflict bool
@@ -89,7 +96,12 @@ type Request struct {
 	// SharingKey lets Services with the same key share an IP; "" means the
 	// Service does not share.
 	SharingKey string
-	Ports      []Port
+	// SharingKeyUnknown says the Service's allow-shared-ip annotation is malformed, so
+	// its key cannot be read. Only Claim uses it: it takes the key that the current
+	// holders of the Service's addresses share, the one a running controller would still
+	// hold for it (the start-up claim orders such Services last).
+	SharingKeyUnknown bool
+	Ports             []Port
 	// TrafficPolicyLocal is externalTrafficPolicy: Local. Services sharing
 	// an IP must agree on it, because the IP is announced from one set of
 	// nodes.
@@ -118,13 +130,19 @@ type Assignment struct {
 type Reason string
 
 // The reasons an allocation fails.
+// The strings are the public contract (api/v1beta1): users and tests read them in the
+// Service's condition.
 const (
-	NoMatchingPool       Reason = "NoMatchingPool"
-	PoolExhausted        Reason = "PoolExhausted"
-	RequestedIPNotInPool Reason = "RequestedIPNotInPool"
-	RequestedIPInUse     Reason = "RequestedIPInUse"
-	SharingConflict      Reason = "SharingConflict"
-	FamilyUnavailable    Reason = "FamilyUnavailable"
+	NoMatchingPool       Reason = ironlbv1.ReasonNoMatchingPool
+	PoolExhausted        Reason = ironlbv1.ReasonPoolExhausted
+	RequestedIPNotInPool Reason = ironlbv1.ReasonRequestedIPNotInPool
+	RequestedIPInUse     Reason = ironlbv1.ReasonRequestedIPInUse
+	SharingConflict      Reason = ironlbv1.ReasonSharingConflict
+	FamilyUnavailable    Reason = ironlbv1.ReasonFamilyUnavailable
+	// PoolNotAllowed: the Service asked for a pool, or an address of a pool, whose
+	// serviceAllocation does not select it. Tenancy is checked only when a Service takes
+	// an address, never for one it already holds.
+	PoolNotAllowed Reason = ironlbv1.ReasonPoolNotAllowed
 )
 
 // Error is an allocation failure. Message is a full sentence meant to be shown

@@ -6,33 +6,40 @@ import (
 	"math/rand/v2"
 	"net/netip"
 	"os"
-	"slices"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/testenv"
 )
 
-// TestModelChecker runs random sequences of user actions and controller restarts against
-// the real API server and the real controller, and checks at each quiescent point, against
-// a reference model written here (not the allocator), that:
-//   - safety: no address is held by two Services that may not share it;
-//   - stability: no Service's address moved unless its own request changed;
-//   - liveness: every Service still pending has a reason that is true right now (no free
-//     address left for PoolExhausted, its requested address held by one it cannot share
-//     with for RequestedIPInUse and SharingConflict).
+// TestModelChecker runs random sequences of user actions and controller failures against
+// the real API server and two real controller replicas with leader election, and checks
+// at each quiescent point, against the reference model in checker_model_test.go (not the
+// allocator), that:
+//   - safety: no address is held by two Services that may not share it, nor shared across
+//     namespaces in a pool that never allowed it;
+//   - stability: no Service's address moved unless its own request changed (a malformed
+//     annotation, a pool edit or deletion, a restart or a leader handover move nothing);
+//   - liveness: every Service has every family the model can give it now, and a pending
+//     Service's reason is true now;
+//   - tenancy: a newly taken address comes from a pool whose serviceAllocation selects it;
+//   - pool status: every pool's counts and Conflict condition agree with the model.
 //
-// IRONLB_CHECKER_SEED replays a seed; IRONLB_CHECKER_OPS sets the budget (make test runs
-// a short one; a soak sets thousands).
+// Dimensions: Services of every family policy, sharing keys with ports and Local traffic
+// policy, requested pools and addresses, malformed annotations, type flips; three pools
+// (one overlaps another while that one is grown, one with tenancy rules, a reserved
+// address and cross-namespace sharing), grown, shrunk, autoAssign flipped, deleted and
+// recreated; controller restarts and leader handovers.
+//
+// IRONLB_CHECKER_SEED replays a seed; IRONLB_CHECKER_OPS sets the budget (go test runs a
+// short one; make bench runs a soak).
 func TestModelChecker(t *testing.T) {
 	testenv.Require(t, env)
 	seed := uint64(time.Now().UnixNano())
@@ -44,264 +51,189 @@ func TestModelChecker(t *testing.T) {
 		ops, _ = strconv.Atoi(s)
 	}
 	t.Logf("seed %d (replay: IRONLB_CHECKER_SEED=%d), %d operations", seed, seed, ops)
-	rng := rand.New(rand.NewPCG(seed, seed))
-	const ns, poolName = "checker", "checker"
-	env.EnsureNamespace(t, ns, nil)
-	small, large := addrs("198.18.150.0/29"), addrs("198.18.150.0/28")
-	env.CreatePool(t, poolName, ironlbv1.IPAddressPoolSpec{Addresses: small})
-	m := &model{rng: rng, specs: map[string]*svcSpec{}, changed: map[string]bool{}, held: map[string]string{}, pool: "198.18.150.0/29"}
-	c := startController(t, false)
+	start := time.Now()
+	m := &model{rng: rand.New(rand.NewPCG(seed, seed)), specs: map[string]*svcSpec{}, changed: map[string]bool{},
+		lastHeld: map[string]map[string]netip.Addr{}, pools: map[string]*poolSpec{}}
+	env.EnsureNamespace(t, "ironlb-system", nil) // the Lease of the leader election
+	for ns, labels := range checkerNamespaceLabels {
+		env.EnsureNamespace(t, ns, labels)
+	}
+	for _, name := range checkerPools {
+		m.pools[name] = &poolSpec{autoAssign: true}
+	}
+	m.pools["wide"].wide = true
+	m.createPool(t, "wide")
+	m.createPool(t, "team")
+	t.Cleanup(func() {
+		for _, name := range checkerPools {
+			env.RemovePool(name)
+		}
+	})
+	m.replicas = [2]*controller{startController(t, true), startController(t, true)}
 	counts := map[string]int{}
+	checks := 0
 	for i := range ops {
-		op := m.step(t, ns, poolName, small, large, &c)
+		m.lastNote = ""
+		op := m.step(t)
 		counts[op]++
+		m.history = append(m.history, fmt.Sprintf("%d %s %s", i, op, m.lastNote))
 		if i%5 == 4 || i == ops-1 {
-			m.check(t, ns, i)
+			m.check(t, i)
+			checks++
 			if t.Failed() {
-				t.Fatalf("invariant broken after operation %d; replay with IRONLB_CHECKER_SEED=%d", i, seed)
+				for _, h := range m.history[max(0, len(m.history)-15):] {
+					t.Log(h)
+				}
+				t.Fatalf("invariant broken after operation %d; replay with IRONLB_CHECKER_SEED=%d IRONLB_CHECKER_OPS=%d", i, seed, ops)
 			}
 		}
 	}
-	t.Logf("operations: %v", counts)
-}
-
-type svcSpec struct {
-	key     string // sharing key, "" for none
-	port    int32
-	request string // requested address, "" for none
-	lb      bool   // type LoadBalancer
+	t.Logf("operations: %v; %d checks in %v", counts, checks, time.Since(start).Round(time.Millisecond))
 }
 
 type model struct {
-	rng     *rand.Rand
-	specs   map[string]*svcSpec
-	changed map[string]bool   // Services whose request changed since the last check
-	held    map[string]string // address of each Service at the last check
-	pool    string
-	next    int
+	rng      *rand.Rand
+	specs    map[string]*svcSpec
+	pools    map[string]*poolSpec
+	changed  map[string]bool                  // Services whose request changed since the last check
+	lastHeld map[string]map[string]netip.Addr // addresses of each Service at the last check
+	replicas [2]*controller                   // leader-elected controller replicas
+	next     int                              // the next Service's number
+	// poolChanged: some pool's rules changed since the last check, so the tenancy of a
+	// newly taken address is not judged against the current rules.
+	poolChanged bool
+	// history records each operation with its details, printed when a check fails.
+	history  []string
+	lastNote string
 }
 
-func (m *model) randomSpec() *svcSpec {
-	s := &svcSpec{key: []string{"", "a", "b"}[m.rng.IntN(3)], port: 80 + int32(m.rng.IntN(2)), lb: true}
-	if m.rng.IntN(4) == 0 {
-		s.request = fmt.Sprintf("198.18.150.%d", m.rng.IntN(16))
-	}
-	return s
-}
-
-func (m *model) names() []string {
-	out := make([]string, 0, len(m.specs))
-	for n := range m.specs {
-		out = append(out, n)
-	}
-	slices.Sort(out)
-	return out
-}
+// note records the details of the current operation.
+func (m *model) note(format string, args ...any) { m.lastNote = fmt.Sprintf(format, args...) }
 
 // step applies one random operation and returns its name.
-func (m *model) step(t *testing.T, ns, poolName string, small, large []ironlbv1.AddressRange, c **controller) string {
+func (m *model) step(t *testing.T) string {
 	t.Helper()
-	ctx := context.Background()
 	names := m.names()
-	switch r := m.rng.IntN(20); {
-	case r < 7 || len(names) == 0:
+	switch r := m.rng.IntN(40); {
+	case r < 12 || len(names) == 0:
 		name := fmt.Sprintf("s%d", m.next)
 		m.next++
-		s := m.randomSpec()
+		s := m.randomSpec(m.rng)
 		m.specs[name] = s
-		createService(t, m.object(ns, name, s))
+		m.note("%s %+v", name, *s)
+		createService(t, s.object(name))
 		return "create"
-	case r < 10:
+	case r < 17:
 		name := names[m.rng.IntN(len(names))]
-		delete(m.specs, name)
-		delete(m.held, name)
-		if err := env.Client.Delete(ctx, &corev1.Service{ObjectMeta: objMeta(ns, name)}); err != nil {
+		if err := env.Client.Delete(context.Background(), &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: m.specs[name].ns, Name: name}}); err != nil {
 			t.Fatal(err)
 		}
+		delete(m.specs, name)
+		delete(m.lastHeld, name)
+		m.note("%s", name)
 		return "delete"
-	case r < 16:
+	case r < 27:
 		name := names[m.rng.IntN(len(names))]
-		s := m.randomSpec()
-		s.lb = m.rng.IntN(5) != 0
-		m.specs[name] = s
+		s := m.specs[name]
+		m.randomizeRequest(m.rng, s)
+		s.lb = m.rng.IntN(6) != 0
 		m.changed[name] = true
-		edit(t, &corev1.Service{ObjectMeta: objMeta(ns, name)}, func(cur *corev1.Service) {
-			want := m.object(ns, name, s)
-			cur.Annotations = want.Annotations
-			cur.Spec.Ports[0].Port = s.port
-			cur.Spec.Ports[0].NodePort = 0
-			cur.Spec.Type = want.Spec.Type
-			if !s.lb {
-				cur.Spec.AllocateLoadBalancerNodePorts = nil
-			}
-		})
+		m.note("%s %+v", name, *s)
+		edit(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: name}}, func(cur *corev1.Service) { s.applyTo(cur, name) })
 		return "edit"
-	case r < 18:
-		spec, cidr := large, "198.18.150.0/28"
-		if m.pool == cidr {
-			spec, cidr = small, "198.18.150.0/29"
+	case r < 30:
+		name := names[m.rng.IntN(len(names))]
+		s := m.specs[name]
+		if !s.lb || m.changed[name] {
+			// Only a request the controller has seen can be kept: breaking an edit it has
+			// not read yet would leave the model unsure which request is in force.
+			return "malformed-skipped"
 		}
-		m.pool = cidr
-		for range 20 {
-			var p ironlbv1.IPAddressPool
-			if err := env.Client.Get(ctx, client.ObjectKey{Name: poolName}, &p); err != nil {
-				t.Fatal(err)
-			}
-			p.Spec.Addresses = spec
-			if err := env.Client.Update(ctx, &p); err == nil {
-				break
-			}
-		}
-		return "pool-resize"
+		s.malformed = []string{ironlbv1.AnnotationLoadBalancerIPs, ironlbv1.AnnotationAddressPool, ironlbv1.AnnotationAllowSharedIP}[m.rng.IntN(3)]
+		m.note("%s %+v", name, *s)
+		edit(t, &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: s.ns, Name: name}}, func(cur *corev1.Service) { s.applyTo(cur, name) })
+		return "malformed"
+	case r < 37:
+		return m.poolStep(t)
+	case r < 39:
+		i := m.rng.IntN(2)
+		m.note("replica %d", i)
+		m.replicas[i].stop()
+		m.replicas[i] = startController(t, true)
+		return "handover" // a leader handover when replica i led, else a standby restart
 	default:
-		m.quiesce(t, ns) // a restart of a controller that has caught up
-		(*c).stop()
-		*c = startController(t, false)
+		for i := range m.replicas {
+			m.replicas[i].stop()
+		}
+		m.replicas = [2]*controller{startController(t, true), startController(t, true)}
 		return "restart"
 	}
 }
 
-func objMeta(ns, name string) metav1.ObjectMeta { return metav1.ObjectMeta{Namespace: ns, Name: name} }
-
-func (m *model) object(ns, name string, s *svcSpec) *corev1.Service {
-	ann := map[string]string{}
-	if s.key != "" {
-		ann[ironlbv1.AnnotationAllowSharedIP] = s.key
+// poolStep edits, deletes or recreates one pool.
+func (m *model) poolStep(t *testing.T) string {
+	t.Helper()
+	name := checkerPools[m.rng.IntN(len(checkerPools))]
+	p := m.pools[name]
+	m.poolChanged = true
+	defer func() { m.note("%s %+v", name, *p) }()
+	if !p.exists {
+		if m.poolObjectExists(t, name) {
+			return "pool-recreate-skipped" // still held back by its finalizer
+		}
+		p.deleting = false
+		m.createPool(t, name)
+		return "pool-create"
 	}
-	if s.request != "" {
-		ann[ironlbv1.AnnotationLoadBalancerIPs] = s.request
+	if p.deleting {
+		return "pool-deleting"
 	}
-	svc := lbService(ns, name, ann, s.port)
-	if !s.lb {
-		svc.Spec.Type = corev1.ServiceTypeClusterIP
+	switch r := m.rng.IntN(6); {
+	case r == 0 && name != "wide":
+		p.deleting = true
+		if err := env.Client.Delete(context.Background(), &ironlbv1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: name}}); err != nil {
+			t.Fatal(err)
+		}
+		return "pool-delete"
+	case r <= 1:
+		p.autoAssign = !p.autoAssign
+	case r == 2 && name == "wide":
+		p.wide = !p.wide
+		m.updatePool(t, name)
+		if p.wide {
+			return "pool-grow"
+		}
+		return "pool-shrink"
+	case r == 2 || r == 3 && name == "team":
+		p.rule = (p.rule + 1 + m.rng.IntN(2)) % 3
+	default:
+		p.cross = !p.cross
+		p.crossEver = p.crossEver || p.cross
 	}
-	svc.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicySingleStack)
-	return svc
+	m.updatePool(t, name)
+	return "pool-edit"
 }
 
-// quiesce waits until the Services' statuses stop changing for a second.
-func (m *model) quiesce(t *testing.T, ns string) map[string]corev1.Service {
+func (m *model) createPool(t *testing.T, name string) {
 	t.Helper()
-	var last string
-	stableSince := time.Now()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		got := m.read(t, ns)
-		var b strings.Builder
-		settled := true
-		for _, n := range m.names() {
-			svc := got[n]
-			cond := meta.FindStatusCondition(svc.Status.Conditions, ironlbv1.ConditionIPAllocated)
-			fmt.Fprintf(&b, "%s=%s/%v;", n, ingress(&svc), cond)
-			// A LoadBalancer Service the controller has looked at has an address or a
-			// condition for its current spec.
-			if m.specs[n].lb && ingress(&svc) == "" && (cond == nil || cond.ObservedGeneration != svc.Generation) {
-				settled = false
-			}
-		}
-		if b.String() != last || !settled {
-			last, stableSince = b.String(), time.Now()
-		} else if time.Since(stableSince) > time.Second {
-			return got
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("the controller did not settle in 30s: %s", last)
-	return nil
-}
-
-func (m *model) read(t *testing.T, ns string) map[string]corev1.Service {
-	t.Helper()
-	var list corev1.ServiceList
-	if err := env.Client.List(context.Background(), &list, client.InNamespace(ns)); err != nil {
+	m.pools[name].exists = true
+	m.pools[name].crossEver = m.pools[name].crossEver || m.pools[name].cross
+	p := &ironlbv1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: m.poolObjectSpec(name)}
+	if err := env.Client.Create(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	out := map[string]corev1.Service{}
-	for _, s := range list.Items {
-		out[s.Name] = s
-	}
-	return out
 }
 
-// canShare is the model's own sharing rule (design invariant 1): both keyed with the same
-// key, different ports (the checker uses Cluster traffic policy only).
-func canShare(a, b *svcSpec) bool { return a.key != "" && a.key == b.key && a.port != b.port }
-
-func (m *model) check(t *testing.T, ns string, step int) {
+func (m *model) updatePool(t *testing.T, name string) {
 	t.Helper()
-	got := m.quiesce(t, ns)
-	pool := netip.MustParsePrefix(m.pool)
-	holders := map[string][]string{}
-	for _, n := range m.names() {
-		s := m.specs[n]
-		svc := got[n]
-		ip := ingress(&svc)
-		if !s.lb {
-			if ip != "" {
-				t.Errorf("step %d: %s is not a LoadBalancer but keeps %s", step, n, ip)
-			}
-			continue
-		}
-		if ip != "" {
-			holders[ip] = append(holders[ip], n)
-			if s.request != "" && ip != s.request {
-				t.Errorf("step %d: %s requested %s but has %s", step, n, s.request, ip)
-			}
-		}
-		if old, ok := m.held[n]; ok && old != ip && !m.changed[n] {
-			t.Errorf("step %d: %s moved from %s to %q although its request did not change", step, n, old, ip)
-		}
+	editPool(t, name, func(p *ironlbv1.IPAddressPool) { p.Spec = m.poolObjectSpec(name) })
+}
+
+func (m *model) poolObjectExists(t *testing.T, name string) bool {
+	t.Helper()
+	err := env.Client.Get(context.Background(), client.ObjectKey{Name: name}, &ironlbv1.IPAddressPool{})
+	if err != nil && !apierrors.IsNotFound(err) {
+		t.Fatal(err)
 	}
-	for ip, hs := range holders {
-		for i := range hs {
-			for j := i + 1; j < len(hs); j++ {
-				if !canShare(m.specs[hs[i]], m.specs[hs[j]]) {
-					t.Errorf("step %d: %s is held by %s and %s, which may not share it", step, ip, hs[i], hs[j])
-				}
-			}
-		}
-	}
-	for _, n := range m.names() {
-		s := m.specs[n]
-		svc := got[n]
-		if !s.lb || ingress(&svc) != "" {
-			continue
-		}
-		cond := meta.FindStatusCondition(svc.Status.Conditions, ironlbv1.ConditionIPAllocated)
-		if cond == nil {
-			t.Errorf("step %d: %s has neither an address nor a condition", step, n)
-			continue
-		}
-		switch cond.Reason {
-		case "PoolExhausted":
-			for a := pool.Addr(); pool.Contains(a); a = a.Next() {
-				if len(holders[a.String()]) == 0 {
-					t.Errorf("step %d: %s is pending PoolExhausted but %s is free", step, n, a)
-					break
-				}
-			}
-		case "RequestedIPInUse", "SharingConflict":
-			hs := holders[s.request]
-			blocked := false
-			for _, h := range hs {
-				blocked = blocked || !canShare(s, m.specs[h])
-			}
-			if !blocked {
-				t.Errorf("step %d: %s is pending %s but %s is held by %v, which it may share with", step, n, cond.Reason, s.request, hs)
-			}
-		case "RequestedIPNotInPool":
-			if pool.Contains(netip.MustParseAddr(s.request)) {
-				t.Errorf("step %d: %s is pending RequestedIPNotInPool but %s is in the pool %s", step, n, s.request, pool)
-			}
-		default:
-			t.Errorf("step %d: %s is pending with an unexpected reason %s: %s", step, n, cond.Reason, cond.Message)
-		}
-	}
-	m.held = map[string]string{}
-	for ip, hs := range holders {
-		for _, h := range hs {
-			m.held[h] = ip
-		}
-	}
-	clear(m.changed)
+	return err == nil
 }

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/log"
@@ -82,33 +83,62 @@ func (c *Claimer) claim(ctx context.Context) (int, error) {
 	})
 	logger := log.FromContext(ctx).WithName("bootstrap")
 	claimed := 0
+	// A Service whose sharing-key annotation is malformed claims after the others, with the
+	// key its co-holders use (see allocator.Request.SharingKeyUnknown).
+	var unknownKey []claim
 	for i := range items {
-		svc := &items[i]
-		if !request.IsOurs(svc, c.Class) {
-			continue
+		cl, ok := claimOf(&items[i], c.Class)
+		switch {
+		case !ok:
+		case cl.req.SharingKeyUnknown:
+			unknownKey = append(unknownKey, cl)
+		default:
+			claimed += c.claimOne(logger, cl)
 		}
-		var ips []netip.Addr
-		for _, ing := range svc.Status.LoadBalancer.Ingress {
-			if ip, err := netip.ParseAddr(ing.IP); err == nil {
-				ips = append(ips, ip)
-			}
-		}
-		if len(ips) == 0 {
-			continue
-		}
-		// A malformed annotation does not cost the Service its address: the request keeps
-		// every field that still reads (sharing key, ports), exactly as a running
-		// controller keeps the holding it had when the annotation broke.
-		parsed, _ := request.FromService(svc, nil)
-		req := parsed.Request
-		if req.Service == "" {
-			req = allocator.Request{Service: svc.Namespace + "/" + svc.Name, Namespace: svc.Namespace}
-		}
-		if err := c.Alloc.Claim(req, ips, svc.Annotations[ironlbv1.AnnotationAllocatedFromPool]); err != nil {
-			logger.Info("could not claim the addresses in a Service's status; it will get new ones", "service", req.Service, "reason", err.Error())
-			continue
-		}
-		claimed++
+	}
+	for _, cl := range unknownKey {
+		claimed += c.claimOne(logger, cl)
 	}
 	return claimed, nil
+}
+
+// claim is what one Service claims at start-up.
+type claim struct {
+	req  allocator.Request
+	ips  []netip.Addr
+	hint string
+}
+
+// claimOf reads a Service's claim: the addresses in its status and its request.
+func claimOf(svc *corev1.Service, class string) (claim, bool) {
+	if !request.IsOurs(svc, class) {
+		return claim{}, false
+	}
+	var ips []netip.Addr
+	for _, ing := range svc.Status.LoadBalancer.Ingress {
+		if ip, err := netip.ParseAddr(ing.IP); err == nil {
+			ips = append(ips, ip)
+		}
+	}
+	if len(ips) == 0 {
+		return claim{}, false
+	}
+	// A malformed annotation does not cost the Service its address: the request keeps
+	// every field that still reads (sharing key, ports), exactly as a running
+	// controller keeps the holding it had when the annotation broke.
+	parsed, _ := request.FromService(svc, nil)
+	req := parsed.Request
+	if req.Service == "" {
+		req = allocator.Request{Service: svc.Namespace + "/" + svc.Name, Namespace: svc.Namespace}
+	}
+	return claim{req: req, ips: ips, hint: svc.Annotations[ironlbv1.AnnotationAllocatedFromPool]}, true
+}
+
+// claimOne claims one Service's addresses and returns 1 if it got them.
+func (c *Claimer) claimOne(logger logr.Logger, cl claim) int {
+	if err := c.Alloc.Claim(cl.req, cl.ips, cl.hint); err != nil {
+		logger.Info("could not claim the addresses in a Service's status; it will get new ones", "service", cl.req.Service, "reason", err.Error())
+		return 0
+	}
+	return 1
 }

@@ -34,6 +34,8 @@ func Compile(p *ironlbv1.IPAddressPool) (allocator.Pool, error) {
 		Reserved:      reserved,
 		AutoAssign:    p.Spec.AutoAssign == nil || *p.Spec.AutoAssign,
 		AvoidBuggyIPs: p.Spec.AvoidBuggyIPs,
+
+		AllowCrossNamespaceSharing: p.Spec.AllowCrossNamespaceSharing,
 	}
 	if sa := p.Spec.ServiceAllocation; sa != nil {
 		alloc := &allocator.ServiceAllocation{Priority: sa.Priority, Namespaces: sa.Namespaces}

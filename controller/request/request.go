@@ -102,6 +102,7 @@ func FromService(svc *corev1.Service, nsLabels map[string]string) (Parsed, error
 	}
 	if v, key, ok := annotation("allow-shared-ip"); ok {
 		if req.SharingKey = strings.TrimSpace(v); req.SharingKey == "" {
+			req.SharingKeyUnknown = true
 			errs = append(errs, &Error{fmt.Sprintf("annotation %s is empty; give a sharing key that the Services sharing an IP have in common", key)})
 		}
 	}
