@@ -151,6 +151,9 @@ func setupCluster(t *testing.T) map[string]string {
 			Spec: ironlbv1.IPAddressPoolSpec{Addresses: []ironlbv1.AddressRange{"198.18.100.0/28"}}},
 		&ironlbv1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "small"},
 			Spec: ironlbv1.IPAddressPoolSpec{Addresses: []ironlbv1.AddressRange{"198.18.101.1-198.18.101.2", "2001:db8:101::/126"}, AutoAssign: ptr.To(false)}},
+		&ironlbv1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "tenant"},
+			Spec: ironlbv1.IPAddressPoolSpec{Addresses: []ironlbv1.AddressRange{"198.18.102.0/30"},
+				ServiceAllocation: &ironlbv1.ServiceAllocation{Namespaces: []string{"tenant-only"}}}},
 		&ironlbv1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "lan"},
 			Spec: ironlbv1.L2AdvertisementSpec{PoolSelection: ironlbv1.PoolSelection{IPAddressPools: []string{"default"}}, Interfaces: []ironlbv1.InterfaceName{"eth0"}}},
 		&ironlbv1.BGPAdvertisement{ObjectMeta: metav1.ObjectMeta{Name: "upstream"},
@@ -189,6 +192,7 @@ func setupCluster(t *testing.T) map[string]string {
 		"FamilyUnavailable": service("demo", "dual", map[string]string{ironlbv1.AnnotationAddressPool: "default"}, 80, func(s *corev1.Service) {
 			s.Spec.IPFamilyPolicy = ptr.To(corev1.IPFamilyPolicyRequireDualStack)
 		}),
+		"PoolNotAllowed":    service("demo", "not-mine", map[string]string{ironlbv1.AnnotationAddressPool: "tenant"}, 80, nil),
 		"InvalidAnnotation": service("demo", "typo", map[string]string{key: "198.18.100.300"}, 80, nil),
 		"SharingConflict": service("demo", "share-b", map[string]string{key: "198.18.100.12", ironlbv1.AnnotationAllowSharedIP: "k"}, 80, func(s *corev1.Service) {
 			s.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
@@ -278,25 +282,30 @@ func explainLocal(t *testing.T, e *testenv.Env) {
 }
 
 func poolsTable(t *testing.T, e *testenv.Env) {
-	out, _, code := plugin(t, e.Kubeconfig, "pools")
-	if code != 0 {
-		t.Fatal(out)
-	}
+	var out string
+	// The controller writes pool usage in batches (about a second): wait for the counts.
+	testenv.Eventually(t, 15*time.Second, 200*time.Millisecond, "the pools table", func() error {
+		var code int
+		out, _, code = plugin(t, e.Kubeconfig, "pools")
+		if code != 0 {
+			return fmt.Errorf("exit %d: %s", code, out)
+		}
+		for _, l := range strings.Split(out, "\n") {
+			f := strings.Fields(l)
+			if len(f) > 5 && f[0] == "small" && (f[1] != "IPv4" || f[2] != "2" || f[3] != "0" || f[4] != "2" || f[5] != "no") {
+				return fmt.Errorf("small: %q; want IPv4 used 2 free 0 total 2, auto no", l)
+			}
+			if len(f) > 4 && f[0] == "default" && (f[1] != "IPv4" || f[2] != "3" || f[4] != "16") {
+				return fmt.Errorf("default: %q; want IPv4 used 3 of 16", l)
+			}
+		}
+		return nil
+	})
 	t.Logf("kubectl ironlb pools\n%s", out)
 	mustContain(t, "pools", out, "POOL", "default", "demo/web (198.18.100.10)", "small", "IPv6", "full/one (")
-	lines := strings.Split(out, "\n")
-	for _, l := range lines {
-		f := strings.Fields(l)
-		if len(f) > 4 && f[0] == "small" && (f[1] != "IPv4" || f[2] != "2" || f[3] != "0" || f[4] != "2" || f[5] != "no") {
-			t.Errorf("small: %q; want IPv4 used 2 free 0 total 2, auto no", l)
-		}
-		if len(f) > 4 && f[0] == "default" && (f[1] != "IPv4" || f[2] != "3" || f[4] != "16") {
-			t.Errorf("default: %q; want IPv4 used 3 of 16", l)
-		}
-	}
 	js, _, _ := plugin(t, e.Kubeconfig, "pools", "-o", "json")
 	var parsed []report.PoolReport
-	if err := json.Unmarshal([]byte(js), &parsed); err != nil || len(parsed) != 2 || parsed[1].IPv4.Used != 2 {
+	if err := json.Unmarshal([]byte(js), &parsed); err != nil || len(parsed) != 3 || parsed[1].IPv4.Used != 2 {
 		t.Errorf("pools -o json: %v %+v", err, parsed)
 	}
 }

@@ -36,6 +36,10 @@ var Reasons = map[string]Reason{
 		Meaning: "both Services carry the same sharing key, but they cannot share the address: their ports overlap, or their externalTrafficPolicy differs, or with Local their selectors differ",
 		Fix:     "use ports that do not overlap, align externalTrafficPolicy (and the selectors with Local), or give this Service a different sharing key",
 	},
+	string(allocator.PoolNotAllowed): {
+		Meaning: "the Service names a pool, or asks for an address of a pool, whose spec.serviceAllocation (namespaces, namespaceSelectors, serviceSelectors) does not select it; a pool limited to some tenants refuses the others also when they ask for it by name or by address",
+		Fix:     "use a pool that serves this Service's namespace, or ask the pool's owner to add the namespace or a label to its serviceAllocation (an address already held is never taken away by that edit)",
+	},
 	string(allocator.FamilyUnavailable): {
 		Meaning: "the Service needs an address of a family (spec.ipFamilies, spec.ipFamilyPolicy) that none of its pools has, or it requests an address of a family it does not use",
 		Fix:     "add addresses of that family to a pool, or change spec.ipFamilyPolicy (PreferDualStack takes what exists) or spec.ipFamilies, or request an address of the Service's family",

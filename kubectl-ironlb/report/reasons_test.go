@@ -25,6 +25,7 @@ func allocatorReasons(t *testing.T) []string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	contract := contractStrings(t, filepath.Join(root, "api", "v1beta1", "contract.go"))
 	var out []string
 	fset := token.NewFileSet()
 	for _, name := range files {
@@ -44,14 +45,44 @@ func allocatorReasons(t *testing.T) []string {
 				return true
 			}
 			for _, v := range vs.Values {
-				if lit, ok := v.(*ast.BasicLit); ok {
-					s, _ := strconv.Unquote(lit.Value)
+				switch v := v.(type) {
+				case *ast.BasicLit:
+					s, _ := strconv.Unquote(v.Value)
 					out = append(out, s)
+				case *ast.SelectorExpr: // ironlbv1.ReasonX: the contract holds the string
+					if s, ok := contract[v.Sel.Name]; ok {
+						out = append(out, s)
+					}
 				}
 			}
 			return true
 		})
 	}
+	return out
+}
+
+// contractStrings maps each string constant of the API's contract file to its value.
+func contractStrings(t *testing.T, path string) map[string]string {
+	t.Helper()
+	f, err := parser.ParseFile(token.NewFileSet(), path, nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]string{}
+	ast.Inspect(f, func(n ast.Node) bool {
+		vs, ok := n.(*ast.ValueSpec)
+		if !ok {
+			return true
+		}
+		for i, name := range vs.Names {
+			if i < len(vs.Values) {
+				if lit, ok := vs.Values[i].(*ast.BasicLit); ok {
+					out[name.Name], _ = strconv.Unquote(lit.Value)
+				}
+			}
+		}
+		return true
+	})
 	return out
 }
 
