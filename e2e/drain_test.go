@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,15 +40,22 @@ func probeFrom(t *testing.T, l *lab.Lab, netns string, a netip.Addr) *lab.Prober
 	return p
 }
 
-func logProbe(t *testing.T, what string, p *lab.Prober) lab.ProbeResult {
+// maxDrainFailures is how many probes a drain may lose. The drained node keeps forwarding
+// (externalTrafficPolicy: Cluster, kube-proxy) while clients and routers move, so none is
+// lost by design, and none was in repeated runs; the slack is for a probe timing out on a
+// loaded machine. A broken hand-over loses a run of them.
+const maxDrainFailures = 2
+
+// stopProbe stops the probe after half a second more, logs its figures and checks that
+// (almost) no request was lost.
+func stopProbe(t *testing.T, what string, p *lab.Prober) {
 	t.Helper()
 	time.Sleep(500 * time.Millisecond)
 	res := p.Stop()
 	t.Logf("%s: longest gap %s, %d failures of %d probes", what, res.Longest, res.Failures, res.Successes+res.Failures)
-	if res.Successes == 0 {
-		t.Errorf("%s: no probe succeeded: %s", what, res.LastError)
+	if res.Successes == 0 || res.Failures > maxDrainFailures {
+		t.Errorf("%s: %d failed probes, want at most %d: %s", what, res.Failures, maxDrainFailures, res.LastError)
 	}
-	return res
 }
 
 // TestDrain cordons the node serving an address under advertisements with
@@ -80,7 +88,19 @@ func TestDrain(t *testing.T) {
 		probe := probeFrom(t, l, l.L2Client.Netns, a)
 		cordon(t, l, old.Name, true)
 		next := owner(t, l, a, old.Name)
-		logProbe(t, fmt.Sprintf("L2 cordon of %s (to %s)", old.Name, next.Name), probe)
+		eventually(t, 5*time.Second, "the client's neighbour entry to move to "+next.Name, func() error {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			defer cancel()
+			mac, err := l.ClientNeighbour(ctx, a)
+			if err != nil {
+				return err
+			}
+			if !strings.EqualFold(mac, next.MAC) {
+				return fmt.Errorf("it holds %q", mac)
+			}
+			return nil
+		})
+		stopProbe(t, fmt.Sprintf("L2 cordon of %s (to %s)", old.Name, next.Name), probe)
 		reach(t, l, a, pods[0].Name)
 
 		// With every other node cordoned too, the condition counts the cordoned nodes.
@@ -107,7 +127,7 @@ func TestDrain(t *testing.T) {
 		probe := probeFrom(t, l, l.BGPClient.Netns, v4)
 		cordon(t, l, drained.Name, true)
 		waitNextHops(t, l, host(v4), 20*time.Second, all[0], all[2])
-		logProbe(t, "BGP cordon of "+drained.Name, probe)
+		stopProbe(t, "BGP cordon of "+drained.Name, probe)
 		if err := sessionsAre(l, l.Router, sessions, nil); err != nil {
 			t.Errorf("sessions after the cordon: %v", err)
 		}
