@@ -35,6 +35,21 @@ type TargetSelection struct {
 	// +listType=atomic
 	// +optional
 	ServiceSelectors []metav1.LabelSelector `json:"serviceSelectors,omitempty"`
+
+	// ExcludeCordonedNodes takes a cordoned node (spec.unschedulable, as set by
+	// `kubectl cordon` and by `kubectl drain` before it evicts pods) out of this
+	// advertisement, so traffic leaves the node before its pods do: in layer 2 another node
+	// takes the addresses over (its gratuitous ARP / unsolicited NA moves the clients), and
+	// in BGP the node withdraws the routes but keeps its sessions up. Uncordoning brings the
+	// node back. When several advertisements cover an address, a cordoned node stays
+	// eligible through any of them that selects it without this flag.
+	//
+	// It is off by default: MetalLB once excluded cordoned nodes always and reverted it,
+	// because a cordon alone (maintenance on a node whose pods keep running, or a cluster
+	// whose nodes are all cordoned during an upgrade) then silently dropped traffic.
+	// +kubebuilder:default=false
+	// +optional
+	ExcludeCordonedNodes bool `json:"excludeCordonedNodes,omitempty"`
 }
 
 // InterfaceName is a Linux network interface name.

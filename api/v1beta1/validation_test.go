@@ -75,7 +75,7 @@ func TestDefaults(t *testing.T) {
 	testenv.Require(t, env)
 	t.Cleanup(func() { deleteAll(t) })
 	manifest := pool("198.18.0.0/24") + "---\n" + peer("") + "---\n" + object("BFDProfile", "b", "  echoMode: false\n") +
-		"---\n" + object("BGPAdvertisement", "a", "  peers: [peer]\n")
+		"---\n" + object("BGPAdvertisement", "a", "  peers: [peer]\n") + "---\n" + object("L2Advertisement", "l", "  interfaces: [eth0]\n")
 	if out, err := apply(t, manifest); err != nil {
 		t.Fatalf("apply: %v\n%s", err, out)
 	}
@@ -87,6 +87,9 @@ func TestDefaults(t *testing.T) {
 		{"bgppeer/peer", "{.spec.connectTime}", "10s"},
 		{"bfdprofile/b", "{.spec.receiveInterval}/{.spec.transmitInterval}/{.spec.detectMultiplier}", "300/300/3"},
 		{"bgpadvertisement/a", "{.spec.aggregationLength}/{.spec.aggregationLengthV6}", "32/128"},
+		// Opt-in: MetalLB made excluding cordoned nodes the default and reverted it.
+		{"bgpadvertisement/a", "{.spec.excludeCordonedNodes}", "false"},
+		{"l2advertisement/l", "{.spec.excludeCordonedNodes}", "false"},
 	} {
 		out, errOut, err := env.Kubectl(ctx, "", "get", c.resource, "-o", "jsonpath="+c.path)
 		if err != nil || out != c.want {
@@ -162,6 +165,7 @@ func TestInvalidObjects(t *testing.T) {
 		{"large community short", object("BGPAdvertisement", "a", "  communities: [\"large:1:2\"]\n"), "spec.communities[0]", "large:A:B:C"},
 		{"unknown community name", object("BGPAdvertisement", "a", "  communities: [no-such-thing]\n"), "spec.communities[0]", "one of no-export"},
 		{"negative localPref", object("BGPAdvertisement", "a", "  localPref: -1\n"), "spec.localPref", "greater than or equal to 0"},
+		{"excludeCordonedNodes not a bool", object("L2Advertisement", "l", "  excludeCordonedNodes: \"yes\"\n"), "spec.excludeCordonedNodes", "boolean"},
 		{"interface with slash", object("L2Advertisement", "l", "  interfaces: [eth0/1]\n"), "spec.interfaces[0]", "is not a network interface name"},
 		{"interface too long", object("L2Advertisement", "l", "  interfaces: [averyverylongname0]\n"), "spec.interfaces[0]", "may not be more than 15"},
 	}

@@ -42,8 +42,8 @@ func Prefixes(s Snapshot) []Prefix {
 		for j := range s.BGPAdvertisements {
 			adv := &s.BGPAdvertisements[j].Spec
 			if !adv.Selects(addr.pool.pool) || !ironlbv1.MatchesAnySelector(adv.ServiceSelectors, addr.svc.Labels) ||
-				!ironlbv1.MatchesAnySelector(adv.NodeSelectors, node.Labels) {
-				continue
+				!selectsNode(adv.TargetSelection, node) {
+				continue // a cordoned node withdraws the route here; its sessions stay up
 			}
 			prefix := aggregate(addr.ip, adv, addr.pool.set)
 			p := byPrefix[prefix]

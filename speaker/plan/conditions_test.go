@@ -50,6 +50,14 @@ func TestL2ConditionsTellTheTruth(t *testing.T) {
 			contains: ironlbv1.ReasonNoEligibleNode,
 		},
 		{
+			name: "every node cordoned under excludeCordonedNodes: False, counting the cordoned nodes",
+			snap: plan.Snapshot{Nodes: []corev1.Node{node("a", cordoned), node("b", cordoned), node("c", cordoned)},
+				L2Advertisements: []ironlbv1.L2Advertisement{l2("drain", excludeCordoned)},
+				Services:         []corev1.Service{svc("ns/web", []string{"198.18.0.1"})}},
+			want:     "False",
+			contains: "no eligible node: 3 node(s) is cordoned",
+		},
+		{
 			name: "advertisement deleted: False, NotAdvertised",
 			snap: plan.Snapshot{L2Advertisements: []ironlbv1.L2Advertisement{},
 				Services: []corev1.Service{svc("ns/web", []string{"198.18.0.1"}, wasAnnounced())}},

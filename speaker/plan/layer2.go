@@ -269,6 +269,10 @@ func eligibleNodes(svc *corev1.Service, advs []*ironlbv1.L2Advertisement, nodes 
 			counts["has no ready local endpoint (externalTrafficPolicy: Local)"]++
 			continue
 		}
+		if cordonedOut(advs, node) {
+			counts["is cordoned"]++
+			continue
+		}
 		ifaces, ok := interfacesFor(advs, node, alive[name])
 		if !ok {
 			counts["is not selected by an L2Advertisement or lacks its interfaces"]++
@@ -298,7 +302,7 @@ func interfacesFor(advs []*ironlbv1.L2Advertisement, node *corev1.Node, up []str
 	selected, any := false, false
 	var ifaces []string
 	for _, adv := range advs {
-		if !ironlbv1.MatchesAnySelector(adv.Spec.NodeSelectors, node.Labels) {
+		if !selectsNode(adv.Spec.TargetSelection, node) {
 			continue
 		}
 		selected = true
@@ -321,6 +325,25 @@ func interfacesFor(advs []*ironlbv1.L2Advertisement, node *corev1.Node, up []str
 	}
 	sort.Strings(ifaces)
 	return ifaces, len(ifaces) > 0
+}
+
+// cordonedOut reports whether the node is left out only because it is cordoned: some
+// advertisement's nodeSelectors match it, and every one that does excludes cordoned nodes.
+func cordonedOut(advs []*ironlbv1.L2Advertisement, node *corev1.Node) bool {
+	if !node.Spec.Unschedulable {
+		return false
+	}
+	matched := false
+	for _, adv := range advs {
+		if !ironlbv1.MatchesAnySelector(adv.Spec.NodeSelectors, node.Labels) {
+			continue
+		}
+		if !adv.Spec.ExcludeCordonedNodes {
+			return false
+		}
+		matched = true
+	}
+	return matched
 }
 
 // mergeInterfaces combines, for the nodes present in both, the interfaces two Services

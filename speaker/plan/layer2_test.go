@@ -73,6 +73,8 @@ func node(name string, opts ...nodeOpt) corev1.Node {
 	return n
 }
 
+func cordoned(n *corev1.Node) { n.Spec.Unschedulable = true }
+
 func nodeLabels(kv ...string) nodeOpt { return func(n *corev1.Node) { n.Labels = lbl(kv...) } }
 func condition(t corev1.NodeConditionType, s corev1.ConditionStatus) nodeOpt {
 	return func(n *corev1.Node) {
@@ -149,6 +151,8 @@ func nodeSel(kv ...string) advOpt {
 		t.NodeSelectors = append(t.NodeSelectors, metav1.LabelSelector{MatchLabels: lbl(kv...)})
 	}
 }
+func excludeCordoned(a any) { _, t := selections(a); t.ExcludeCordonedNodes = true }
+
 func ifaces(names ...string) advOpt {
 	return func(a any) {
 		adv := a.(*ironlbv1.L2Advertisement)

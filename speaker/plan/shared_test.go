@@ -2,6 +2,7 @@ package plan_test
 
 import (
 	"net/netip"
+	"slices"
 	"testing"
 
 	corev1 "k8s.io/api/core/v1"
@@ -26,15 +27,19 @@ type served struct {
 // The rules both modes share (which Services count, which addresses an advertisement
 // covers) are tested once here, against both: layer 2 must announce exactly the wanted
 // addresses (each owned by the election winner among the live nodes a, b and c), and BGP
-// must advertise exactly their host routes (every Service has a ready endpoint).
+// must advertise exactly their host routes (every Service has a ready endpoint). A case
+// that narrows the eligible nodes lists them: the layer-2 owner is elected among them, and
+// BGP (on node a) advertises only when a is one of them.
 func TestSharedSelection(t *testing.T) {
 	abc := []string{"a", "b", "c"}
 	cases := []struct {
 		name     string
 		services []corev1.Service
+		nodes    []corev1.Node            // nil: a, b and c
 		pools    []ironlbv1.IPAddressPool // nil: the default pool
 		advs     []advSpec                // nil: one advertisement selecting everything
 		class    string
+		eligible []string // nil: a, b and c
 		want     []served
 	}{
 		// Which Services count.
@@ -180,10 +185,39 @@ func TestSharedSelection(t *testing.T) {
 			advs: []advSpec{{"web", []advOpt{svcSel("app", "web"), svcSel("app", "api")}}},
 			want: []served{{"198.18.0.1", []string{"ns/web"}}, {"198.18.0.2", []string{"ns/api"}}},
 		},
+
+		// Which nodes an advertisement excludes (a is cordoned in each case).
+		{
+			name:     "a cordoned node stays eligible by default",
+			services: []corev1.Service{svc("ns/web", []string{"198.18.0.1"})},
+			nodes:    []corev1.Node{node("a", cordoned), node("b"), node("c")},
+			want:     []served{{"198.18.0.1", []string{"ns/web"}}},
+		},
+		{
+			name:     "excludeCordonedNodes: a cordoned node is not eligible",
+			services: []corev1.Service{svc("ns/web", []string{"198.18.0.1"}), svc("ns/v6", []string{"2001:db8::1"})},
+			nodes:    []corev1.Node{node("a", cordoned), node("b"), node("c")},
+			advs:     []advSpec{{"drain", []advOpt{excludeCordoned}}},
+			eligible: []string{"b", "c"},
+			want:     []served{{"198.18.0.1", []string{"ns/web"}}, {"2001:db8::1", []string{"ns/v6"}}},
+		},
+		{
+			name:     "excludeCordonedNodes: uncordoned nodes are all eligible",
+			services: []corev1.Service{svc("ns/web", []string{"198.18.0.1"})},
+			advs:     []advSpec{{"drain", []advOpt{excludeCordoned}}},
+			want:     []served{{"198.18.0.1", []string{"ns/web"}}},
+		},
+		{
+			name:     "a cordoned node stays eligible through another advertisement without the flag",
+			services: []corev1.Service{svc("ns/web", []string{"198.18.0.1"})},
+			nodes:    []corev1.Node{node("a", cordoned), node("b"), node("c")},
+			advs:     []advSpec{{"drain", []advOpt{excludeCordoned}}, {"keep", nil}},
+			want:     []served{{"198.18.0.1", []string{"ns/web"}}},
+		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			snap := plan.Snapshot{Services: c.services, Pools: c.pools, Class: c.class}
+			snap := plan.Snapshot{Services: c.services, Nodes: c.nodes, Pools: c.pools, Class: c.class}
 			if c.advs != nil {
 				snap.L2Advertisements = []ironlbv1.L2Advertisement{}
 				snap.BGPAdvertisements = []ironlbv1.BGPAdvertisement{}
@@ -192,12 +226,18 @@ func TestSharedSelection(t *testing.T) {
 					snap.BGPAdvertisements = append(snap.BGPAdvertisements, bgpAdv(a.name, a.opts...))
 				}
 			}
+			eligible := abc
+			if c.eligible != nil {
+				eligible = c.eligible
+			}
 			var wantL2 []plan.Announcement
 			var wantBGP []plan.Prefix
 			for _, w := range c.want {
 				ip := netip.MustParseAddr(w.ip)
-				wantL2 = append(wantL2, ann(w.ip, owner(w.ip, abc), w.services...))
-				wantBGP = append(wantBGP, route(netip.PrefixFrom(ip, ip.BitLen()).String(), w.services...))
+				wantL2 = append(wantL2, ann(w.ip, owner(w.ip, eligible), w.services...))
+				if slices.Contains(eligible, "a") {
+					wantBGP = append(wantBGP, route(netip.PrefixFrom(ip, ip.BitLen()).String(), w.services...))
+				}
 			}
 
 			gotL2 := plan.Announcements(withDefaults(snap))

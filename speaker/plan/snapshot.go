@@ -175,6 +175,17 @@ func nodeExclusion(n *corev1.Node) string {
 	return ""
 }
 
+// selectsNode reports whether an advertisement's target selection lets the node carry its
+// addresses: its nodeSelectors match, and it is not cordoned when the advertisement
+// excludes cordoned nodes. Each advertisement is judged alone, so a cordoned node stays
+// eligible for an address through any advertisement covering it without the flag.
+func selectsNode(t ironlbv1.TargetSelection, n *corev1.Node) bool {
+	if t.ExcludeCordonedNodes && n.Spec.Unschedulable {
+		return false
+	}
+	return ironlbv1.MatchesAnySelector(t.NodeSelectors, n.Labels)
+}
+
 // indexEndpoints maps "namespace/service" to the nodes with an up endpoint (local), and
 // lists the Services with an up endpoint anywhere (ready), an endpoint without a node
 // included. A slice belongs to the Service its kubernetes.io/service-name label names.
