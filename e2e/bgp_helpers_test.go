@@ -496,27 +496,7 @@ func waitMetric(t *testing.T, l *lab.Lab, nodes []*lab.Node, name string, labels
 // peerEvent finds an event with reason about the BGPPeer name whose note contains
 // contains.
 func peerEvent(ctx context.Context, l *lab.Lab, name, reason, contains string) error {
-	return objectEvent(ctx, l, "BGPPeer", name, reason, contains)
-}
-
-// objectEvent finds an event with reason about the object kind/name whose note contains
-// contains.
-func objectEvent(ctx context.Context, l *lab.Lab, kind, name, reason, contains string) error {
-	events, err := l.Kube.EventsV1().Events("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
-	var seen []string
-	for _, e := range events.Items {
-		if e.Regarding.Kind != kind || e.Regarding.Name != name {
-			continue
-		}
-		seen = append(seen, e.Reason+": "+e.Note)
-		if e.Reason == reason && strings.Contains(e.Note, contains) {
-			return nil
-		}
-	}
-	return fmt.Errorf("no %s event on %s %s mentioning %q; its events: %q", reason, kind, name, contains, seen)
+	return l.FindEvent(ctx, "BGPPeer", name, reason, contains)
 }
 
 // hopWatch polls the router's next hops for a prefix in the background and records every

@@ -45,7 +45,7 @@ func TestLayer2IsolatedSpeakerClaimsNothing(t *testing.T) {
 	waitMetric(t, l, []*lab.Node{isolated}, "ironlb_speaker_isolated",
 		func(*lab.Node) map[string]string { return nil }, func(v float64) bool { return v == 1 }, "1")
 	eventually(t, 20*time.Second, "a SpeakerIsolated event on Node "+isolated.Name, func() error {
-		return objectEvent(ctx, l, "Node", isolated.Name, ironlbv1.EventSpeakerIsolated, "rejects this speaker's gossip key")
+		return l.FindEvent(ctx, "Node", isolated.Name, ironlbv1.EventSpeakerIsolated, "rejects this speaker's gossip key")
 	})
 	// Well past the join grace (3 s), every address still has exactly one MAC, and it is
 	// not the isolated node's.

@@ -4,11 +4,9 @@ import (
 	"context"
 	"fmt"
 	"net/netip"
-	"strings"
 	"testing"
 	"time"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
@@ -88,7 +86,7 @@ func TestIsolatedSpeakerBehindABlockedPort(t *testing.T) {
 		return fmt.Errorf("none yet")
 	})
 	eventually(t, 30*time.Second, "a SpeakerIsolated event on Node "+isolated.Name, func() error {
-		return nodeEvent(ctx, l, isolated.Name, ironlbv1.EventSpeakerIsolated, "has a Ready speaker never reached")
+		return l.FindEvent(ctx, "Node", isolated.Name, ironlbv1.EventSpeakerIsolated, "has a Ready speaker never reached")
 	})
 	// Well past the join grace, still one owner per address, never the isolated node.
 	deadline := time.Now().Add(6 * time.Second)
@@ -102,7 +100,7 @@ func TestIsolatedSpeakerBehindABlockedPort(t *testing.T) {
 		t.Fatal(err)
 	}
 	eventually(t, 30*time.Second, "a SpeakerJoined event on Node "+isolated.Name, func() error {
-		return nodeEvent(ctx, l, isolated.Name, ironlbv1.EventSpeakerJoined, "joined the other speakers")
+		return l.FindEvent(ctx, "Node", isolated.Name, ironlbv1.EventSpeakerJoined, "joined the other speakers")
 	})
 	eventually(t, 30*time.Second, "one owner per address after the port opened", func() error { return oneOwnerEach("") })
 }
@@ -121,23 +119,4 @@ func speakerPodOn(ctx context.Context, t *testing.T, l *lab.Lab, node string) st
 	}
 	t.Fatalf("no speaker Pod on %s", node)
 	return ""
-}
-
-// nodeEvent finds an event with reason about the Node whose note contains contains.
-func nodeEvent(ctx context.Context, l *lab.Lab, node, reason, contains string) error {
-	events, err := l.Kube.EventsV1().Events("").List(ctx, metav1.ListOptions{})
-	if err != nil {
-		return err
-	}
-	var seen []string
-	for _, e := range events.Items {
-		if e.Regarding.Kind != "Node" || e.Regarding.Name != node {
-			continue
-		}
-		seen = append(seen, e.Reason+": "+e.Note)
-		if e.Reason == reason && strings.Contains(e.Note, contains) {
-			return nil
-		}
-	}
-	return fmt.Errorf("no %s event on Node %s mentioning %q; its events: %q", reason, node, contains, seen)
 }

@@ -162,7 +162,9 @@ func (a *layer2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 	if len(peers) > 0 && a.peersSince.IsZero() {
 		a.peersSince = time.Now()
 	}
-	if len(snap.Alive) <= 1 && len(peers) > 0 && time.Since(a.peersSince) < joinGrace {
+	// Alone while other nodes exist: still joining, or cut off from them.
+	alone := len(snap.Alive) <= 1 && len(peers) > 0
+	if alone && time.Since(a.peersSince) < joinGrace {
 		return reconcile.Result{RequeueAfter: 250 * time.Millisecond}, nil
 	}
 	var err error
@@ -201,7 +203,7 @@ func (a *layer2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 	a.owners = p.Services
 	a.mu.Unlock()
 	var again reconcile.Result
-	if len(snap.Alive) <= 1 && len(peers) > 0 {
+	if alone {
 		// Alone: whether a peer rejects the key is learnt by the rejoin loop, which
 		// signals nothing, so look again soon.
 		again.RequeueAfter = time.Second

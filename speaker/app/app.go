@@ -229,8 +229,8 @@ func setupLayer2(mgr manager.Manager, o Options, logger *slog.Logger) (func(), f
 
 // layer2Options turns the flags into the announcer's options. The flags mean what they
 // say: 0 gratuitous packets sends none, a 0 rate is no bound and a 0 refresh interval
-// turns refreshing off,
-// where the announcer reads 0 as "the default" and a negative value as "none".
+// turns refreshing off, where the announcer reads 0 as "the default" and a negative value
+// as "none".
 func (o Options) layer2Options() layer2.Options {
 	l := layer2.Options{GratuitousCount: o.GratuitousCount, GratuitousInterval: o.GratuitousInterval,
 		GratuitousRate: o.GratuitousRate, RefreshInterval: o.RefreshInterval}
