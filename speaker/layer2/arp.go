@@ -34,7 +34,7 @@ func openARP(a *Announcer, name string) (*arpEndpoint, error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := packet.Listen(ifi, packet.Raw, int(ethernet.EtherTypeARP), &packet.Config{Filter: arpFilter})
+	conn, err := packet.Listen(ifi, packet.Raw, int(ethernet.EtherTypeARP), &packet.Config{Filter: arpFilter(ifi.Index)})
 	if err != nil {
 		return nil, fmt.Errorf("open ARP socket: %w", err)
 	}
@@ -68,7 +68,9 @@ func (e *arpEndpoint) serve() error {
 // Malformed frames are ignored: anyone on the segment can send them.
 func (e *arpEndpoint) handle(frame []byte) {
 	var f ethernet.Frame
-	// A tagged frame belongs to a VLAN interface, which answers it itself.
+	// A tagged frame belongs to a VLAN interface, which answers it itself. The kernel
+	// usually strips the tag before a packet socket sees the frame: the socket's filter
+	// (forThisInterface) drops those; this catches a tag left in the frame.
 	if f.UnmarshalBinary(frame) != nil || f.EtherType != ethernet.EtherTypeARP || f.VLAN != nil || f.ServiceVLAN != nil {
 		return
 	}

@@ -63,7 +63,7 @@ func openNDP(a *Announcer, name string) (*ndpEndpoint, error) {
 		_ = nc.Close()
 		return nil, fmt.Errorf("set ICMPv6 filter: %w", err)
 	}
-	conn, err := packet.Listen(ifi, packet.Raw, 0x86dd, &packet.Config{Filter: ndpFilter})
+	conn, err := packet.Listen(ifi, packet.Raw, 0x86dd, &packet.Config{Filter: ndpFilter(ifi.Index)})
 	if err != nil {
 		_ = nc.Close()
 		return nil, fmt.Errorf("open NDP packet socket: %w", err)
