@@ -4,9 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/ironlb/ironlb/internal/ndpframe"
+	"net"
 	"net/netip"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/ironlb/ironlb/e2e/lab/host"
 )
@@ -14,41 +17,44 @@ import (
 var macPattern = regexp.MustCompile(`(?i)\b([0-9a-f]{2}(?::[0-9a-f]{2}){5})\b`)
 
 // WhoHas asks the L2 segment, from the L2 client, which MACs answer for addr: one ARP
-// request (arping) for IPv4, one neighbor solicitation (ndisc6) for IPv6, collecting every
-// answer that arrives within a second. More than one MAC means two nodes claim the address;
-// none means nobody does (that is not an error). NodeByMAC tells which node answered.
+// request (arping) for IPv4, one Neighbor Solicitation (ndpframe.Solicit) for IPv6,
+// collecting every answer that arrives within a second. More than one MAC means two nodes
+// claim the address; none means nobody does (that is not an error). NodeByMAC tells which
+// node answered. IPv6 does not use ndisc6: it drops an advertisement of a global address
+// from a link-local source, which is what RFC 4861 has the speaker send.
 func (l *Lab) WhoHas(ctx context.Context, addr netip.Addr) ([]string, error) {
 	if err := checkLabAddr(addr); err != nil {
 		return nil, err
 	}
 	c := l.L2Client
-	var out string
-	var err error
-	if addr.Is4() {
-		// -c 1: one request; -w 1: wait a second for answers; -i: our only interface.
-		out, err = host.RunIn(ctx, c.Netns, "arping", "-c", "1", "-w", "1", "-i", c.Link, addr.String())
-		// arping exits 1 when nobody answered.
-		if err != nil && !strings.Contains(out, "packets transmitted") {
-			return nil, err
+	if addr.Is6() {
+		var macs []net.HardwareAddr
+		err := host.InNetns(c.Netns, func() (err error) {
+			macs, err = ndpframe.Solicit(c.Link, addr, time.Second)
+			return err
+		})
+		var out []string
+		for _, m := range macs {
+			out = append(out, m.String())
 		}
-	} else {
-		// -m: report every answer, -n: numeric, -r 1: one solicitation, -w 1000: wait 1 s.
-		out, err = host.RunIn(ctx, c.Netns, "ndisc6", "-m", "-n", "-r", "1", "-w", "1000", addr.String(), c.Link)
-		if err != nil && !strings.Contains(out, "Timed out") && !strings.Contains(out, "No response") {
-			return nil, err
-		}
+		return out, err
+	}
+	// -c 1: one request; -w 1: wait a second for answers; -i: our only interface.
+	out, err := host.RunIn(ctx, c.Netns, "arping", "-c", "1", "-w", "1", "-i", c.Link, addr.String())
+	// arping exits 1 when nobody answered.
+	if err != nil && !strings.Contains(out, "packets transmitted") {
+		return nil, err
 	}
 	return answeringMACs(out, c.MAC), nil
 }
 
-// answeringMACs extracts the distinct MACs in arping/ndisc6 output, except the asker's own.
+// answeringMACs extracts the distinct MACs in arping output, except the asker's own.
 func answeringMACs(out, self string) []string {
 	var macs []string
 	seen := map[string]bool{strings.ToLower(self): true}
 	for _, line := range strings.Split(out, "\n") {
-		// arping: "60 bytes from 02:00:c6:12:00:0b (198.18.0.11): index=0 ..."
-		// ndisc6: "Target link-layer address: 02:00:C6:12:00:0B"
-		if !strings.Contains(line, "bytes from") && !strings.Contains(line, "link-layer address") {
+		// "60 bytes from 02:00:c6:12:00:0b (198.18.0.11): index=0 ..."
+		if !strings.Contains(line, "bytes from") {
 			continue
 		}
 		for _, m := range macPattern.FindAllString(line, -1) {

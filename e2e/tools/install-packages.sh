@@ -11,10 +11,10 @@ set -euo pipefail
 #   iproute2, iptables, nftables       namespaces, links, routes; kube-proxy's rules; fault injection
 #   util-linux                         nsenter (kubelet and containerd enter node namespaces with it)
 #   frr                                the lab's BGP router (zebra, bgpd, bfdd)
-#   arping, ndisc6, tcpdump, conntrack the clients' ARP/NDP probes and packet checks
+#   arping, tcpdump, conntrack         the clients' ARP probes and packet checks
 #   containerd, runc                   every lab node's container runtime
 #   containernetworking-plugins        the pods' network (bridge, host-local, portmap, loopback)
-packages=(make curl procps iproute2 iptables nftables util-linux frr arping ndisc6 tcpdump conntrack
+packages=(make curl procps iproute2 iptables nftables util-linux frr arping tcpdump conntrack
 	containerd runc containernetworking-plugins)
 
 missing=()

@@ -33,14 +33,14 @@ func TestAnswersOwnedIPsOnly(t *testing.T) {
 	if got := s.arping(svcV4.String()); got != nodeMAC {
 		t.Errorf("arping %s = %q, want %s", svcV4, got, nodeMAC)
 	}
-	if got := s.ndisc6(svcV6.String()); got != nodeMAC {
-		t.Errorf("ndisc6 %s = %q, want %s", svcV6, got, nodeMAC)
+	if got := s.solicit(svcV6.String()); got != nodeMAC {
+		t.Errorf("solicit %s = %q, want %s", svcV6, got, nodeMAC)
 	}
 	if got := s.arping(otherSvcV4.String()); got != "" {
 		t.Errorf("arping %s (not owned) answered by %s", otherSvcV4, got)
 	}
-	if got := s.ndisc6(otherSvcV6.String()); got != "" {
-		t.Errorf("ndisc6 %s (not owned) answered by %s", otherSvcV6, got)
+	if got := s.solicit(otherSvcV6.String()); got != "" {
+		t.Errorf("solicit %s (not owned) answered by %s", otherSvcV6, got)
 	}
 
 	// The client's own kernel resolves the IPs to the node when it sends.
@@ -80,7 +80,7 @@ func TestStopsAnsweringWhenIPIsDropped(t *testing.T) {
 	if err := a.SetOwned(both); err != nil {
 		t.Fatal(err)
 	}
-	if s.arping(svcV4.String()) != nodeMAC || s.ndisc6(svcV6.String()) != nodeMAC {
+	if s.arping(svcV4.String()) != nodeMAC || s.solicit(svcV6.String()) != nodeMAC {
 		t.Fatal("not answering before the drop")
 	}
 
@@ -93,15 +93,15 @@ func TestStopsAnsweringWhenIPIsDropped(t *testing.T) {
 	if got := s.arping(svcV4.String()); got != "" {
 		t.Errorf("arping %s answered by %s right after the IP was dropped", svcV4, got)
 	}
-	if got := s.ndisc6(svcV6.String()); got != "" {
-		t.Errorf("ndisc6 %s answered by %s right after the IP was dropped", svcV6, got)
+	if got := s.solicit(svcV6.String()); got != "" {
+		t.Errorf("solicit %s answered by %s right after the IP was dropped", svcV6, got)
 	}
 
 	// Taking it back works (the interface was closed and is opened again).
 	if err := a.SetOwned(both); err != nil {
 		t.Fatal(err)
 	}
-	if s.arping(svcV4.String()) != nodeMAC || s.ndisc6(svcV6.String()) != nodeMAC {
+	if s.arping(svcV4.String()) != nodeMAC || s.solicit(svcV6.String()) != nodeMAC {
 		t.Error("not answering after taking the IPs back")
 	}
 }

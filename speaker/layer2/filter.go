@@ -1,6 +1,7 @@
 package layer2
 
 import (
+	"github.com/ironlb/ironlb/internal/ndpframe"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
 )
@@ -15,11 +16,11 @@ import (
 var ndpMatch = []bpf.Instruction{
 	bpf.LoadAbsolute{Off: 12, Size: 2}, // EtherType
 	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.ETH_P_IPV6, SkipTrue: 6},
-	bpf.LoadAbsolute{Off: ethHeaderLen + 6, Size: 1}, // IPv6 next header
+	bpf.LoadAbsolute{Off: ndpframe.EthHeaderLen + 6, Size: 1}, // IPv6 next header
 	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: unix.IPPROTO_ICMPV6, SkipTrue: 4},
-	bpf.LoadAbsolute{Off: ethHeaderLen + ipv6HeaderLen, Size: 1}, // ICMPv6 type
-	bpf.JumpIf{Cond: bpf.JumpEqual, Val: icmpNeighborSolicitation, SkipTrue: 1},
-	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: icmpNeighborAdvertisement, SkipTrue: 1},
+	bpf.LoadAbsolute{Off: ndpframe.EthHeaderLen + ndpframe.IPv6HeaderLen, Size: 1}, // ICMPv6 type
+	bpf.JumpIf{Cond: bpf.JumpEqual, Val: ndpframe.TypeNeighborSolicitation, SkipTrue: 1},
+	bpf.JumpIf{Cond: bpf.JumpNotEqual, Val: ndpframe.TypeNeighborAdvertisement, SkipTrue: 1},
 	bpf.RetConstant{Val: 0xffff},
 	bpf.RetConstant{Val: 0},
 }

@@ -1,8 +1,10 @@
 package layer2
 
 import (
+	"github.com/ironlb/ironlb/internal/ndpframe"
 	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"strings"
 	"testing"
@@ -15,7 +17,8 @@ import (
 // The tests run the Announcer against the real kernel: each test builds its
 // own network namespaces ("node", "client", ...) joined by veth pairs, runs
 // the Announcer in a node namespace and asks from a client namespace with
-// the kernel's tools (arping, ndisc6, ip neigh). They need root.
+// the kernel's tools (arping, ip neigh) and Neighbor Solicitations of their own
+// (ndpframe.Solicit). They need root.
 
 // labPrefix starts every namespace name (see netnstest).
 const labPrefix = "ironlb-l2t-"
@@ -119,14 +122,25 @@ func (s *segment) arping(ip string) string {
 	return strings.TrimSpace(out)
 }
 
-// ndisc6 solicits ip from the client and returns the MAC that answered, or
-// "" if none did within half a second.
-func (s *segment) ndisc6(ip string) string {
-	out, err := s.try("ip", "netns", "exec", s.client, "ndisc6", "-q", "-1", "-r", "1", "-w", "500", ip, "c0")
+// solicit asks for ip from the client's c0 with one Neighbor Solicitation and returns
+// the MAC that answered, or "" if none did within half a second.
+func (s *segment) solicit(ip string) string { return s.solicitOn("c0", ip) }
+
+// solicitOn is solicit from the client's dev. It is not ndisc6, which drops an
+// advertisement of a global address from a link-local source, the source RFC 4861 has
+// the speaker use.
+func (s *segment) solicitOn(dev, ip string) string {
+	s.t.Helper()
+	var macs []net.HardwareAddr
+	var err error
+	s.in(s.client, func() { macs, err = ndpframe.Solicit(dev, netip.MustParseAddr(ip), 500*time.Millisecond) })
 	if err != nil {
+		s.t.Fatalf("solicit %s on %s: %v", ip, dev, err)
+	}
+	if len(macs) == 0 {
 		return ""
 	}
-	return strings.ToLower(strings.TrimSpace(out))
+	return macs[0].String()
 }
 
 // neigh returns the client's neighbour entry for ip ("" if none), e.g.

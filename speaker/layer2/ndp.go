@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/ironlb/ironlb/internal/ndpframe"
 	"net"
 	"net/netip"
 	"time"
@@ -29,21 +30,19 @@ import (
 //     FAILED. Sending at layer 2 also needs no route or neighbour entry
 //     towards the client.
 //
-// Every advertisement has the Service IP itself as its source address, as
-// the Linux kernel does for an address it owns: the client sees exactly what
-// it would see if the IP were configured on the node. A link-local source
-// would be valid too (and the Linux kernel accepts it), but ndisc6 and
-// possibly other strict tools ignore an NA for a global target from a
-// link-local source. So the interface needs no IPv6 address at all (the
-// tests answer on one with addrgenmode none; even with disable_ipv6=1 the
-// group joins succeed and answering works, though MLD reports are then not
-// to be relied on).
+// Every advertisement has the interface's link-local address as its source, as
+// RFC 4861 asks, and the Service IP only when the interface has none (see
+// naSource): the interface needs no IPv6 address at all (the tests answer on
+// one with addrgenmode none; even with disable_ipv6=1 the group joins succeed
+// and answering works, though MLD reports are then not to be relied on).
 type ndpEndpoint struct {
 	a     *Announcer
 	iface string
 	mac   net.HardwareAddr
 	conn  *packet.Conn
 	nc    *ndp.Conn
+
+	source *naSource
 
 	groups map[netip.Addr]bool // joined; guarded by listener.mu
 }
@@ -70,7 +69,7 @@ func openNDP(a *Announcer, name string) (*ndpEndpoint, error) {
 	}
 	return &ndpEndpoint{
 		a: a, iface: name, mac: ifi.HardwareAddr,
-		conn: conn, nc: nc, groups: map[netip.Addr]bool{},
+		conn: conn, nc: nc, groups: map[netip.Addr]bool{}, source: &naSource{iface: name, ns: a.ns},
 	}, nil
 }
 
@@ -88,17 +87,17 @@ func (e *ndpEndpoint) serve() error {
 // handle answers Neighbor Solicitations for owned targets and reports
 // foreign Neighbor Advertisements for them.
 func (e *ndpEndpoint) handle(b []byte) {
-	f, ok := parseNDPFrame(b)
-	if !ok || bytes.Equal(f.ethSrc, e.mac) {
+	f, ok := ndpframe.Parse(b)
+	if !ok || bytes.Equal(f.EthSrc, e.mac) {
 		return
 	}
-	switch m := f.msg.(type) {
+	switch m := f.Msg.(type) {
 	case *ndp.NeighborSolicitation:
 		e.solicited(f, m)
 	case *ndp.NeighborAdvertisement:
-		mac := linkLayerOption(m.Options, ndp.Target)
+		mac := ndpframe.LinkLayerOption(m.Options, ndp.Target)
 		if mac == nil {
-			mac = f.ethSrc
+			mac = f.EthSrc
 		}
 		if !bytes.Equal(mac, e.mac) && e.a.isOwned(m.TargetAddress, e.iface) {
 			e.a.foreignReply(m.TargetAddress, e.iface, mac)
@@ -110,14 +109,14 @@ func (e *ndpEndpoint) handle(b []byte) {
 // unspecified address is Duplicate Address Detection by a host that wants
 // the IP: RFC 4861 says to answer it on all-nodes with Solicited clear,
 // which makes that host give the address up.
-func (e *ndpEndpoint) solicited(f ndpFrame, ns *ndp.NeighborSolicitation) {
+func (e *ndpEndpoint) solicited(f ndpframe.Frame, ns *ndp.NeighborSolicitation) {
 	target := ns.TargetAddress
-	dst, dstMAC, solicited := f.src, linkLayerOption(ns.Options, ndp.Source), true
+	dst, dstMAC, solicited := f.Src, ndpframe.LinkLayerOption(ns.Options, ndp.Source), true
 	if dstMAC == nil {
-		dstMAC = f.ethSrc
+		dstMAC = f.EthSrc
 	}
-	if f.src.IsUnspecified() {
-		dst, dstMAC, solicited = allNodes, multicastMAC(allNodes), false
+	if f.Src.IsUnspecified() {
+		dst, dstMAC, solicited = ndpframe.AllNodes, ndpframe.MulticastMAC(ndpframe.AllNodes), false
 	}
 	owned, err := e.a.sendIfOwned(target, e.iface, func() error {
 		e.a.metrics.request(v6)
@@ -135,7 +134,7 @@ func (e *ndpEndpoint) solicited(f ndpFrame, ns *ndp.NeighborSolicitation) {
 // all-nodes. Linux updates an existing entry with it (unless the entry is
 // FAILED) but creates none unless accept_untracked_na is set.
 func (e *ndpEndpoint) announce(ip netip.Addr) error {
-	return e.advertise(ip, allNodes, multicastMAC(allNodes), false)
+	return e.advertise(ip, ndpframe.AllNodes, ndpframe.MulticastMAC(ndpframe.AllNodes), false)
 }
 
 // advertise sends a Neighbor Advertisement saying that target is at our MAC.
@@ -147,7 +146,7 @@ func (e *ndpEndpoint) advertise(target, dst netip.Addr, dstMAC net.HardwareAddr,
 		TargetAddress: target,
 		Options:       []ndp.Option{&ndp.LinkLayerAddress{Direction: ndp.Target, Addr: e.mac}},
 	}
-	frame, err := buildNDPFrame(e.mac, dstMAC, target, dst, na)
+	frame, err := ndpframe.Build(e.mac, dstMAC, e.source.forTarget(target), dst, na)
 	if err != nil {
 		return err
 	}

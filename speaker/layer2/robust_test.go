@@ -25,8 +25,8 @@ func TestAnswersOnInterfaceWithoutAddresses(t *testing.T) {
 	if got := s.arping(svcV4.String()); got != nodeMAC {
 		t.Errorf("arping = %q, want %s", got, nodeMAC)
 	}
-	if got := s.ndisc6(svcV6.String()); got != nodeMAC {
-		t.Errorf("ndisc6 = %q, want %s", got, nodeMAC)
+	if got := s.solicit(svcV6.String()); got != nodeMAC {
+		t.Errorf("solicit = %q, want %s", got, nodeMAC)
 	}
 }
 
@@ -42,7 +42,7 @@ func TestOpensInterfaceThatAppearsLater(t *testing.T) {
 		t.Fatalf("SetOwned error = %v, want one about ARP and NDP on late0", err)
 	}
 	t.Logf("SetOwned: %v", err)
-	if s.arping(svcV4.String()) != nodeMAC || s.ndisc6(svcV6.String()) != nodeMAC {
+	if s.arping(svcV4.String()) != nodeMAC || s.solicit(svcV6.String()) != nodeMAC {
 		t.Error("n0 broken by the missing late0")
 	}
 
@@ -54,17 +54,16 @@ func TestOpensInterfaceThatAppearsLater(t *testing.T) {
 	s.run("ip", "-n", s.client, "link", "set", "c1", "up")
 	s.waitIPv6Ready(s.client, "c1")
 	ask := func(tool, ip string) string {
-		args := []string{"ip", "netns", "exec", s.client, "arping", "-r", "-C", "1", "-c", "1", "-w", "1", "-i", "c1", ip}
-		if tool == "ndisc6" {
-			args = []string{"ip", "netns", "exec", s.client, "ndisc6", "-q", "-1", "-r", "1", "-w", "500", ip, "c1"}
+		if tool == "ndp" {
+			return s.solicitOn("c1", ip)
 		}
-		out, _ := s.try(args...)
+		out, _ := s.try("ip", "netns", "exec", s.client, "arping", "-r", "-C", "1", "-c", "1", "-w", "1", "-i", "c1", ip)
 		return strings.ToLower(strings.TrimSpace(out))
 	}
 	if !waitFor(6*time.Second, func() bool { return ask("arping", otherSvcV4.String()) == lateMAC }) {
 		t.Error("ARP on late0 did not start after it appeared")
 	}
-	if !waitFor(6*time.Second, func() bool { return ask("ndisc6", svcV6.String()) == lateMAC }) {
+	if !waitFor(6*time.Second, func() bool { return ask("ndp", svcV6.String()) == lateMAC }) {
 		t.Error("NDP on late0 did not start after it appeared")
 	}
 }
@@ -88,7 +87,7 @@ func TestRecoversFromLinkFlap(t *testing.T) {
 	if !waitFor(4*time.Second, func() bool { return s.arping(svcV4.String()) == nodeMAC }) {
 		t.Error("ARP did not recover after the link flap")
 	}
-	if !waitFor(4*time.Second, func() bool { return s.ndisc6(svcV6.String()) == nodeMAC }) {
+	if !waitFor(4*time.Second, func() bool { return s.solicit(svcV6.String()) == nodeMAC }) {
 		t.Error("NDP did not recover after the link flap")
 	}
 	if m := s.run("ip", "-n", s.node, "maddr", "show", "dev", "n0"); !strings.Contains(m, "33:33:ff:00:00:10") {
