@@ -22,8 +22,9 @@ type IPAddressPoolSpec struct {
 
 	// AvoidBuggyIPs skips, for automatic assignment, IPv4 addresses ending in .0 and .255,
 	// which some old client stacks and routers drop as if they were network or broadcast
-	// addresses, and the first address of each IPv6 /64 (the subnet-router anycast address,
-	// which routers answer themselves). They can still be requested by address. The
+	// addresses, and the subnet-router anycast addresses of IPv6, which routers answer
+	// themselves: the first address of each /64 and of each entry written as a prefix
+	// longer than /64 (and shorter than /127). They can still be requested by address. The
 	// unspecified addresses 0.0.0.0 and :: are never handed out automatically.
 	// +kubebuilder:default=false
 	// +optional

@@ -14,8 +14,9 @@ import (
 // poolState is a Pool plus what the allocator derives from it.
 type poolState struct {
 	Pool
-	// assignable is Addresses minus Reserved: what automatic assignment may
-	// consider before avoidBuggy and holdings are taken into account.
+	// assignable is Addresses minus Reserved, the unspecified addresses and,
+	// with AvoidBuggyIPs, Anycast: what automatic assignment may consider
+	// before the per-address avoidBuggy rules and holdings are applied.
 	assignable ipset.Set
 	v4, v6     *familyState
 }
@@ -59,6 +60,11 @@ var unspecified = ipset.MustParse("0.0.0.0/32", "::/128")
 // attributed to), so that a pool edit can never hand out a held address.
 func newPoolState(p Pool, held []netip.Addr) *poolState {
 	ps := &poolState{Pool: p, assignable: p.Addresses.Subtract(p.Reserved).Subtract(unspecified)}
+	if p.AvoidBuggyIPs {
+		// Taken out of assignable, they drop out of the free list and the counts
+		// alike, and autoAssignable refuses them.
+		ps.assignable = ps.assignable.Subtract(p.Anycast)
+	}
 	for _, f := range p.Addresses.Families() {
 		fs := &familyState{
 			total:      p.Addresses.Size(f),

@@ -94,10 +94,18 @@ func (w *world) randomPool(name string) Pool {
 	for range 1 + w.rng.IntN(2) {
 		rs = append(rs, w.randomRange(ipset.IPv4))
 	}
+	var anycast ipset.Set
 	if w.rng.IntN(2) == 0 {
-		rs = append(rs, w.randomRange(ipset.IPv6))
+		r := w.randomRange(ipset.IPv6)
+		rs = append(rs, r)
+		if w.rng.IntN(2) == 0 {
+			// As if the entry were a prefix longer than /64: its first address is the
+			// prefix's subnet-router anycast address (#12).
+			anycast = ipset.New(ipset.Range{First: r.First, Last: r.First})
+		}
 	}
 	p := Pool{
+		Anycast:       anycast,
 		Name:          name,
 		Addresses:     ipset.New(rs...),
 		AutoAssign:    w.rng.IntN(5) > 0,
@@ -410,7 +418,7 @@ func (w *world) reference(req Request, held map[string]Assignment) refResult {
 		for _, p := range cands {
 			for x := range p.Addresses.OfFamily(f).All() {
 				hasFamily = true
-				if !taken[x] && !p.Reserved.Contains(x) && (!p.AvoidBuggyIPs || !isBuggy(x)) {
+				if !taken[x] && !p.Reserved.Contains(x) && (!p.AvoidBuggyIPs || !isBuggy(x) && !p.Anycast.Contains(x)) {
 					r.ips[f] = x
 					break pools
 				}

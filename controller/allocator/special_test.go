@@ -2,6 +2,7 @@ package allocator
 
 import (
 	"errors"
+	"net/netip"
 	"testing"
 
 	"github.com/ironlb/ironlb/internal/ipset"
@@ -82,4 +83,51 @@ func equalStrings(a, b []string) bool {
 		}
 	}
 	return true
+}
+
+// TestAvoidBuggySkipsSmallPrefixAnycast: a pool written as an IPv6 prefix longer than /64
+// has a subnet-router anycast address of its own, the prefix's first address, which Linux
+// answers as anycast once the prefix is on a link (seen live: 2001:db8:102::/124 handed out
+// 2001:db8:102::, unreachable from a Linux client). With avoidBuggyIPs it is skipped, and
+// counted as not available; without it, it is handed out as before.
+func TestAvoidBuggySkipsSmallPrefixAnycast(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		avoid     bool
+		wantFirst string
+		wantAvail string
+	}{
+		{"avoidBuggyIPs", true, "2001:db8:102::11", "14"},
+		{"without avoidBuggyIPs", false, "2001:db8:102::10", "15"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := pool("v6", "2001:db8:102::10/124")
+			p.Anycast = ipset.MustParse("2001:db8:102::10/128")
+			p.AvoidBuggyIPs = tc.avoid
+			a := newWith(p)
+			req := svc("ns/a")
+			req.Families = []ipset.Family{ipset.IPv6}
+			asg, err := a.Assign(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := asg.IPs[0].String(); got != tc.wantFirst {
+				t.Errorf("first address %s, want %s", got, tc.wantFirst)
+			}
+			if got := a.Usage("v6")[ipset.IPv6].Available.String(); got != tc.wantAvail {
+				t.Errorf("available %s, want %s", got, tc.wantAvail)
+			}
+		})
+	}
+	// The anycast address can still be asked for by address.
+	p := pool("v6", "2001:db8:102::/124")
+	p.Anycast = ipset.MustParse("2001:db8:102::/128")
+	p.AvoidBuggyIPs = true
+	a := newWith(p)
+	req := svc("ns/b")
+	req.Families = []ipset.Family{ipset.IPv6}
+	req.IPs = []netip.Addr{netip.MustParseAddr("2001:db8:102::")}
+	if asg, err := a.Assign(req); err != nil || asg.IPs[0].String() != "2001:db8:102::" {
+		t.Errorf("asking for the anycast address: got %v, %v", asg.IPs, err)
+	}
 }

@@ -22,9 +22,15 @@ type Pool struct {
 	// AutoAssign lets Services that name neither a pool nor an IP get
 	// addresses from this pool.
 	AutoAssign bool
-	// AvoidBuggyIPs skips IPv4 x.x.x.0 and x.x.x.255 for automatic
-	// assignment; such addresses can still be requested explicitly.
+	// AvoidBuggyIPs skips IPv4 x.x.x.0 and x.x.x.255, the first address of
+	// each IPv6 /64 and the Anycast addresses for automatic assignment; such
+	// addresses can still be requested explicitly.
 	AvoidBuggyIPs bool
+	// Anycast are the subnet-router anycast addresses of the pool's IPv6
+	// prefixes longer than /64 (each prefix's first address), which a Linux
+	// router on that prefix answers itself. Only a prefix as written says
+	// where one is, so Compile finds them; AvoidBuggyIPs skips them.
+	Anycast ipset.Set
 	// Allocation restricts automatic assignment to some Services and orders
 	// pools; nil means the pool has no serviceAllocation.
 	Allocation *ServiceAllocation

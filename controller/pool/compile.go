@@ -7,7 +7,9 @@ package pool
 import (
 	"cmp"
 	"fmt"
+	"net/netip"
 	"slices"
+	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -34,6 +36,7 @@ func Compile(p *ironlbv1.IPAddressPool) (allocator.Pool, error) {
 		Reserved:      reserved,
 		AutoAssign:    p.Spec.AutoAssign == nil || *p.Spec.AutoAssign,
 		AvoidBuggyIPs: p.Spec.AvoidBuggyIPs,
+		Anycast:       prefixAnycast(p.Spec.Addresses),
 
 		AllowCrossNamespaceSharing: p.Spec.AllowCrossNamespaceSharing,
 	}
@@ -56,6 +59,22 @@ func Compile(p *ironlbv1.IPAddressPool) (allocator.Pool, error) {
 		out.Allocation = alloc
 	}
 	return out, nil
+}
+
+// prefixAnycast finds the subnet-router anycast address (RFC 4291 2.6.1) of every IPv6
+// CIDR entry longer than /64 and shorter than /127: its first address, which Linux joins
+// as anycast when the prefix is on a link. A /64's own is the allocator's rule already;
+// /127 and /128 have none (RFC 6164, and Linux joins none). Ranges name no prefix.
+func prefixAnycast(in []ironlbv1.AddressRange) ipset.Set {
+	var out []ipset.Range
+	for _, a := range in {
+		p, err := netip.ParsePrefix(strings.TrimSpace(string(a)))
+		if err != nil || !p.Addr().Is6() || p.Bits() <= 64 || p.Bits() >= 127 {
+			continue
+		}
+		out = append(out, ipset.Range{First: p.Addr(), Last: p.Addr()})
+	}
+	return ipset.New(out...)
 }
 
 func strs(in []ironlbv1.AddressRange) []string {

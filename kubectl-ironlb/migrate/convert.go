@@ -140,7 +140,7 @@ func (c *converter) pool(u *unstructured.Unstructured, f *fields) {
 	if b, ok := f.boolean("avoidBuggyIPs"); ok {
 		p.Spec.AvoidBuggyIPs = b
 		if b && hasIPv6(p.Spec.Addresses) {
-			c.res.Report.change(f.obj, "spec.avoidBuggyIPs", "ironlb also skips the first address of each IPv6 /64 (the subnet-router anycast address) for automatic assignment")
+			c.res.Report.change(f.obj, "spec.avoidBuggyIPs", "ironlb also skips the IPv6 subnet-router anycast addresses (the first address of each /64 and of each prefix longer than /64) for automatic assignment")
 		}
 	}
 	if v, ok := f.get("serviceAllocation"); ok {
