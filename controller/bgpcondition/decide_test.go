@@ -35,7 +35,9 @@ func peer(name, addr string, up map[string]string) ironlbv1.BGPPeer {
 }
 
 // all is the session state on every node.
-func all(state string) map[string]string { return map[string]string{"a": state, "b": state, "c": state} }
+func all(state string) map[string]string {
+	return map[string]string{"a": state, "b": state, "c": state}
+}
 
 func service(mutate ...func(*corev1.Service)) *corev1.Service {
 	s := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web", Generation: 2},
