@@ -130,12 +130,8 @@ func waitBGPCondition(t *testing.T, l *lab.Lab, svc *corev1.Service, timeout tim
 // BGPAdvertised condition, until the returned function is called.
 func countConditionWrites(t *testing.T, l *lab.Lab, svc *corev1.Service) func() int {
 	t.Helper()
-	wc, err := client.NewWithWatch(l.Config, client.Options{Scheme: l.Scheme})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := wc.Watch(context.Background(), &corev1.ServiceList{}, client.InNamespace(svc.Namespace),
-		client.MatchingFields{"metadata.name": svc.Name})
+	w, err := l.Kube.CoreV1().Services(svc.Namespace).Watch(context.Background(),
+		metav1.ListOptions{FieldSelector: "metadata.name=" + svc.Name})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -14,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -146,12 +147,11 @@ func (f *fixture) waitCondition(t *testing.T, timeout time.Duration, status meta
 // a watch, until the returned function is called.
 func (f *fixture) writes(t *testing.T) func() int {
 	t.Helper()
-	wc, err := client.NewWithWatch(env.Config, client.Options{Scheme: env.Scheme})
+	cs, err := kubernetes.NewForConfig(env.Config)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var list corev1.ServiceList
-	w, err := wc.Watch(context.Background(), &list, client.InNamespace(f.ns))
+	w, err := cs.CoreV1().Services(f.ns).Watch(context.Background(), metav1.ListOptions{})
 	if err != nil {
 		t.Fatal(err)
 	}
