@@ -10,6 +10,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	"github.com/ironlb/ironlb/controller/app"
+	"github.com/ironlb/ironlb/controller/bgpcondition"
 )
 
 func main() {
@@ -28,6 +29,9 @@ func main() {
 	flag.IntVar(&o.Burst, "kube-api-burst", 2000, "API request burst")
 	flag.Float64Var(&o.EventsQPS, "events-qps", 20, "sustained event writes per second, on a client of their own")
 	flag.IntVar(&o.EventsBurst, "events-burst", 100, "event write burst")
+	flag.DurationVar(&o.BGPConditionInterval, "bgp-condition-interval", bgpcondition.DefaultMinInterval, "shortest time between two writes of one Service's ironlb.io/BGPAdvertised condition; a flapping session costs a Service at most one write per interval")
+	flag.Float64Var(&o.BGPConditionQPS, "bgp-condition-qps", bgpcondition.DefaultQPS, "sustained ironlb.io/BGPAdvertised condition writes per second, on a client of their own")
+	flag.IntVar(&o.BGPConditionBurst, "bgp-condition-burst", bgpcondition.DefaultBurst, "ironlb.io/BGPAdvertised condition write burst")
 	flag.IntVar(&o.Workers, "workers", 8, "Services reconciled in parallel")
 	flag.StringVar(&o.MemberlistSecretName, "memberlist-secret-name", "", "create this Secret with a random memberlist key once, if it is missing (never changed after); empty creates none")
 	flag.StringVar(&o.MemberlistSecretNamespace, "memberlist-secret-namespace", "", "namespace of --memberlist-secret-name; empty is the --leader-election-namespace")

@@ -38,6 +38,24 @@ const (
 	ReasonNotAdvertised = "NotAdvertised"
 )
 
+// ConditionBGPAdvertised is the Service condition, written by the controller alone (the
+// leader), that says how many nodes advertise the Service's addresses by BGP and to which
+// peers with the session Established, or why none does. It computes the nodes with the
+// speaker's own rules and reads the sessions from the BGPPeers' status.nodes.
+const ConditionBGPAdvertised = "ironlb.io/BGPAdvertised"
+
+// Reasons of the ConditionBGPAdvertised condition. NotAdvertised (no BGPAdvertisement
+// covers the addresses any more) and NoEligibleNode (a BGPAdvertisement covers them, but no
+// node may advertise them) are shared with ConditionL2Announced.
+const (
+	// ReasonAdvertised: at least one node that should advertise an address has an
+	// Established session to a peer the route goes to.
+	ReasonAdvertised = "Advertised"
+	// ReasonNoEstablishedSession: some nodes should advertise, but none has an Established
+	// session to a peer the route goes to (or no peer takes it at all).
+	ReasonNoEstablishedSession = "NoEstablishedSession"
+)
+
 // Reasons of a BGPPeer's Ready condition: Configured when the session can be opened, else
 // the configuration problem that keeps it closed.
 const (

@@ -20,6 +20,7 @@ import (
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -28,6 +29,7 @@ import (
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/advertisement"
 	"github.com/ironlb/ironlb/controller/allocator"
+	"github.com/ironlb/ironlb/controller/bgpcondition"
 	"github.com/ironlb/ironlb/controller/bootstrap"
 	"github.com/ironlb/ironlb/controller/gossipkey"
 	"github.com/ironlb/ironlb/controller/metrics"
@@ -53,6 +55,14 @@ type Options struct {
 	EventsBurst int
 	Workers     int
 	LogLevel    string
+	// BGPConditionInterval is the shortest time between two writes of one Service's
+	// ironlb.io/BGPAdvertised condition (see bgpcondition.DefaultMinInterval).
+	BGPConditionInterval time.Duration
+	// BGPConditionQPS and BGPConditionBurst limit those writes on a client of their own,
+	// so a peer going down under thousands of Services does not delay allocations; zero
+	// is bgpcondition.DefaultQPS and DefaultBurst.
+	BGPConditionQPS   float64
+	BGPConditionBurst int
 	// MemberlistSecretName, when set, is the Secret the controller creates once with a
 	// random gossip key if it is missing (see gossipkey); empty creates nothing (the
 	// chart leaves it empty when speaker.layer2.memberlist.existingSecret is set).
@@ -76,6 +86,12 @@ func (o Options) Validate() error {
 	}
 	if o.EventsQPS <= 0 || o.EventsBurst <= 0 {
 		errs = append(errs, fmt.Errorf("--events-qps and --events-burst must be positive, got %v and %d", o.EventsQPS, o.EventsBurst))
+	}
+	if o.BGPConditionInterval < 0 {
+		errs = append(errs, fmt.Errorf("--bgp-condition-interval must not be negative, got %v", o.BGPConditionInterval))
+	}
+	if o.BGPConditionQPS < 0 || o.BGPConditionBurst < 0 {
+		errs = append(errs, fmt.Errorf("--bgp-condition-qps and --bgp-condition-burst must not be negative, got %v and %d", o.BGPConditionQPS, o.BGPConditionBurst))
 	}
 	if o.Workers <= 0 {
 		errs = append(errs, fmt.Errorf("--workers must be positive, got %d", o.Workers))
@@ -162,6 +178,9 @@ func Run(ctx context.Context, o Options) error {
 	if err := wire(mgr, o, recorder); err != nil {
 		return err
 	}
+	if err := setupBGPCondition(mgr, cfg, o); err != nil {
+		return err
+	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
 		return err
 	}
@@ -194,6 +213,28 @@ func wire(mgr manager.Manager, o Options, recorder events.EventRecorder) error {
 	}
 	if o.MemberlistSecretName != "" {
 		return mgr.Add(&gossipkey.Creator{Client: mgr.GetClient(), Namespace: o.MemberlistSecretNamespace, Name: o.MemberlistSecretName})
+	}
+	return nil
+}
+
+// setupBGPCondition starts the writer of the Services' BGPAdvertised condition, with a
+// client of its own rate limit (see BGPConditionQPS).
+func setupBGPCondition(mgr manager.Manager, cfg *rest.Config, o Options) error {
+	wcfg := rest.CopyConfig(cfg)
+	wcfg.QPS, wcfg.Burst = float32(bgpcondition.DefaultQPS), bgpcondition.DefaultBurst
+	if o.BGPConditionQPS > 0 {
+		wcfg.QPS = float32(o.BGPConditionQPS)
+	}
+	if o.BGPConditionBurst > 0 {
+		wcfg.Burst = o.BGPConditionBurst
+	}
+	writer, err := client.New(wcfg, client.Options{Scheme: mgr.GetScheme(), Mapper: mgr.GetRESTMapper()})
+	if err != nil {
+		return err
+	}
+	r := &bgpcondition.Reconciler{Client: mgr.GetClient(), Writer: writer, Class: o.LoadBalancerClass, MinInterval: o.BGPConditionInterval}
+	if err := r.SetupWithManager(mgr); err != nil {
+		return fmt.Errorf("creating the BGP condition controller: %w", err)
 	}
 	return nil
 }

@@ -22,19 +22,22 @@ import (
 
 // Explanation answers "what happens to this Service".
 type Explanation struct {
-	Service       string          `json:"service"`
-	Type          string          `json:"type"`
-	Class         string          `json:"loadBalancerClass,omitempty"`
-	Addresses     []AddressReport `json:"addresses,omitempty"`
-	Allocation    string          `json:"allocation"`
-	Pending       *Pending        `json:"pending,omitempty"`
-	L2            []L2Owner       `json:"l2,omitempty"`
-	L2Notes       []string        `json:"l2Notes,omitempty"`
-	BGP           []BGPRoute      `json:"bgp,omitempty"`
-	BGPNotes      []string        `json:"bgpNotes,omitempty"`
-	TrafficPolicy string          `json:"externalTrafficPolicy"`
-	TrafficNotes  []string        `json:"trafficNotes"`
-	Events        []EventReport   `json:"events,omitempty"`
+	Service    string          `json:"service"`
+	Type       string          `json:"type"`
+	Class      string          `json:"loadBalancerClass,omitempty"`
+	Addresses  []AddressReport `json:"addresses,omitempty"`
+	Allocation string          `json:"allocation"`
+	Pending    *Pending        `json:"pending,omitempty"`
+	L2         []L2Owner       `json:"l2,omitempty"`
+	L2Notes    []string        `json:"l2Notes,omitempty"`
+	BGP        []BGPRoute      `json:"bgp,omitempty"`
+	// BGPCondition is the controller's ironlb.io/BGPAdvertised condition, as
+	// "Status Reason: message" (empty when the Service has none).
+	BGPCondition  string        `json:"bgpCondition,omitempty"`
+	BGPNotes      []string      `json:"bgpNotes,omitempty"`
+	TrafficPolicy string        `json:"externalTrafficPolicy"`
+	TrafficNotes  []string      `json:"trafficNotes"`
+	Events        []EventReport `json:"events,omitempty"`
 }
 
 // AddressReport is one external address and its pool.
@@ -99,6 +102,7 @@ func BuildExplanation(s *Snapshot, d *ServiceDetail, now time.Time) Explanation 
 	if len(e.Addresses) > 0 {
 		e.L2, e.L2Notes = layer2(s, svc, pools)
 		e.BGP, e.BGPNotes = bgp(s, d, pools)
+		e.BGPCondition = bgpCondition(svc)
 	}
 	e.TrafficNotes = traffic(svc, d.EndpointSlices)
 	return e
@@ -242,6 +246,16 @@ func sessions(peers []ironlbv1.BGPPeer, names []string, prefix netip.Addr, node 
 		out = append(out, ps)
 	}
 	return out
+}
+
+// bgpCondition reads the controller's BGPAdvertised condition, which says whether the
+// routes below reach a peer with the session up.
+func bgpCondition(svc *corev1.Service) string {
+	c := meta.FindStatusCondition(svc.Status.Conditions, ironlbv1.ConditionBGPAdvertised)
+	if c == nil {
+		return ""
+	}
+	return fmt.Sprintf("%s %s: %s", c.Status, c.Reason, c.Message)
 }
 
 // traffic explains the externalTrafficPolicy.

@@ -1,6 +1,7 @@
 package report
 
 import (
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/kubectl-ironlb/textout"
 
 	"fmt"
@@ -45,6 +46,9 @@ func PrintExplanation(out io.Writer, e Explanation) error {
 			w.Println("  " + n)
 		}
 		w.Println("BGP:")
+		if e.BGPCondition != "" {
+			w.Println("  " + ironlbv1.ConditionBGPAdvertised + ": " + e.BGPCondition)
+		}
 		for _, r := range e.BGP {
 			var s []string
 			for _, ps := range r.Sessions {

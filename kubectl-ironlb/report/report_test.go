@@ -3,6 +3,7 @@ package report
 import (
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -87,5 +88,23 @@ func TestPoolState(t *testing.T) {
 		if got := poolState(c.conds); got != c.want {
 			t.Errorf("poolState(%v) = %q, want %q", c.conds, got, c.want)
 		}
+	}
+}
+
+// explain shows the controller's BGPAdvertised condition under BGP, as it is written.
+func TestExplainShowsBGPCondition(t *testing.T) {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "web"}}
+	svc.Spec.Type = corev1.ServiceTypeLoadBalancer
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "198.18.0.10"}}
+	svc.Status.Conditions = []metav1.Condition{{Type: ironlbv1.ConditionBGPAdvertised, Status: metav1.ConditionTrue,
+		Reason: ironlbv1.ReasonAdvertised, Message: "advertised by 1 node to 1 peer (router 198.18.0.1): node-a"}}
+	e := BuildExplanation(&Snapshot{}, &ServiceDetail{Service: svc}, time.Now())
+	var b strings.Builder
+	if err := PrintExplanation(&b, e); err != nil {
+		t.Fatal(err)
+	}
+	want := "BGP:\n  ironlb.io/BGPAdvertised: True Advertised: advertised by 1 node to 1 peer (router 198.18.0.1): node-a\n"
+	if !strings.Contains(b.String(), want) {
+		t.Errorf("explain output lacks %q:\n%s", want, b.String())
 	}
 }

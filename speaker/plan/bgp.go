@@ -2,7 +2,10 @@ package plan
 
 import (
 	"net/netip"
+	"slices"
 	"sort"
+
+	corev1 "k8s.io/api/core/v1"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/ipset"
@@ -108,4 +111,44 @@ func aggregate(ip netip.Addr, adv *ironlbv1.BGPAdvertisementSpec, pool ipset.Set
 func within(p netip.Prefix, set ipset.Set) bool {
 	r, err := ipset.ParseRange(p.String())
 	return err == nil && ipset.New(r).Subtract(set).IsEmpty()
+}
+
+// BGPAdvertisementsOf names the BGPAdvertisements that cover an address of the Service
+// key ("namespace/name") by its pool and labels, whatever the nodes and endpoints: the
+// controller tells "no advertisement covers it" from "no node may advertise it" with it.
+func BGPAdvertisementsOf(s Snapshot, key string) []string {
+	c := compile(s)
+	var out []string
+	for _, addr := range c.addresses {
+		if addr.key != key {
+			continue
+		}
+		for j := range s.BGPAdvertisements {
+			adv := &s.BGPAdvertisements[j]
+			if adv.Spec.Selects(addr.pool.pool) && ironlbv1.MatchesAnySelector(adv.Spec.ServiceSelectors, addr.svc.Labels) {
+				out = append(out, adv.Name)
+			}
+		}
+	}
+	return sortedUnique(out)
+}
+
+// PeersFor lists the BGPPeers a node sends a prefix on: those the prefix names (all when
+// it names none) whose nodeSelectors match the node and whose session carries the
+// prefix's family (its own family, or both with dualStackAddressFamily), as the
+// speaker's routing policy does.
+func PeersFor(peers []ironlbv1.BGPPeer, p Prefix, node *corev1.Node) []*ironlbv1.BGPPeer {
+	var out []*ironlbv1.BGPPeer
+	for i := range peers {
+		peer := &peers[i]
+		if p.Peers != nil && !slices.Contains(p.Peers, peer.Name) || !ironlbv1.MatchesAnySelector(peer.Spec.NodeSelectors, node.Labels) {
+			continue
+		}
+		addr, err := netip.ParseAddr(peer.Spec.PeerAddress)
+		if err != nil || !peer.Spec.DualStackAddressFamily && addr.Unmap().Is4() != p.Prefix.Addr().Is4() {
+			continue
+		}
+		out = append(out, peer)
+	}
+	return out
 }

@@ -1,0 +1,161 @@
+package bgpcondition
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/types"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/status"
+)
+
+// DefaultMinInterval is the shortest time between two writes of one Service's condition:
+// a session flapping every second costs that Service at most 60/5 = 12 writes a minute,
+// and the condition written at the end of each interval is the latest answer (the states
+// in between are skipped, not queued). A change after a quiet interval is written at once.
+const DefaultMinInterval = 5 * time.Second
+
+// DefaultQPS and DefaultBurst bound the condition writes of all Services together (on the
+// writer's own client): a peer going down under 3000 Services is reported on all of them
+// within about 150 s, and allocations keep their own budget meanwhile.
+const (
+	DefaultQPS   = 20
+	DefaultBurst = 50
+)
+
+// Reconciler keeps one Service's ironlb.io/BGPAdvertised condition true to the BGPPeers'
+// sessions. It runs on the leader only, so there is one writer.
+type Reconciler struct {
+	// Client reads from the manager's cache.
+	Client client.Client
+	// Writer sends the condition writes. Give it a client with a rate limit of its own, so
+	// that a peer going down under thousands of Services spends its budget, not the one
+	// allocations use; nil writes with Client.
+	Writer client.Client
+	// Class is the loadBalancerClass served ("" for Services without one).
+	Class string
+	// MinInterval spaces the writes of one Service (DefaultMinInterval when zero).
+	MinInterval time.Duration
+
+	now func() time.Time // time.Now, or a test's clock
+
+	mu   sync.Mutex
+	last map[types.NamespacedName]time.Time // when each Service's condition was last written
+}
+
+// Reconcile reads what the condition depends on, decides it, and writes it when it
+// differs from the Service's, no sooner than MinInterval after the previous write.
+func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	var svc corev1.Service
+	if err := r.Client.Get(ctx, req.NamespacedName, &svc); err != nil {
+		if client.IgnoreNotFound(err) == nil {
+			r.forget(req.NamespacedName)
+		}
+		return reconcile.Result{}, client.IgnoreNotFound(err)
+	}
+	in, err := r.read(ctx, &svc)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	d := Decide(in)
+	if !needsWrite(&svc, d) {
+		return reconcile.Result{}, nil
+	}
+	if wait := r.wait(req.NamespacedName); wait > 0 {
+		return reconcile.Result{RequeueAfter: wait}, nil
+	}
+	return reconcile.Result{}, r.write(ctx, &svc, d)
+}
+
+// read gathers the Decide input from the cache.
+func (r *Reconciler) read(ctx context.Context, svc *corev1.Service) (Input, error) {
+	in := Input{Class: r.Class, Service: svc}
+	var nodes corev1.NodeList
+	var pools ironlbv1.IPAddressPoolList
+	var advs ironlbv1.BGPAdvertisementList
+	var peers ironlbv1.BGPPeerList
+	var eps discoveryv1.EndpointSliceList
+	for _, l := range []client.ObjectList{&nodes, &pools, &advs, &peers} {
+		if err := r.Client.List(ctx, l); err != nil {
+			return in, err
+		}
+	}
+	if err := r.Client.List(ctx, &eps, client.InNamespace(svc.Namespace),
+		client.MatchingLabels{discoveryv1.LabelServiceName: svc.Name}); err != nil {
+		return in, err
+	}
+	in.Nodes, in.Pools, in.BGPAdvertisements, in.BGPPeers, in.EndpointSlices = nodes.Items, pools.Items, advs.Items, peers.Items, eps.Items
+	return in, nil
+}
+
+// needsWrite reports whether the decision differs from the Service's condition. A new
+// observedGeneration alone is no change, so editing a Service's spec costs no write here.
+func needsWrite(svc *corev1.Service, d Decision) bool {
+	switch d.Action {
+	case Set:
+		return !status.SameCondition(&svc.Status.Conditions, d.Condition)
+	case Remove:
+		return meta.FindStatusCondition(svc.Status.Conditions, ironlbv1.ConditionBGPAdvertised) != nil
+	}
+	return false
+}
+
+// wait is how long the Service must wait before its next write (0: write now).
+func (r *Reconciler) wait(key types.NamespacedName) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	last, ok := r.last[key]
+	if !ok {
+		return 0
+	}
+	interval := r.MinInterval
+	if interval <= 0 {
+		interval = DefaultMinInterval
+	}
+	return max(0, last.Add(interval).Sub(r.clock()))
+}
+
+func (r *Reconciler) forget(key types.NamespacedName) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.last, key)
+}
+
+func (r *Reconciler) clock() time.Time {
+	if r.now != nil {
+		return r.now()
+	}
+	return time.Now()
+}
+
+// write patches only this condition (a strategic merge patch merges a Service's
+// conditions by type, so the ones the allocator and the speakers write are kept) and
+// records the time, also of a refused write: a failing API server is not hammered.
+func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, d Decision) error {
+	c := r.Writer
+	if c == nil {
+		c = r.Client
+	}
+	w := status.Writer{Client: c, Strategy: status.StrategicMergePatch, FieldManager: ironlbv1.ControllerName}
+	_, err := w.Write(ctx, svc, func() {
+		if d.Action == Remove {
+			meta.RemoveStatusCondition(&svc.Status.Conditions, ironlbv1.ConditionBGPAdvertised)
+			return
+		}
+		meta.SetStatusCondition(&svc.Status.Conditions, d.Condition)
+	})
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.last == nil {
+		r.last = map[types.NamespacedName]time.Time{}
+	}
+	r.last[client.ObjectKeyFromObject(svc)] = r.clock()
+	return err
+}
