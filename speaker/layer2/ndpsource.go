@@ -12,6 +12,10 @@ import (
 // and an interface can lose or change it.
 const sourceRecheck = 10 * time.Second
 
+// missingRecheck is sourceRecheck while the interface has no link-local address: one
+// that just came up gets it within a second or two (after DAD).
+const missingRecheck = time.Second
+
 // naSource picks the IPv6 source address of the Neighbor Advertisements sent on one
 // interface. RFC 4861 (7.2.4) asks for an address of the sending interface, so it is
 // the interface's link-local address; an interface with none (IPv6 addresses turned
@@ -32,7 +36,11 @@ type naSource struct {
 func (s *naSource) forTarget(target netip.Addr) netip.Addr {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if now := time.Now(); now.Sub(s.checked) >= sourceRecheck || !s.addr.IsValid() && now.Sub(s.checked) >= time.Second {
+	recheck := sourceRecheck
+	if !s.addr.IsValid() {
+		recheck = missingRecheck
+	}
+	if now := time.Now(); now.Sub(s.checked) >= recheck {
 		var addr netip.Addr
 		_ = s.ns.run(func() error { addr = linkLocalOf(s.iface); return nil })
 		s.addr, s.checked = addr, now

@@ -60,8 +60,7 @@ func (c *rawClient) request(t *testing.T, ip netip.Addr, vlan uint16) []byte {
 		}
 	} else {
 		group, _ := ndp.SolicitedNodeMulticast(ip)
-		g := group.As16()
-		dst := net.HardwareAddr{0x33, 0x33, 0xff, g[13], g[14], g[15]}
+		dst := ndpframe.MulticastMAC(group)
 		ns := &ndp.NeighborSolicitation{TargetAddress: ip, Options: []ndp.Option{
 			&ndp.LinkLayerAddress{Direction: ndp.Source, Addr: c.mac},
 		}}
@@ -129,7 +128,8 @@ func isAnswerFor(b []byte, ip netip.Addr, self net.HardwareAddr) bool {
 	return ok && na.TargetAddress == ip
 }
 
-// ipv6Source is the source address of an IPv6 frame.
+// ipv6Source is the IPv6 source address of an NDP frame (the invalid Addr if it is none).
 func ipv6Source(frame []byte) netip.Addr {
-	return netip.AddrFrom16([16]byte(frame[ndpframe.EthHeaderLen+8 : ndpframe.EthHeaderLen+24]))
+	f, _ := ndpframe.Parse(frame)
+	return f.Src
 }
