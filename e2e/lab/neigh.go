@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/ironlb/ironlb/internal/ndpframe"
 	"net"
 	"net/netip"
 	"regexp"
@@ -12,6 +11,7 @@ import (
 	"time"
 
 	"github.com/ironlb/ironlb/e2e/lab/host"
+	"github.com/ironlb/ironlb/internal/ndpframe"
 )
 
 var macPattern = regexp.MustCompile(`(?i)\b([0-9a-f]{2}(?::[0-9a-f]{2}){5})\b`)

@@ -1,9 +1,10 @@
 package layer2
 
 import (
-	"github.com/ironlb/ironlb/internal/ndpframe"
 	"golang.org/x/net/bpf"
 	"golang.org/x/sys/unix"
+
+	"github.com/ironlb/ironlb/internal/ndpframe"
 )
 
 // The kernel runs these classic BPF programs on every frame of the interface

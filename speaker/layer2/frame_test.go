@@ -2,12 +2,13 @@ package layer2
 
 import (
 	"encoding/binary"
-	"github.com/ironlb/ironlb/internal/ndpframe"
 	"net"
 	"testing"
 
 	"github.com/mdlayher/ndp"
 	"golang.org/x/net/bpf"
+
+	"github.com/ironlb/ironlb/internal/ndpframe"
 )
 
 func TestNDPFilter(t *testing.T) {

@@ -1,7 +1,6 @@
 package layer2
 
 import (
-	"github.com/ironlb/ironlb/internal/ndpframe"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -10,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ironlb/ironlb/internal/ndpframe"
 	"github.com/ironlb/ironlb/internal/netnstest"
 	"github.com/ironlb/ironlb/internal/testenv"
 )

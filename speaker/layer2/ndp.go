@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/ironlb/ironlb/internal/ndpframe"
 	"net"
 	"net/netip"
 	"time"
@@ -12,6 +11,8 @@ import (
 	"github.com/mdlayher/ndp"
 	"github.com/mdlayher/packet"
 	"golang.org/x/net/ipv6"
+
+	"github.com/ironlb/ironlb/internal/ndpframe"
 )
 
 // ndpEndpoint answers NDP on one interface with two sockets:

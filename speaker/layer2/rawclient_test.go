@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/binary"
 	"errors"
-	"github.com/ironlb/ironlb/internal/ndpframe"
 	"net"
 	"net/netip"
 	"os"
@@ -16,6 +15,8 @@ import (
 	"github.com/mdlayher/ndp"
 	"github.com/mdlayher/packet"
 	"golang.org/x/sys/unix"
+
+	"github.com/ironlb/ironlb/internal/ndpframe"
 )
 
 // rawClient sends raw frames from the client's c0 and sees every frame arriving there,
