@@ -11,6 +11,12 @@ const (
 	// separated, one per address family) the Service's addresses came from. The speaker
 	// reads it to find the pool of an address when pools overlap.
 	AnnotationAllocatedFromPool = "ironlb.io/ip-allocated-from-pool"
+	// AnnotationAllocatedSharing is written by the controller beside the pool annotation: a
+	// digest of the sharing request (sharing key, ports, traffic policy and, with Local,
+	// selector) the addresses were last confirmed under. When two Services claim one
+	// address at start-up and can no longer share it, the one whose sharing request changed
+	// while no controller watched gives it up, exactly as it would have at runtime.
+	AnnotationAllocatedSharing = "ironlb.io/ip-allocated-sharing"
 )
 
 // Condition types shared by the ironlb objects.

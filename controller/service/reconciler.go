@@ -97,6 +97,7 @@ func (r *Reconciler) poolsSynced(ctx context.Context) bool {
 type outcome struct {
 	ips     []netip.Addr
 	pools   []string
+	sharing string // the holding's sharing fingerprint
 	cond    condition
 	legacy  []string
 	failure string // the reason of a failed or partial allocation, for metrics
@@ -107,7 +108,7 @@ func (r *Reconciler) decide(svc *corev1.Service, nsLabels map[string]string, key
 	if err != nil {
 		// Bad input never costs a working Service its address: keep what it holds.
 		held, _ := r.Alloc.Holding(key)
-		return outcome{ips: held.IPs, pools: held.Pools, failure: request.InvalidAnnotation,
+		return outcome{ips: held.IPs, pools: held.Pools, sharing: held.Sharing, failure: request.InvalidAnnotation,
 			cond: failed(request.InvalidAnnotation, keeping(err.Error(), held.IPs))}
 	}
 	asg, err := r.Alloc.Assign(parsed.Request)
@@ -118,10 +119,10 @@ func (r *Reconciler) decide(svc *corev1.Service, nsLabels map[string]string, key
 			reason = string(aerr.Reason)
 		}
 		held, _ := r.Alloc.Holding(key)
-		return outcome{ips: held.IPs, pools: held.Pools, legacy: parsed.Legacy, failure: reason,
+		return outcome{ips: held.IPs, pools: held.Pools, sharing: held.Sharing, legacy: parsed.Legacy, failure: reason,
 			cond: failed(reason, keeping(err.Error(), held.IPs))}
 	}
-	out := outcome{ips: asg.IPs, pools: asg.Pools, legacy: parsed.Legacy, cond: allocated(asg)}
+	out := outcome{ips: asg.IPs, pools: asg.Pools, sharing: asg.Sharing, legacy: parsed.Legacy, cond: allocated(asg)}
 	if len(asg.Missing) > 0 {
 		out.failure = string(asg.Missing[0].Reason)
 	}
