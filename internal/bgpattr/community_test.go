@@ -125,4 +125,3 @@ func derefL(p *[3]uint32) any {
 	}
 	return *p
 }
-
