@@ -217,8 +217,8 @@ func wire(mgr manager.Manager, o Options, recorder events.EventRecorder) error {
 	return nil
 }
 
-// setupBGPCondition starts the writer of the Services' BGPAdvertised condition, with a
-// client of its own rate limit (see BGPConditionQPS).
+// setupBGPCondition starts the writer of the Services' BGPAdvertised and BGPAttributes
+// conditions, with a client of its own rate limit (see BGPConditionQPS).
 func setupBGPCondition(mgr manager.Manager, cfg *rest.Config, o Options, recorder events.EventRecorder) error {
 	wcfg := rest.CopyConfig(cfg)
 	wcfg.QPS, wcfg.Burst = float32(bgpcondition.DefaultQPS), bgpcondition.DefaultBurst
