@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/internal/ipset"
 )
 
@@ -155,6 +156,18 @@ func internalIP(n *corev1.Node, f ipset.Family) (netip.Addr, bool) {
 		}
 	}
 	return netip.Addr{}, false
+}
+
+// InUse tells whether the controller last gave the Service node addresses: its status
+// then holds addresses no pool gave (start-up must not claim them as if a pool had, and a
+// Service that stops being a LoadBalancer of ours must lose them).
+func InUse(svc *corev1.Service) bool {
+	for _, c := range svc.Status.Conditions {
+		if c.Type == ironlbv1.ConditionIPAllocated {
+			return c.Reason == ironlbv1.ReasonNodeAddresses
+		}
+	}
+	return false
 }
 
 // IPs lists the addresses alone, in order.
