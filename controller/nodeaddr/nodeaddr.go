@@ -39,6 +39,10 @@ type Input struct {
 	// without a ready endpoint of the Service, so only the nodes in LocalNodes count.
 	Local      bool
 	LocalNodes map[string]bool
+	// TCPPorts are the Service's TCP ports. kube-proxy's rules take a port on the node's
+	// address before any socket of the node does, so a node whose kubelet listens on one of
+	// them is left out: its API server traffic (logs, exec, metrics) would go to the pods.
+	TCPPorts []int32
 }
 
 // Address is one node address of the Service.
@@ -110,6 +114,9 @@ func exclusion(n *corev1.Node, in Input) string {
 	}
 	if condition(n, corev1.NodeNetworkUnavailable) == corev1.ConditionTrue {
 		return "has NetworkUnavailable"
+	}
+	if p := n.Status.DaemonEndpoints.KubeletEndpoint.Port; p != 0 && slices.Contains(in.TCPPorts, p) {
+		return fmt.Sprintf("has its kubelet on TCP port %d, a port of the Service", p)
 	}
 	if in.Local && !in.LocalNodes[n.Name] {
 		return "has no ready endpoint of the Service (externalTrafficPolicy: Local)"

@@ -55,6 +55,10 @@ func deleting(n *corev1.Node) {
 	n.DeletionTimestamp = &now
 }
 
+func kubeletPort(p int32) nodeOpt {
+	return func(n *corev1.Node) { n.Status.DaemonEndpoints.KubeletEndpoint.Port = p }
+}
+
 var (
 	v4   = []ipset.Family{ipset.IPv4}
 	v6   = []ipset.Family{ipset.IPv6}
@@ -127,6 +131,13 @@ func TestCompute(t *testing.T) {
 				node("a", ips("198.18.0.1")), node("b", ips("198.18.0.2")),
 			}},
 			want: []string{"198.18.0.2@b"}, excluded: []string{"a: has no ready endpoint of the Service (externalTrafficPolicy: Local)"},
+		},
+		{
+			name: "the kubelet's port is not taken from it",
+			in: Input{Families: v4, TCPPorts: []int32{80, 10250}, Nodes: []corev1.Node{
+				node("a", ips("198.18.0.1"), kubeletPort(10250)), node("b", ips("198.18.0.2"), kubeletPort(10255)), node("c", ips("198.18.0.3")),
+			}},
+			want: []string{"198.18.0.2@b", "198.18.0.3@c"}, excluded: []string{"a: has its kubelet on TCP port 10250, a port of the Service"},
 		},
 		{name: "no nodes", in: Input{Families: v4}},
 	}

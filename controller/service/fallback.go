@@ -22,14 +22,21 @@ type fallback struct {
 	families   []ipset.Family
 	requireAll bool
 	local      bool
+	tcpPorts   []int32
 	// noPool is the allocator's NoMatchingPool message, kept in the condition so the user
 	// still reads why no pool serves the Service.
 	noPool string
 }
 
 func fallbackOf(req allocator.Request, noPool string) *fallback {
-	return &fallback{service: req.Service, families: allocator.WantedFamilies(req),
+	fb := &fallback{service: req.Service, families: allocator.WantedFamilies(req),
 		requireAll: req.Policy == allocator.RequireDualStack, local: req.TrafficPolicyLocal, noPool: noPool}
+	for _, p := range req.Ports {
+		if p.Protocol == string(corev1.ProtocolTCP) {
+			fb.tcpPorts = append(fb.tcpPorts, p.Port)
+		}
+	}
+	return fb
 }
 
 // nodeAddresses reads the nodes (and, with externalTrafficPolicy: Local, the Service's
@@ -40,7 +47,7 @@ func (r *Reconciler) nodeAddresses(ctx context.Context, svc *corev1.Service, out
 	if err := r.Client.List(ctx, &nodes); err != nil {
 		return out, err
 	}
-	in := nodeaddr.Input{Nodes: nodes.Items, Families: fb.families, RequireAll: fb.requireAll, Local: fb.local}
+	in := nodeaddr.Input{Nodes: nodes.Items, Families: fb.families, RequireAll: fb.requireAll, Local: fb.local, TCPPorts: fb.tcpPorts}
 	if fb.local {
 		var slices discoveryv1.EndpointSliceList
 		if err := r.Client.List(ctx, &slices, client.InNamespace(svc.Namespace),

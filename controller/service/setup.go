@@ -82,13 +82,14 @@ func (r *Reconciler) localFallbackOf(ctx context.Context, o client.Object) []rec
 }
 
 // nodeEligibilityChanged lets a node update through when what nodeaddr reads changed:
-// readiness, cordon, labels (exclusion from load balancers), addresses, NetworkUnavailable
-// or deletion; kubelet's periodic status refreshes change none of them.
+// readiness, cordon, labels (exclusion from load balancers), addresses, the kubelet's port,
+// NetworkUnavailable or deletion; kubelet's periodic status refreshes change none of them.
 func nodeEligibilityChanged() predicate.Predicate {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		o, n := e.ObjectOld.(*corev1.Node), e.ObjectNew.(*corev1.Node)
 		return !maps.Equal(o.Labels, n.Labels) || o.Spec.Unschedulable != n.Spec.Unschedulable ||
 			!slices.Equal(o.Status.Addresses, n.Status.Addresses) || o.DeletionTimestamp.IsZero() != n.DeletionTimestamp.IsZero() ||
+			o.Status.DaemonEndpoints != n.Status.DaemonEndpoints ||
 			nodeCondition(o, corev1.NodeReady) != nodeCondition(n, corev1.NodeReady) ||
 			nodeCondition(o, corev1.NodeNetworkUnavailable) != nodeCondition(n, corev1.NodeNetworkUnavailable)
 	}}

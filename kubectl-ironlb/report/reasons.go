@@ -46,8 +46,8 @@ var Reasons = map[string]Reason{
 		Fix:     "add addresses of that family to a pool, or change spec.ipFamilyPolicy (PreferDualStack takes what exists) or spec.ipFamilies, or request an address of the Service's family",
 	},
 	ironlbv1.ReasonNoNodeAddresses: {
-		Meaning: "the Service opted in to node addresses (ironlb.io/node-address-fallback: \"true\") because no IPAddressPool serves it, but no node may take its traffic: each is NotReady, cordoned, excluded from load balancers (node.kubernetes.io/exclude-from-external-load-balancers), has NetworkUnavailable, has no InternalIP of the Service's families, or, with externalTrafficPolicy: Local, has no ready endpoint; the message names each node and why",
-		Fix:     "bring a node back (Ready, uncordoned), give nodes an InternalIP of the Service's family (or change spec.ipFamilies), run a ready pod of the Service (externalTrafficPolicy: Local), or create an IPAddressPool that serves the Service",
+		Meaning: "the Service opted in to node addresses (ironlb.io/node-address-fallback: \"true\") because no IPAddressPool serves it, but no node may take its traffic: each is NotReady, cordoned, excluded from load balancers (node.kubernetes.io/exclude-from-external-load-balancers), has NetworkUnavailable, has its kubelet on a TCP port of the Service, has no InternalIP of the Service's families, or, with externalTrafficPolicy: Local, has no ready endpoint; the message names each node and why",
+		Fix:     "bring a node back (Ready, uncordoned), give nodes an InternalIP of the Service's family (or change spec.ipFamilies), move the Service off the kubelet's port, run a ready pod of the Service (externalTrafficPolicy: Local), or create an IPAddressPool that serves the Service",
 	},
 	request.InvalidAnnotation: {
 		Meaning: "an ironlb or MetalLB annotation, or spec.loadBalancerIP, has a value the controller cannot read; the message names it. A Service that already has an address keeps it",
