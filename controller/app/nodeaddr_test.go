@@ -42,9 +42,11 @@ func editNode(t *testing.T, name string, change func(*corev1.Node)) {
 		t.Fatal(err)
 	}
 	change(&n)
-	if err := env.Client.Update(ctx, &n); err != nil {
+	status := *n.Status.DeepCopy()
+	if err := env.Client.Update(ctx, &n); err != nil { // the spec; the answer resets the status
 		t.Fatal(err)
 	}
+	n.Status = status
 	if err := env.Client.Status().Update(ctx, &n); err != nil {
 		t.Fatal(err)
 	}
