@@ -148,6 +148,21 @@ func TestNodeAddressFallback(t *testing.T) {
 	editNode(t, "fb-c", setReady(corev1.ConditionTrue))
 	waitAllocated(t, "fallback", "web", ironlbv1.ReasonNodeAddresses, "198.18.0.201,198.18.0.203")
 
+	// Opting out gives the node addresses back; the Service waits for a pool again.
+	setFallback := func(value string) {
+		t.Helper()
+		svc := getService(t, "fallback", "web")
+		svc.Annotations[ironlbv1.AnnotationNodeAddressFallback] = value
+		if err := env.Client.Update(ctx, svc); err != nil {
+			t.Fatal(err)
+		}
+	}
+	setFallback("false")
+	waitReason(t, "fallback", "web", ironlbv1.ReasonNoMatchingPool)
+	waitIP(t, "fallback", "web", "")
+	setFallback("true")
+	waitAllocated(t, "fallback", "web", ironlbv1.ReasonNodeAddresses, "198.18.0.201,198.18.0.203")
+
 	// externalTrafficPolicy Local: only the nodes with a ready endpoint.
 	local := lbService("fallback", "local", on, 81)
 	local.Spec.ExternalTrafficPolicy = corev1.ServiceExternalTrafficPolicyLocal
