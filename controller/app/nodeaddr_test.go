@@ -157,11 +157,25 @@ func TestNodeAddressFallback(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// A younger Service with the same port on the same node addresses waits: kube-proxy
+	// would send that port to either. It takes them when the older one leaves, and yields
+	// again when the older one comes back, which never yields to it.
+	clash := lbService("fallback", "clash", on, 80)
+	createService(t, clash)
+	cond = waitReason(t, "fallback", "clash", ironlbv1.ReasonNoNodeAddresses)
+	if want := "port TCP/80 on 198.18.0.201 is taken by older Service fallback/web"; !strings.Contains(cond.Message, want) {
+		t.Errorf("condition message %q does not contain %q", cond.Message, want)
+	}
 	setFallback("false")
 	waitReason(t, "fallback", "web", ironlbv1.ReasonNoMatchingPool)
 	waitIP(t, "fallback", "web", "")
+	waitAllocated(t, "fallback", "clash", ironlbv1.ReasonNodeAddresses, "198.18.0.201,198.18.0.203")
 	setFallback("true")
 	waitAllocated(t, "fallback", "web", ironlbv1.ReasonNodeAddresses, "198.18.0.201,198.18.0.203")
+	waitReason(t, "fallback", "clash", ironlbv1.ReasonNoNodeAddresses)
+	if err := env.Client.Delete(ctx, clash); err != nil {
+		t.Fatal(err)
+	}
 
 	// externalTrafficPolicy Local: only the nodes with a ready endpoint.
 	local := lbService("fallback", "local", on, 81)

@@ -14,6 +14,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -241,4 +242,76 @@ func LocalNodes(slices []discoveryv1.EndpointSlice) map[string]bool {
 		}
 	}
 	return out
+}
+
+// Claim is one Service's use of node addresses, for the port collision rule.
+type Claim struct {
+	Service string // "namespace/name"
+	Created time.Time
+	IPs     []netip.Addr
+	// Ports are "PROTOCOL/port" strings, such as "TCP/80".
+	Ports []string
+}
+
+// older orders claims by creation, then by name, so every replica picks the same winner.
+func (c Claim) older(o Claim) bool {
+	if !c.Created.Equal(o.Created) {
+		return c.Created.Before(o.Created)
+	}
+	return c.Service < o.Service
+}
+
+// Collision finds the older Service on node addresses that already takes one of self's
+// ports on one of its addresses, and says where. kube-proxy would program both Services
+// on that address and port, and which one a client reached would be undefined, so the
+// younger one waits (the older never yields: a working Service keeps its addresses). The
+// result is "" when self may take its addresses.
+func Collision(self Claim, others []Claim) string {
+	sorted := slices.Clone(others)
+	slices.SortFunc(sorted, func(a, b Claim) int {
+		if a.older(b) {
+			return -1
+		}
+		if b.older(a) {
+			return 1
+		}
+		return 0
+	})
+	for _, o := range sorted {
+		if o.Service == self.Service || !o.older(self) {
+			continue
+		}
+		for _, p := range self.Ports {
+			if !slices.Contains(o.Ports, p) {
+				continue
+			}
+			for _, ip := range self.IPs {
+				if slices.Contains(o.IPs, ip) {
+					return fmt.Sprintf("port %s on %s is taken by older Service %s on node addresses", p, ip, o.Service)
+				}
+			}
+		}
+	}
+	return ""
+}
+
+// ClaimOf reads a Service's claim: the node addresses in its status (if it is on node
+// addresses) and its ports.
+func ClaimOf(svc *corev1.Service) Claim {
+	c := Claim{Service: svc.Namespace + "/" + svc.Name, Created: svc.CreationTimestamp.Time}
+	if InUse(svc) {
+		for _, ing := range svc.Status.LoadBalancer.Ingress {
+			if ip, err := netip.ParseAddr(ing.IP); err == nil {
+				c.IPs = append(c.IPs, ip)
+			}
+		}
+	}
+	for _, p := range svc.Spec.Ports {
+		proto := p.Protocol
+		if proto == "" {
+			proto = corev1.ProtocolTCP
+		}
+		c.Ports = append(c.Ports, fmt.Sprintf("%s/%d", proto, p.Port))
+	}
+	return c
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -223,5 +224,49 @@ func TestLocalNodes(t *testing.T) {
 		if !got[n] {
 			t.Errorf("LocalNodes = %v, missing %s", got, n)
 		}
+	}
+}
+
+func TestCollision(t *testing.T) {
+	t0 := time.Date(2026, 12, 4, 10, 0, 0, 0, time.UTC)
+	a1, a2 := netip.MustParseAddr("198.18.0.1"), netip.MustParseAddr("198.18.0.2")
+	claim := func(name string, age int, ips []netip.Addr, ports ...string) Claim {
+		return Claim{Service: name, Created: t0.Add(time.Duration(age) * time.Minute), IPs: ips, Ports: ports}
+	}
+	self := claim("ns/new", 10, []netip.Addr{a1, a2}, "TCP/80", "TCP/443")
+	cases := []struct {
+		name   string
+		others []Claim
+		want   string
+	}{
+		{"alone", nil, ""},
+		{"itself", []Claim{claim("ns/new", 10, []netip.Addr{a1}, "TCP/80")}, ""},
+		{"older, same port and address", []Claim{claim("ns/old", 5, []netip.Addr{a2}, "TCP/443")},
+			"port TCP/443 on 198.18.0.2 is taken by older Service ns/old on node addresses"},
+		{"older, same port number of another protocol", []Claim{claim("ns/old", 5, []netip.Addr{a1}, "UDP/80")}, ""},
+		{"older, same port on other addresses", []Claim{claim("ns/old", 5, []netip.Addr{netip.MustParseAddr("198.18.0.9")}, "TCP/80")}, ""},
+		{"younger never wins", []Claim{claim("ns/young", 20, []netip.Addr{a1}, "TCP/80")}, ""},
+		{"same time: the name decides", []Claim{claim("ns/aaa", 10, []netip.Addr{a1}, "TCP/80")},
+			"port TCP/80 on 198.18.0.1 is taken by older Service ns/aaa on node addresses"},
+		{"the oldest is named", []Claim{claim("ns/b", 7, []netip.Addr{a1}, "TCP/80"), claim("ns/a", 3, []netip.Addr{a1}, "TCP/80")},
+			"port TCP/80 on 198.18.0.1 is taken by older Service ns/a on node addresses"},
+	}
+	for _, c := range cases {
+		if got := Collision(self, c.others); got != c.want {
+			t.Errorf("%s: Collision = %q, want %q", c.name, got, c.want)
+		}
+	}
+}
+
+func TestClaimOf(t *testing.T) {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ns", Name: "web"}}
+	svc.Spec.Ports = []corev1.ServicePort{{Port: 80}, {Port: 53, Protocol: corev1.ProtocolUDP}}
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "198.18.0.1"}}
+	if c := ClaimOf(svc); len(c.IPs) != 0 || !slices.Equal(c.Ports, []string{"TCP/80", "UDP/53"}) {
+		t.Errorf("a Service not on node addresses claims %+v", c)
+	}
+	svc.Status.Conditions = []metav1.Condition{{Type: "ironlb.io/IPAllocated", Status: metav1.ConditionTrue, Reason: "NodeAddresses"}}
+	if c := ClaimOf(svc); c.Service != "ns/web" || !slices.Equal(c.IPs, []netip.Addr{netip.MustParseAddr("198.18.0.1")}) {
+		t.Errorf("ClaimOf = %+v", c)
 	}
 }

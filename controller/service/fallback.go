@@ -13,6 +13,7 @@ import (
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/controller/nodeaddr"
+	"github.com/ironlb/ironlb/controller/request"
 	"github.com/ironlb/ironlb/internal/ipset"
 )
 
@@ -56,14 +57,46 @@ func (r *Reconciler) nodeAddresses(ctx context.Context, svc *corev1.Service, out
 		}
 		in.LocalNodes = nodeaddr.LocalNodes(slices.Items)
 	}
-	return fallbackOutcome(nodeaddr.Compute(in), fb, out.legacy), nil
+	res := nodeaddr.Compute(in)
+	collision, err := r.collision(ctx, svc, res)
+	if err != nil {
+		return out, err
+	}
+	return fallbackOutcome(res, fb, out.legacy, collision), nil
+}
+
+// collision checks the Service's node addresses and ports against the other Services of
+// ours on node addresses (see nodeaddr.Collision).
+func (r *Reconciler) collision(ctx context.Context, svc *corev1.Service, res nodeaddr.Result) (string, error) {
+	if len(res.Addresses) == 0 {
+		return "", nil
+	}
+	var list corev1.ServiceList
+	if err := r.Client.List(ctx, &list); err != nil {
+		return "", err
+	}
+	var others []nodeaddr.Claim
+	for i := range list.Items {
+		o := &list.Items[i]
+		if nodeaddr.InUse(o) && wantsFallback(o) && request.IsOurs(o, r.Class) {
+			others = append(others, nodeaddr.ClaimOf(o))
+		}
+	}
+	self := nodeaddr.ClaimOf(svc)
+	self.IPs = res.IPs()
+	return nodeaddr.Collision(self, others), nil
 }
 
 // fallbackOutcome is the Service's outcome with node addresses: True NodeAddresses naming
 // the nodes, or False NoNodeAddresses saying why each node gives none. Either message ends
 // with why no pool serves the Service, which is what makes a pool address come back.
-func fallbackOutcome(res nodeaddr.Result, fb *fallback, legacy []string) outcome {
+func fallbackOutcome(res nodeaddr.Result, fb *fallback, legacy []string, collision string) outcome {
 	why := fmt.Sprintf("(annotation %s). %s", ironlbv1.AnnotationNodeAddressFallback, fb.noPool)
+	if collision != "" {
+		return outcome{legacy: legacy, failure: ironlbv1.ReasonNoNodeAddresses,
+			cond: failed(ironlbv1.ReasonNoNodeAddresses,
+				fmt.Sprintf("Service %s cannot use node addresses: %s; use other ports, or wait until that Service leaves them %s", fb.service, collision, why))}
+	}
 	if len(res.Addresses) == 0 {
 		return outcome{legacy: legacy, failure: ironlbv1.ReasonNoNodeAddresses,
 			cond: failed(ironlbv1.ReasonNoNodeAddresses,

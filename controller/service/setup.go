@@ -19,6 +19,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
+	"github.com/ironlb/ironlb/controller/nodeaddr"
 	"github.com/ironlb/ironlb/controller/request"
 	"github.com/ironlb/ironlb/internal/trigger"
 )
@@ -43,6 +44,9 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager, workers int) error {
 		WatchesRawSource(retry.Source()).
 		Watches(&corev1.Node{}, handler.EnqueueRequestsFromMapFunc(r.fallbackServices), builder.WithPredicates(nodeEligibilityChanged())).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(r.localFallbackOf)).
+		// A Service that takes, changes or leaves node addresses may end or start a port
+		// collision of the others (see nodeaddr.Collision).
+		Watches(&corev1.Service{}, handler.EnqueueRequestsFromMapFunc(r.fallbackServices), builder.WithPredicates(onOrWantsNodeAddresses())).
 		WithOptions(controller.Options{MaxConcurrentReconciles: workers}).
 		Complete(r)
 }
@@ -93,6 +97,21 @@ func nodeEligibilityChanged() predicate.Predicate {
 			nodeCondition(o, corev1.NodeReady) != nodeCondition(n, corev1.NodeReady) ||
 			nodeCondition(o, corev1.NodeNetworkUnavailable) != nodeCondition(n, corev1.NodeNetworkUnavailable)
 	}}
+}
+
+// onOrWantsNodeAddresses lets through the events of Services that opted in to node
+// addresses or still hold them, so the others' events cost nothing.
+func onOrWantsNodeAddresses() predicate.Predicate {
+	is := func(o client.Object) bool {
+		svc, ok := o.(*corev1.Service)
+		return ok && (wantsFallback(svc) || nodeaddr.InUse(svc))
+	}
+	return predicate.Funcs{
+		CreateFunc:  func(e event.CreateEvent) bool { return is(e.Object) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return is(e.Object) },
+		UpdateFunc:  func(e event.UpdateEvent) bool { return is(e.ObjectOld) || is(e.ObjectNew) },
+		GenericFunc: func(e event.GenericEvent) bool { return false },
+	}
 }
 
 func nodeCondition(n *corev1.Node, t corev1.NodeConditionType) corev1.ConditionStatus {
