@@ -594,7 +594,7 @@ func TestBGP(t *testing.T) {
 // TestBGPAttributes: iBGP (the nodes share the router's AS, so LOCAL_PREF reaches it) over
 // one IPv4 session per node that carries both families (dualStackAddressFamily). Two
 // advertisements select one pool, to see their communities merged and the higher localPref
-// win; a third aggregates another pool.
+// win; a third aggregates another pool. Then one Service's annotations add to them.
 func TestBGPAttributes(t *testing.T) {
 	const asn = 64512
 	l := bgpLab(t, lab.Options{RouterASN: asn, NodeASN: asn}, func(l *lab.Lab) []client.Object {
@@ -627,7 +627,7 @@ func TestBGPAttributes(t *testing.T) {
 		}
 	})
 	all := l.Nodes
-	_, pods, a4, a6 := bgpService(t, l, "attrs", "attrs", "", l.Nodes[0].Name)
+	attrsSvc, pods, a4, a6 := bgpService(t, l, "attrs", "attrs", "", l.Nodes[0].Name)
 	_, aggPods, g4, g6 := bgpService(t, l, "agg", "agg", "", l.Nodes[1].Name)
 	waitSessions(t, l, l.Router, 30*time.Second, nodeAddrs(all, nodeV4), nil)
 
@@ -701,6 +701,10 @@ func TestBGPAttributes(t *testing.T) {
 			}
 			reachBGP(t, l, c.addr, aggPods[0].Name)
 		}
+	})
+
+	t.Run("a Service's own communities and localPref; a bad value is reported and changes nothing", func(t *testing.T) {
+		checkServiceAttributes(t, l, attrsSvc, a4, a6)
 	})
 }
 

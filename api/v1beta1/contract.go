@@ -11,6 +11,12 @@ const (
 	// separated, one per address family) the Service's addresses came from. The speaker
 	// reads it to find the pool of an address when pools overlap.
 	AnnotationAllocatedFromPool = "ironlb.io/ip-allocated-from-pool"
+	// AnnotationAllocatedSharing is written by the controller beside the pool annotation: a
+	// digest of the sharing request (sharing key, ports, traffic policy and, with Local,
+	// selector) the addresses were last confirmed under. When two Services claim one
+	// address at start-up and can no longer share it, the one whose sharing request changed
+	// while no controller watched gives it up, exactly as it would have at runtime.
+	AnnotationAllocatedSharing = "ironlb.io/ip-allocated-sharing"
 )
 
 // Condition types shared by the ironlb objects.
@@ -118,6 +124,36 @@ const (
 	// opt-in per Service because those ports are shared with the node and the addresses
 	// change as nodes come and go. "false" or no annotation: the Service waits for a pool.
 	AnnotationNodeAddressFallback = "ironlb.io/node-address-fallback"
+)
+
+// Annotations a user sets on a Service to give its BGP routes attributes of their own, on
+// top of what its BGPAdvertisements give. Both binaries read them through one parser
+// (internal/bgpattr); a bad value is ignored whole (the routes keep their advertisements'
+// attributes) and reported by the controller on ConditionBGPAttributes and an event.
+const (
+	// AnnotationBGPCommunities is a comma list of communities added to the Service's
+	// routes, each as a BGPAdvertisement writes it: AA:NN, large:A:B:C or a well-known
+	// name (no-export, ...).
+	AnnotationBGPCommunities = "ironlb.io/bgp-communities"
+	// AnnotationBGPLocalPref is a LOCAL_PREF (0-4294967295) that replaces the
+	// advertisements' localPref on the Service's routes; like theirs, it is sent to iBGP
+	// peers only.
+	AnnotationBGPLocalPref = "ironlb.io/bgp-local-pref"
+)
+
+// ConditionBGPAttributes is the Service condition, written by the controller alone, that
+// says whether the Service's BGP attribute annotations are valid and applied. Only
+// Services carrying one of them have it; it goes when they go.
+const ConditionBGPAttributes = "ironlb.io/BGPAttributes"
+
+// Reasons of the ConditionBGPAttributes condition; InvalidBGPAttributes is also the reason
+// of the Warning event raised when a value is refused.
+const (
+	// ReasonApplied: every annotation parsed; the speakers add them to the routes.
+	ReasonApplied = "Applied"
+	// ReasonInvalidBGPAttributes: an annotation is malformed; the message names it and
+	// the bad value, and the routes keep their advertisements' attributes.
+	ReasonInvalidBGPAttributes = "InvalidBGPAttributes"
 )
 
 // ConditionIPAllocated is the Service condition, written by the controller, that says

@@ -184,7 +184,7 @@ func (a *Allocator) Orphans() []string {
 }
 
 func (h *holding) assignment() Assignment {
-	as := Assignment{IPs: make([]netip.Addr, len(h.ips)), Pools: make([]string, len(h.ips))}
+	as := Assignment{IPs: make([]netip.Addr, len(h.ips)), Pools: make([]string, len(h.ips)), Sharing: h.profile.fingerprint()}
 	for i, held := range h.ips {
 		as.IPs[i], as.Pools[i] = held.ip, held.pool
 	}

@@ -19,8 +19,10 @@ import (
 // Only the first valid IP of each family counts. The Service's holding
 // becomes exactly those IPs. If a Service that cannot share with this one
 // already holds one of them, Claim records nothing and returns a
-// RequestedIPInUse *Error: the controller claims in creation order, so the
-// older Service keeps the IP.
+// RequestedIPInUse *Error: the Service that claimed first keeps the IP. The
+// controller claims unchanged Services before those whose sharing request
+// changed since their addresses were confirmed, each oldest first (see
+// package bootstrap), so the rule is the runtime one.
 func (a *Allocator) Claim(req Request, ips []netip.Addr, poolHint string) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -44,7 +46,7 @@ func (a *Allocator) Claim(req Request, ips []netip.Addr, poolHint string) error 
 		if b, ok := a.sharingVerdict(req.Service, prof, ip, nil); !ok {
 			return &Error{
 				Reason: RequestedIPInUse,
-				Message: fmt.Sprintf("Service %s had IP %s, but older Service %s holds it too and they cannot share it: %s; %s keeps it.",
+				Message: fmt.Sprintf("Service %s had IP %s, but Service %s, which claimed it first, holds it too and they cannot share it: %s; %s keeps it.",
 					req.Service, ip, b.service, b.why(), b.service),
 			}
 		}

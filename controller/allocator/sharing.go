@@ -1,6 +1,9 @@
 package allocator
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -32,6 +35,34 @@ func profileOf(req Request) shareProfile {
 
 func (p shareProfile) equal(o shareProfile) bool {
 	return p.key == o.key && p.local == o.local && slices.Equal(p.ports, o.ports) && maps.Equal(p.selector, o.selector)
+}
+
+// SharingFingerprint is a short digest of what decides whether the Service may share its
+// addresses: the sharing key, the ports, the traffic policy and, with Local, the selector
+// (the fields canShare reads). The controller records it on a Service whose holding it
+// confirmed, so that start-up can tell a Service whose sharing request changed while no
+// controller watched from one that did not (see Claim). Equal requests give equal
+// fingerprints whatever the order of their ports or selector labels.
+func SharingFingerprint(req Request) string { return profileOf(req).fingerprint() }
+
+func (p shareProfile) fingerprint() string {
+	ports := make([]string, len(p.ports))
+	for i, port := range p.ports {
+		ports[i] = fmt.Sprintf("%s/%d", port.Protocol, port.Port)
+	}
+	slices.Sort(ports)
+	canonical := struct {
+		Key      string            `json:"key"`
+		Ports    []string          `json:"ports"`
+		Local    bool              `json:"local"`
+		Selector map[string]string `json:"selector,omitempty"`
+	}{Key: p.key, Ports: ports, Local: p.local}
+	if p.local {
+		canonical.Selector = p.selector // encoding/json sorts map keys
+	}
+	data, _ := json.Marshal(canonical) // strings, bools and a string map always encode
+	sum := sha256.Sum256(data)
+	return hex.EncodeToString(sum[:6])
 }
 
 // canShare reports whether a Service with profile a may hold an IP that a

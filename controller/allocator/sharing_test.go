@@ -167,3 +167,47 @@ func TestWhyNotShare(t *testing.T) {
 		}
 	}
 }
+
+// TestSharingFingerprint: the fingerprint changes with every field canShare reads and with
+// nothing else, so start-up neither misses a changed sharing request nor takes a contested
+// address from a Service that only reordered its ports or relabelled a Cluster Service's pods.
+func TestSharingFingerprint(t *testing.T) {
+	base := sharer("ns/a", "k", 80, 443)
+	same := map[string]Request{
+		"ports reordered":          sharer("ns/a", "k", 443, 80),
+		"other Service, same view": sharer("ns/b", "k", 80, 443),
+		"selector, traffic Cluster": func() Request {
+			r := base
+			r.Selector = map[string]string{"app": "other"}
+			return r
+		}(),
+		"requested pool and IPs": func() Request {
+			r := base
+			r.Pool, r.Families = "p", []ipset.Family{ipset.IPv6}
+			return r
+		}(),
+	}
+	for name, r := range same {
+		if got, want := SharingFingerprint(r), SharingFingerprint(base); got != want {
+			t.Errorf("%s: fingerprint %s, want %s as before", name, got, want)
+		}
+	}
+	differ := map[string]Request{
+		"key":                       sharer("ns/a", "j", 80, 443),
+		"no key":                    sharer("ns/a", "", 80, 443),
+		"a port":                    sharer("ns/a", "k", 80, 8443),
+		"a port less":               sharer("ns/a", "k", 80),
+		"protocol":                  func() Request { r := sharer("ns/a", "k", 80, 443); r.Ports[0].Protocol = "UDP"; return r }(),
+		"traffic Local":             local(base, map[string]string{"app": "a"}),
+		"selector with Local":       local(base, map[string]string{"app": "b"}),
+		"selector label with Local": local(base, map[string]string{"app": "a", "tier": "web"}),
+	}
+	seen := map[string]string{SharingFingerprint(base): "base"}
+	for name, r := range differ {
+		fp := SharingFingerprint(r)
+		if prev, ok := seen[fp]; ok {
+			t.Errorf("%s: fingerprint %s is the same as for %s", name, fp, prev)
+		}
+		seen[fp] = name
+	}
+}

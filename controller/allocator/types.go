@@ -125,6 +125,9 @@ type Assignment struct {
 	// Pools names the pool of each IP, in the same order. It is "" for an
 	// IP that was claimed while no pool contained it.
 	Pools []string
+	// Sharing is the fingerprint of the sharing request the holding was last confirmed
+	// under (see SharingFingerprint); the controller records it on the Service.
+	Sharing string
 	// Missing explains, under PreferDualStack, each wanted family that the
 	// Service did not get, so the controller can say why in an event. It is
 	// empty when every wanted family was assigned.

@@ -178,7 +178,7 @@ func Run(ctx context.Context, o Options) error {
 	if err := wire(mgr, o, recorder); err != nil {
 		return err
 	}
-	if err := setupBGPCondition(mgr, cfg, o); err != nil {
+	if err := setupBGPCondition(mgr, cfg, o, recorder); err != nil {
 		return err
 	}
 	if err := mgr.AddHealthzCheck("ping", healthz.Ping); err != nil {
@@ -217,9 +217,9 @@ func wire(mgr manager.Manager, o Options, recorder events.EventRecorder) error {
 	return nil
 }
 
-// setupBGPCondition starts the writer of the Services' BGPAdvertised condition, with a
-// client of its own rate limit (see BGPConditionQPS).
-func setupBGPCondition(mgr manager.Manager, cfg *rest.Config, o Options) error {
+// setupBGPCondition starts the writer of the Services' BGPAdvertised and BGPAttributes
+// conditions, with a client of its own rate limit (see BGPConditionQPS).
+func setupBGPCondition(mgr manager.Manager, cfg *rest.Config, o Options, recorder events.EventRecorder) error {
 	wcfg := rest.CopyConfig(cfg)
 	wcfg.QPS, wcfg.Burst = float32(bgpcondition.DefaultQPS), bgpcondition.DefaultBurst
 	if o.BGPConditionQPS > 0 {
@@ -232,7 +232,8 @@ func setupBGPCondition(mgr manager.Manager, cfg *rest.Config, o Options) error {
 	if err != nil {
 		return err
 	}
-	r := &bgpcondition.Reconciler{Client: mgr.GetClient(), Writer: writer, Class: o.LoadBalancerClass, MinInterval: o.BGPConditionInterval}
+	r := &bgpcondition.Reconciler{Client: mgr.GetClient(), Writer: writer, Class: o.LoadBalancerClass, MinInterval: o.BGPConditionInterval,
+		Recorder: recorder}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("creating the BGP condition controller: %w", err)
 	}

@@ -6,6 +6,10 @@
 // status.nodes, which the speakers write. The decision (Decide) is pure; the reconciler
 // only reads, decides and writes, skipping unchanged conditions and spacing the writes of
 // one Service under flapping sessions.
+//
+// It also writes the ironlb.io/BGPAttributes condition (DecideAttributes), which says
+// whether the Service's BGP attribute annotations are valid: the same writer, the same
+// Service watch and the same write, and also controller-owned.
 package bgpcondition
 
 import (

@@ -9,6 +9,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -31,7 +32,8 @@ const (
 )
 
 // Reconciler keeps one Service's ironlb.io/BGPAdvertised condition true to the BGPPeers'
-// sessions. It runs on the leader only, so there is one writer.
+// sessions, and its ironlb.io/BGPAttributes condition true to its annotations. It runs on
+// the leader only, so there is one writer.
 type Reconciler struct {
 	// Client reads from the manager's cache.
 	Client client.Client
@@ -43,6 +45,8 @@ type Reconciler struct {
 	Class string
 	// MinInterval spaces the writes of one Service (DefaultMinInterval when zero).
 	MinInterval time.Duration
+	// Recorder raises the InvalidBGPAttributes event; nil raises none.
+	Recorder events.EventRecorder
 
 	now func() time.Time // time.Now, or a test's clock
 
@@ -50,8 +54,8 @@ type Reconciler struct {
 	last map[types.NamespacedName]time.Time // when each Service's condition was last written
 }
 
-// Reconcile reads what the condition depends on, decides it, and writes it when it
-// differs from the Service's, no sooner than MinInterval after the previous write.
+// Reconcile reads what the conditions depend on, decides them, and writes those that
+// differ from the Service's, no sooner than MinInterval after the previous write.
 func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
 	var svc corev1.Service
 	if err := r.Client.Get(ctx, req.NamespacedName, &svc); err != nil {
@@ -64,14 +68,28 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	if err != nil {
 		return reconcile.Result{}, err
 	}
-	d := Decide(in)
-	if !needsWrite(&svc, d) {
+	var changes []change
+	for _, c := range []change{
+		{ironlbv1.ConditionBGPAdvertised, Decide(in)},
+		{ironlbv1.ConditionBGPAttributes, DecideAttributes(&svc, r.Class)},
+	} {
+		if needsWrite(&svc, c) {
+			changes = append(changes, c)
+		}
+	}
+	if len(changes) == 0 {
 		return reconcile.Result{}, nil
 	}
 	if wait := r.wait(req.NamespacedName); wait > 0 {
 		return reconcile.Result{RequeueAfter: wait}, nil
 	}
-	return reconcile.Result{}, r.write(ctx, &svc, d)
+	return reconcile.Result{}, r.write(ctx, &svc, changes)
+}
+
+// change is a decision about one condition type of the Service.
+type change struct {
+	Type string
+	Decision
 }
 
 // read gathers the Decide input from the cache.
@@ -97,12 +115,12 @@ func (r *Reconciler) read(ctx context.Context, svc *corev1.Service) (Input, erro
 
 // needsWrite reports whether the decision differs from the Service's condition. A new
 // observedGeneration alone is no change, so editing a Service's spec costs no write here.
-func needsWrite(svc *corev1.Service, d Decision) bool {
-	switch d.Action {
+func needsWrite(svc *corev1.Service, c change) bool {
+	switch c.Action {
 	case Set:
-		return !status.SameCondition(&svc.Status.Conditions, d.Condition)
+		return !status.SameCondition(&svc.Status.Conditions, c.Condition)
 	case Remove:
-		return meta.FindStatusCondition(svc.Status.Conditions, ironlbv1.ConditionBGPAdvertised) != nil
+		return meta.FindStatusCondition(svc.Status.Conditions, c.Type) != nil
 	}
 	return false
 }
@@ -135,22 +153,28 @@ func (r *Reconciler) clock() time.Time {
 	return time.Now()
 }
 
-// write patches only this condition (a strategic merge patch merges a Service's
+// write patches only these conditions (a strategic merge patch merges a Service's
 // conditions by type, so the ones the allocator and the speakers write are kept) and
-// records the time, also of a refused write: a failing API server is not hammered.
-func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, d Decision) error {
+// records the time, also of a refused write: a failing API server is not hammered. A
+// BGPAttributes condition turned invalid is also told by a Warning event, once per write.
+func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, changes []change) error {
 	c := r.Writer
 	if c == nil {
 		c = r.Client
 	}
 	w := status.Writer{Client: c, Strategy: status.StrategicMergePatch, FieldManager: ironlbv1.ControllerName}
-	_, err := w.Write(ctx, svc, func() {
-		if d.Action == Remove {
-			meta.RemoveStatusCondition(&svc.Status.Conditions, ironlbv1.ConditionBGPAdvertised)
-			return
+	written, err := w.Write(ctx, svc, func() {
+		for _, ch := range changes {
+			if ch.Action == Remove {
+				meta.RemoveStatusCondition(&svc.Status.Conditions, ch.Type)
+				continue
+			}
+			meta.SetStatusCondition(&svc.Status.Conditions, ch.Condition)
 		}
-		meta.SetStatusCondition(&svc.Status.Conditions, d.Condition)
 	})
+	if written {
+		r.warnInvalid(svc, changes)
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.last == nil {
@@ -158,4 +182,14 @@ func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, d Decision)
 	}
 	r.last[client.ObjectKeyFromObject(svc)] = r.clock()
 	return err
+}
+
+// warnInvalid raises the InvalidBGPAttributes event of a written invalid condition.
+func (r *Reconciler) warnInvalid(svc *corev1.Service, changes []change) {
+	for _, ch := range changes {
+		if r.Recorder != nil && ch.Action == Set && ch.Condition.Reason == ironlbv1.ReasonInvalidBGPAttributes {
+			r.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, ironlbv1.ReasonInvalidBGPAttributes, ironlbv1.ActionBGP,
+				"%s", ch.Condition.Message)
+		}
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/tools/events"
 	"k8s.io/client-go/util/retry"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
@@ -41,6 +43,7 @@ func TestMain(m *testing.M) { os.Exit(testenv.Main(m, &env)) }
 type fixture struct {
 	ns, node, peer string
 	svc            *corev1.Service
+	recorder       *events.FakeRecorder // the events the reconciler raises
 }
 
 func setup(t *testing.T, name string, octet int, interval time.Duration) *fixture {
@@ -90,7 +93,8 @@ func (f *fixture) start(t *testing.T, class string, interval time.Duration) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := &Reconciler{Client: mgr.GetClient(), Class: class, MinInterval: interval}
+	f.recorder = events.NewFakeRecorder(100)
+	r := &Reconciler{Client: mgr.GetClient(), Class: class, MinInterval: interval, Recorder: f.recorder}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -237,4 +241,93 @@ func TestFlappingIsBounded(t *testing.T) {
 	if n > limit || n < 2 {
 		t.Errorf("%d condition writes in %v, want between 2 and %d (one per second)", n, elapsed, limit)
 	}
+}
+
+// The BGPAttributes condition follows the annotations: Applied when they are valid,
+// InvalidBGPAttributes with one Warning event when one is not, gone when they go; the
+// BGPAdvertised condition beside it is kept throughout.
+func TestAttributesCondition(t *testing.T) {
+	f := setup(t, "attrs", 33, time.Millisecond)
+	f.report(t, Established, 1)
+	f.waitCondition(t, 10*time.Second, metav1.ConditionTrue, ironlbv1.ReasonAdvertised)
+	annotate := func(kv map[string]*string) {
+		t.Helper()
+		err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+			var svc corev1.Service
+			if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(f.svc), &svc); err != nil {
+				return err
+			}
+			if svc.Annotations == nil {
+				svc.Annotations = map[string]string{}
+			}
+			for k, v := range kv {
+				if v == nil {
+					delete(svc.Annotations, k)
+				} else {
+					svc.Annotations[k] = *v
+				}
+			}
+			return env.Client.Update(context.Background(), &svc)
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	attrs := func() (*metav1.Condition, *metav1.Condition) {
+		var svc corev1.Service
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(f.svc), &svc); err != nil {
+			t.Fatal(err)
+		}
+		return meta.FindStatusCondition(svc.Status.Conditions, ironlbv1.ConditionBGPAttributes),
+			meta.FindStatusCondition(svc.Status.Conditions, ironlbv1.ConditionBGPAdvertised)
+	}
+	wait := func(what string, ok func(c *metav1.Condition) bool) *metav1.Condition {
+		t.Helper()
+		var c *metav1.Condition
+		testenv.Eventually(t, 10*time.Second, 20*time.Millisecond, what, func() error {
+			var adv *metav1.Condition
+			if c, adv = attrs(); !ok(c) {
+				return fmt.Errorf("BGPAttributes is %+v", c)
+			}
+			if adv == nil || adv.Reason != ironlbv1.ReasonAdvertised {
+				return fmt.Errorf("BGPAdvertised is %+v, want it kept", adv)
+			}
+			return nil
+		})
+		return c
+	}
+
+	annotate(map[string]*string{ironlbv1.AnnotationBGPCommunities: ptr.To("65000:100,no-export"), ironlbv1.AnnotationBGPLocalPref: ptr.To("400")})
+	c := wait("Applied", func(c *metav1.Condition) bool { return c != nil && c.Reason == ironlbv1.ReasonApplied })
+	if c.Status != metav1.ConditionTrue || !strings.Contains(c.Message, "localPref 400") {
+		t.Errorf("Applied condition %+v", c)
+	}
+	if len(f.recorder.Events) != 0 {
+		t.Errorf("an event for valid annotations: %s", <-f.recorder.Events)
+	}
+
+	annotate(map[string]*string{ironlbv1.AnnotationBGPCommunities: ptr.To("65000:100,bogus")})
+	c = wait("InvalidBGPAttributes", func(c *metav1.Condition) bool {
+		return c != nil && c.Reason == ironlbv1.ReasonInvalidBGPAttributes
+	})
+	if c.Status != metav1.ConditionFalse || !strings.Contains(c.Message, ironlbv1.AnnotationBGPCommunities) || !strings.Contains(c.Message, `"bogus"`) {
+		t.Errorf("invalid condition %+v, want it to name the annotation and the bad value", c)
+	}
+	select {
+	case ev := <-f.recorder.Events:
+		if !strings.Contains(ev, "Warning "+ironlbv1.ReasonInvalidBGPAttributes) || !strings.Contains(ev, `"bogus"`) {
+			t.Errorf("event %q, want a Warning %s naming the bad value", ev, ironlbv1.ReasonInvalidBGPAttributes)
+		}
+	case <-time.After(5 * time.Second):
+		t.Error("no event for the invalid annotation")
+	}
+	// Unrelated edits of the invalid Service raise no second event.
+	annotate(map[string]*string{"example.com/unrelated": ptr.To("1")})
+	time.Sleep(500 * time.Millisecond)
+	if n := len(f.recorder.Events); n != 0 {
+		t.Errorf("%d more events while the annotation stayed the same, want 0", n)
+	}
+
+	annotate(map[string]*string{ironlbv1.AnnotationBGPCommunities: nil, ironlbv1.AnnotationBGPLocalPref: nil})
+	wait("BGPAttributes removed", func(c *metav1.Condition) bool { return c == nil })
 }

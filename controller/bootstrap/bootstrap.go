@@ -84,23 +84,39 @@ func (c *Claimer) claim(ctx context.Context) (int, error) {
 	})
 	logger := log.FromContext(ctx).WithName("bootstrap")
 	claimed := 0
-	// A Service whose sharing-key annotation is malformed claims after the others, with the
-	// key its co-holders use (see allocator.Request.SharingKeyUnknown).
-	var unknownKey []claim
+	for _, cl := range claimOrder(items, c.Class) {
+		claimed += c.claimOne(logger, cl)
+	}
+	return claimed, nil
+}
+
+// claimOrder returns the claims of the Services (sorted by creation) in the order they
+// are made. When two Services claim one address and can no longer share it, the one that
+// claims first keeps it, so the order is the start-up side of the contested-address rule,
+// and it is the runtime one: a Service whose request changed gives up what no longer fits,
+// the others keep what they hold.
+//  1. Services whose sharing request is the one their addresses were last confirmed under
+//     (the ip-allocated-sharing annotation), oldest first;
+//  2. Services whose sharing request changed while no controller watched, or whose record
+//     is missing (an edit that replaced the annotations, or a Service from a release
+//     before the record), oldest first: they yield a contested address;
+//  3. Services whose sharing-key annotation is malformed, with the key their co-holders
+//     use (see allocator.Request.SharingKeyUnknown).
+func claimOrder(items []corev1.Service, class string) []claim {
+	var unchanged, changed, unknownKey []claim
 	for i := range items {
-		cl, ok := claimOf(&items[i], c.Class)
+		cl, ok := claimOf(&items[i], class)
 		switch {
 		case !ok:
 		case cl.req.SharingKeyUnknown:
 			unknownKey = append(unknownKey, cl)
+		case cl.sharingChanged:
+			changed = append(changed, cl)
 		default:
-			claimed += c.claimOne(logger, cl)
+			unchanged = append(unchanged, cl)
 		}
 	}
-	for _, cl := range unknownKey {
-		claimed += c.claimOne(logger, cl)
-	}
-	return claimed, nil
+	return slices.Concat(unchanged, changed, unknownKey)
 }
 
 // claim is what one Service claims at start-up.
@@ -108,6 +124,9 @@ type claim struct {
 	req  allocator.Request
 	ips  []netip.Addr
 	hint string
+	// sharingChanged: the Service's sharing request is not the one recorded when its
+	// addresses were last confirmed, or nothing is recorded.
+	sharingChanged bool
 }
 
 // claimOf reads a Service's claim: the addresses in its status and its request.
@@ -134,7 +153,8 @@ func claimOf(svc *corev1.Service, class string) (claim, bool) {
 	if req.Service == "" {
 		req = allocator.Request{Service: svc.Namespace + "/" + svc.Name, Namespace: svc.Namespace}
 	}
-	return claim{req: req, ips: ips, hint: svc.Annotations[ironlbv1.AnnotationAllocatedFromPool]}, true
+	return claim{req: req, ips: ips, hint: svc.Annotations[ironlbv1.AnnotationAllocatedFromPool],
+		sharingChanged: svc.Annotations[ironlbv1.AnnotationAllocatedSharing] != allocator.SharingFingerprint(req)}, true
 }
 
 // claimOne claims one Service's addresses and returns 1 if it got them.

@@ -103,8 +103,9 @@ func (r *Reconciler) poolsSynced(ctx context.Context) bool {
 
 // outcome is what the controller decided for a Service, before it is written.
 type outcome struct {
-	ips   []netip.Addr
-	pools []string
+	ips     []netip.Addr
+	pools   []string
+	sharing string // the holding's sharing fingerprint
 	// nodes names the node of each address for node-address fallback (nil otherwise).
 	nodes   []string
 	cond    condition
@@ -120,7 +121,7 @@ func (r *Reconciler) decide(svc *corev1.Service, nsLabels map[string]string, key
 	if err != nil {
 		// Bad input never costs a working Service its address: keep what it holds.
 		held, _ := r.Alloc.Holding(key)
-		return outcome{ips: held.IPs, pools: held.Pools, failure: request.InvalidAnnotation,
+		return outcome{ips: held.IPs, pools: held.Pools, sharing: held.Sharing, failure: request.InvalidAnnotation,
 			cond: failed(request.InvalidAnnotation, keeping(err.Error(), held.IPs))}
 	}
 	asg, err := r.Alloc.Assign(parsed.Request)
@@ -131,7 +132,7 @@ func (r *Reconciler) decide(svc *corev1.Service, nsLabels map[string]string, key
 			reason = string(aerr.Reason)
 		}
 		held, _ := r.Alloc.Holding(key)
-		out := outcome{ips: held.IPs, pools: held.Pools, legacy: parsed.Legacy, failure: reason,
+		out := outcome{ips: held.IPs, pools: held.Pools, sharing: held.Sharing, legacy: parsed.Legacy, failure: reason,
 			cond: failed(reason, keeping(err.Error(), held.IPs))}
 		// Only "no pool serves it" falls back: an exhausted pool still serves the Service,
 		// which waits for an address of it, and an address held is never given up.
@@ -140,7 +141,7 @@ func (r *Reconciler) decide(svc *corev1.Service, nsLabels map[string]string, key
 		}
 		return out
 	}
-	out := outcome{ips: asg.IPs, pools: asg.Pools, legacy: parsed.Legacy, cond: allocated(asg)}
+	out := outcome{ips: asg.IPs, pools: asg.Pools, sharing: asg.Sharing, legacy: parsed.Legacy, cond: allocated(asg)}
 	if len(asg.Missing) > 0 {
 		out.failure = string(asg.Missing[0].Reason)
 	}

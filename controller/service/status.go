@@ -88,52 +88,73 @@ func (r *Reconciler) write(ctx context.Context, svc *corev1.Service, out outcome
 			Message: truncate(out.cond.message), ObservedGeneration: svc.Generation,
 		})
 		if changed = !equality.Semantic.DeepEqual(orig, &svc.Status); changed {
-			// The pool annotation travels in the same request: for Services the API
+			// The recorded annotations travel in the same request: for Services the API
 			// server keeps metadata changes sent to /status (it resets only the spec), so
 			// each allocation costs one write instead of two.
-			setPoolAnnotation(svc, out.pools)
+			setRecordedAnnotations(svc, recordedAnnotations(out))
 		}
 	})
 	if err != nil || (changed && !wrote) {
 		return err // a Service that is gone needs no annotation or events
 	}
-	if err := r.annotatePools(ctx, svc, out.pools); err != nil {
+	if err := r.annotate(ctx, svc, recordedAnnotations(out)); err != nil {
 		return err
 	}
 	r.report(svc, before, out, condChanged)
 	return nil
 }
 
-// poolAnnotation is the ip-allocated-from-pool value: the pools of the addresses, in order,
-// without repeats.
-func poolAnnotation(pools []string) string { return strings.Join(uniquePools(pools), ",") }
-
-func setPoolAnnotation(svc *corev1.Service, pools []string) {
-	want := poolAnnotation(pools)
-	if want == "" {
-		delete(svc.Annotations, ironlbv1.AnnotationAllocatedFromPool)
-		return
+// recordedAnnotations are the annotations the controller records beside the status, by
+// name, "" for one that must be absent: the pools the addresses came from, and the sharing
+// fingerprint they were confirmed under (start-up reads both back, see package bootstrap).
+// A Service that holds nothing carries neither.
+func recordedAnnotations(out outcome) map[string]string {
+	rec := map[string]string{ironlbv1.AnnotationAllocatedFromPool: "", ironlbv1.AnnotationAllocatedSharing: ""}
+	if len(out.ips) > 0 {
+		rec[ironlbv1.AnnotationAllocatedFromPool] = strings.Join(uniquePools(out.pools), ",")
+		rec[ironlbv1.AnnotationAllocatedSharing] = out.sharing
 	}
-	if svc.Annotations == nil {
-		svc.Annotations = map[string]string{}
-	}
-	svc.Annotations[ironlbv1.AnnotationAllocatedFromPool] = want
+	return rec
 }
 
-// annotatePools records the pools the addresses came from when the status did not change
-// (so no status patch carried it), e.g. after an edit of the annotation by hand.
-func (r *Reconciler) annotatePools(ctx context.Context, svc *corev1.Service, pools []string) error {
-	want := poolAnnotation(pools)
-	have, present := svc.Annotations[ironlbv1.AnnotationAllocatedFromPool]
-	if have == want && (present || want == "") {
+// staleAnnotations returns the recorded annotations whose value on the Service differs
+// from want, with the wanted value (nil to remove one), as a merge patch's annotations.
+func staleAnnotations(svc *corev1.Service, want map[string]string) map[string]any {
+	stale := map[string]any{}
+	for name, value := range want {
+		have, present := svc.Annotations[name]
+		switch {
+		case value == "" && present:
+			stale[name] = nil
+		case value != "" && have != value:
+			stale[name] = value
+		}
+	}
+	return stale
+}
+
+func setRecordedAnnotations(svc *corev1.Service, want map[string]string) {
+	for name, value := range staleAnnotations(svc, want) {
+		if value == nil {
+			delete(svc.Annotations, name)
+			continue
+		}
+		if svc.Annotations == nil {
+			svc.Annotations = map[string]string{}
+		}
+		svc.Annotations[name] = value.(string)
+	}
+}
+
+// annotate writes the recorded annotations when the status did not change (so no status
+// write carried them), e.g. after an edit of one by hand, or a port change that kept the
+// address.
+func (r *Reconciler) annotate(ctx context.Context, svc *corev1.Service, want map[string]string) error {
+	stale := staleAnnotations(svc, want)
+	if len(stale) == 0 {
 		return nil
 	}
-	var value any = want
-	if want == "" {
-		value = nil
-	}
-	patch := map[string]any{"metadata": map[string]any{"annotations": map[string]any{ironlbv1.AnnotationAllocatedFromPool: value}}}
-	data, err := json.Marshal(patch)
+	data, err := json.Marshal(map[string]any{"metadata": map[string]any{"annotations": stale}})
 	if err != nil {
 		return err
 	}
@@ -176,7 +197,7 @@ func (r *Reconciler) report(svc *corev1.Service, before []netip.Addr, out outcom
 	}
 }
 
-// clearStatus removes the addresses, condition and annotation this controller wrote on a
+// clearStatus removes the addresses, condition and annotations this controller wrote on a
 // Service it no longer serves.
 func (r *Reconciler) clearStatus(ctx context.Context, svc *corev1.Service, released []netip.Addr) error {
 	w := status.Writer{Client: r.Client, Strategy: status.StrategicMergePatch, OptimisticLock: true, FieldManager: ironlbv1.ControllerName}
@@ -198,7 +219,7 @@ func (r *Reconciler) clearStatus(ctx context.Context, svc *corev1.Service, relea
 	if err != nil || (changed && !wrote) {
 		return err // a Service that is gone needs no annotation
 	}
-	return r.annotatePools(ctx, svc, nil)
+	return r.annotate(ctx, svc, recordedAnnotations(outcome{}))
 }
 
 // truncate keeps condition messages within the API's 32768-character limit.

@@ -100,6 +100,11 @@ func TestSpeakerStatusPolicy(t *testing.T) {
 		"remove the controller's condition": func(s *corev1.Service) {
 			meta.RemoveStatusCondition(&s.Status.Conditions, ironlbv1.ConditionIPAllocated)
 		},
+		// The controller alone writes it: a speaker could otherwise hide a bad annotation.
+		"set the controller's BGPAttributes condition": func(s *corev1.Service) {
+			status.SetCondition(&s.Status.Conditions, metav1.Condition{Type: ironlbv1.ConditionBGPAttributes,
+				Status: metav1.ConditionTrue, Reason: ironlbv1.ReasonApplied, Message: "forged"})
+		},
 		"add another condition": func(s *corev1.Service) {
 			status.SetCondition(&s.Status.Conditions, metav1.Condition{Type: "example.com/Other", Status: metav1.ConditionTrue, Reason: "Forged"})
 		},

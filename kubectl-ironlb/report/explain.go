@@ -34,7 +34,10 @@ type Explanation struct {
 	BGP        []BGPRoute      `json:"bgp,omitempty"`
 	// BGPCondition is the controller's ironlb.io/BGPAdvertised condition, as
 	// "Status Reason: message" (empty when the Service has none).
-	BGPCondition  string        `json:"bgpCondition,omitempty"`
+	BGPCondition string `json:"bgpCondition,omitempty"`
+	// BGPAttributes is the controller's ironlb.io/BGPAttributes condition (the Service's
+	// own communities and localPref annotations), the same way.
+	BGPAttributes string        `json:"bgpAttributes,omitempty"`
 	BGPNotes      []string      `json:"bgpNotes,omitempty"`
 	TrafficPolicy string        `json:"externalTrafficPolicy"`
 	TrafficNotes  []string      `json:"trafficNotes"`
@@ -115,7 +118,8 @@ func BuildExplanation(s *Snapshot, d *ServiceDetail, now time.Time) Explanation 
 	case len(e.Addresses) > 0:
 		e.L2, e.L2Notes = layer2(s, svc, pools)
 		e.BGP, e.BGPNotes = bgp(s, d, pools)
-		e.BGPCondition = bgpCondition(svc)
+		e.BGPCondition = conditionText(svc, ironlbv1.ConditionBGPAdvertised)
+		e.BGPAttributes = conditionText(svc, ironlbv1.ConditionBGPAttributes)
 	}
 	e.TrafficNotes = traffic(svc, d.EndpointSlices)
 	return e
@@ -263,10 +267,11 @@ func sessions(peers []ironlbv1.BGPPeer, names []string, prefix netip.Addr, node 
 	return out
 }
 
-// bgpCondition reads the controller's BGPAdvertised condition, which says whether the
-// routes below reach a peer with the session up.
-func bgpCondition(svc *corev1.Service) string {
-	c := meta.FindStatusCondition(svc.Status.Conditions, ironlbv1.ConditionBGPAdvertised)
+// conditionText reads one of the controller's BGP conditions as "Status Reason: message":
+// BGPAdvertised says whether the routes below reach a peer with the session up,
+// BGPAttributes whether the Service's own attribute annotations are applied.
+func conditionText(svc *corev1.Service, condType string) string {
+	c := meta.FindStatusCondition(svc.Status.Conditions, condType)
 	if c == nil {
 		return ""
 	}

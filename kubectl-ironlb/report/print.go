@@ -52,6 +52,9 @@ func PrintExplanation(out io.Writer, e Explanation) error {
 		if e.BGPCondition != "" {
 			w.Println("  " + ironlbv1.ConditionBGPAdvertised + ": " + e.BGPCondition)
 		}
+		if e.BGPAttributes != "" {
+			w.Println("  " + ironlbv1.ConditionBGPAttributes + ": " + e.BGPAttributes)
+		}
 		for _, r := range e.BGP {
 			var s []string
 			for _, ps := range r.Sessions {

@@ -91,19 +91,23 @@ func TestPoolState(t *testing.T) {
 	}
 }
 
-// explain shows the controller's BGPAdvertised condition under BGP, as it is written.
+// explain shows the controller's BGPAdvertised and BGPAttributes conditions under BGP, as
+// they are written.
 func TestExplainShowsBGPCondition(t *testing.T) {
 	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "web"}}
 	svc.Spec.Type = corev1.ServiceTypeLoadBalancer
 	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "198.18.0.10"}}
 	svc.Status.Conditions = []metav1.Condition{{Type: ironlbv1.ConditionBGPAdvertised, Status: metav1.ConditionTrue,
-		Reason: ironlbv1.ReasonAdvertised, Message: "advertised by 1 node to 1 peer (router 198.18.0.1): node-a"}}
+		Reason: ironlbv1.ReasonAdvertised, Message: "advertised by 1 node to 1 peer (router 198.18.0.1): node-a"},
+		{Type: ironlbv1.ConditionBGPAttributes, Status: metav1.ConditionFalse, Reason: ironlbv1.ReasonInvalidBGPAttributes,
+			Message: "annotation ironlb.io/bgp-local-pref: \"high\" is not a number"}}
 	e := BuildExplanation(&Snapshot{}, &ServiceDetail{Service: svc}, time.Now())
 	var b strings.Builder
 	if err := PrintExplanation(&b, e); err != nil {
 		t.Fatal(err)
 	}
-	want := "BGP:\n  ironlb.io/BGPAdvertised: True Advertised: advertised by 1 node to 1 peer (router 198.18.0.1): node-a\n"
+	want := "BGP:\n  ironlb.io/BGPAdvertised: True Advertised: advertised by 1 node to 1 peer (router 198.18.0.1): node-a\n" +
+		"  ironlb.io/BGPAttributes: False InvalidBGPAttributes: annotation ironlb.io/bgp-local-pref: \"high\" is not a number\n"
 	if !strings.Contains(b.String(), want) {
 		t.Errorf("explain output lacks %q:\n%s", want, b.String())
 	}

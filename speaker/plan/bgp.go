@@ -14,13 +14,34 @@ import (
 // Prefix is one route this node advertises. When several advertisements select addresses
 // in it, they combine: communities are the union, the highest localPref wins, and the
 // route goes to the union of their peers (any advertisement without peers means every
-// peer).
+// peer). A Service's ironlb.io/bgp-communities join the union, and its
+// ironlb.io/bgp-local-pref stands in for its advertisements' localPref before the highest
+// is taken, so with Services sharing the prefix the highest of theirs wins.
 type Prefix struct {
 	Prefix      netip.Prefix
 	Communities []ironlbv1.Community // sorted, no duplicates
 	LocalPref   *int64
 	Peers       []string // sorted; nil means every peer
 	Services    []string // "namespace/name", sorted
+}
+
+// add merges what one advertisement gives an address into its prefix. The Service's own
+// annotations (bgpattr) add communities, and their localPref replaces the advertisement's
+// for this Service; the highest localPref of every Service in the prefix wins (a shared
+// address or an aggregate carries several).
+func (p *Prefix) add(adv *ironlbv1.BGPAdvertisementSpec, addr address) {
+	p.Communities = append(p.Communities, adv.Communities...)
+	p.Communities = append(p.Communities, addr.bgp.Communities...)
+	lp := adv.LocalPref
+	if addr.bgp.LocalPref != nil {
+		lp = addr.bgp.LocalPref
+	}
+	if lp != nil && (p.LocalPref == nil || *lp > *p.LocalPref) {
+		v := *lp
+		p.LocalPref = &v
+	}
+	p.Peers = append(p.Peers, adv.Peers...)
+	p.Services = append(p.Services, addr.key)
 }
 
 // Prefixes returns the prefixes this node advertises, in prefix order. Unlike layer 2
@@ -54,16 +75,10 @@ func Prefixes(s Snapshot) []Prefix {
 				p = &Prefix{Prefix: prefix}
 				byPrefix[prefix] = p
 			}
-			p.Communities = append(p.Communities, adv.Communities...)
-			if adv.LocalPref != nil && (p.LocalPref == nil || *adv.LocalPref > *p.LocalPref) {
-				v := *adv.LocalPref
-				p.LocalPref = &v
-			}
+			p.add(adv, addr)
 			if len(adv.Peers) == 0 {
 				allPeers[prefix] = true
 			}
-			p.Peers = append(p.Peers, adv.Peers...)
-			p.Services = append(p.Services, addr.key)
 		}
 	}
 	out := make([]Prefix, 0, len(byPrefix))

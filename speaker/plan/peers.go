@@ -12,6 +12,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/bgpattr"
 	"github.com/ironlb/ironlb/speaker/bgp"
 )
 
@@ -265,7 +266,7 @@ func toRoutes(prefixes []Prefix) []bgp.Route {
 	for _, p := range prefixes {
 		r := bgp.Route{Prefix: p.Prefix, Peers: p.Peers}
 		for _, c := range p.Communities {
-			std, large, err := bgp.ParseCommunity(string(c))
+			std, large, err := bgpattr.ParseCommunity(string(c))
 			switch {
 			case err != nil: // refused by the CRD's validation; nothing to send
 			case std != nil:

@@ -21,6 +21,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/bgpattr"
 	"github.com/ironlb/ironlb/internal/ipset"
 	"github.com/ironlb/ironlb/internal/lbservice"
 )
@@ -71,6 +72,10 @@ type address struct {
 	svc  *corev1.Service
 	key  string // "namespace/name"
 	pool *compiledPool
+	// bgp are the attributes the Service's annotations add to its routes (none when
+	// they are malformed: the controller reports that, and the routes keep their
+	// advertisements' attributes).
+	bgp bgpattr.Attributes
 }
 
 type compiledPool struct {
@@ -91,13 +96,14 @@ func compile(s Snapshot) compiled {
 			continue
 		}
 		key := serviceKey(svc)
+		attrs, _ := bgpattr.Parse(svc.Annotations) // once per Service, not per address
 		for _, ing := range svc.Status.LoadBalancer.Ingress {
 			ip, err := netip.ParseAddr(ing.IP)
 			if err != nil {
 				continue // a hostname, or garbage: nothing to announce
 			}
 			if pool := poolOf(ip, svc, pools); pool != nil {
-				c.addresses = append(c.addresses, address{ip: ip, svc: svc, key: key, pool: pool})
+				c.addresses = append(c.addresses, address{ip: ip, svc: svc, key: key, pool: pool, bgp: attrs})
 			}
 		}
 	}
