@@ -185,7 +185,10 @@ func setupCluster(t *testing.T) map[string]string {
 	waitCondition(t, "full", "two", func(c *metav1.Condition) bool { return c.Status == metav1.ConditionTrue })
 	// One Service per reason the controller gives for having no address.
 	pending := map[string]*corev1.Service{
-		"NoMatchingPool":       service("demo", "no-pool", map[string]string{ironlbv1.AnnotationAddressPool: "missing"}, 80, nil),
+		"NoMatchingPool": service("demo", "no-pool", map[string]string{ironlbv1.AnnotationAddressPool: "missing"}, 80, nil),
+		// The test's nodes report no Ready condition: none can give node addresses.
+		"NoNodeAddresses": service("demo", "no-node", map[string]string{ironlbv1.AnnotationAddressPool: "missing",
+			ironlbv1.AnnotationNodeAddressFallback: "true"}, 80, nil),
 		"PoolExhausted":        service("full", "three", map[string]string{ironlbv1.AnnotationAddressPool: "small"}, 80, nil),
 		"RequestedIPNotInPool": service("demo", "outside", map[string]string{key: "198.18.200.1"}, 80, nil),
 		"RequestedIPInUse":     service("demo", "taken", map[string]string{key: "198.18.100.10"}, 443, nil),

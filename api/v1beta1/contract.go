@@ -118,6 +118,12 @@ const (
 	AnnotationLoadBalancerIPs = "ironlb.io/loadBalancerIPs"
 	AnnotationAddressPool     = "ironlb.io/address-pool"
 	AnnotationAllowSharedIP   = "ironlb.io/allow-shared-ip"
+	// AnnotationNodeAddressFallback: "true" lets a Service that no IPAddressPool serves
+	// (NoMatchingPool) use the InternalIPs of the eligible nodes instead, like k3s's
+	// ServiceLB; kube-proxy then takes the Service's ports on those node addresses. It is
+	// opt-in per Service because those ports are shared with the node and the addresses
+	// change as nodes come and go. "false" or no annotation: the Service waits for a pool.
+	AnnotationNodeAddressFallback = "ironlb.io/node-address-fallback"
 )
 
 // Annotations a user sets on a Service to give its BGP routes attributes of their own, on
@@ -168,6 +174,15 @@ const (
 	// spec.serviceAllocation does not select it (tenancy); the message names the pool and
 	// the rule.
 	ReasonPoolNotAllowed = "PoolNotAllowed"
+)
+
+// Reasons of ConditionIPAllocated for a Service with AnnotationNodeAddressFallback that no
+// pool serves. NodeAddresses is True: the Service's ingress is the InternalIPs of the nodes
+// the message names. NoNodeAddresses is False (and the reason of the AllocationFailed
+// event): no node is eligible, and the message says why for each.
+const (
+	ReasonNodeAddresses   = "NodeAddresses"
+	ReasonNoNodeAddresses = "NoNodeAddresses"
 )
 
 // ConditionShrunk is True on a pool when Services hold addresses it no longer contains.

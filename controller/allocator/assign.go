@@ -21,7 +21,7 @@ func (a *Allocator) Assign(req Request) (Assignment, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 
-	want := wantedFamilies(req)
+	want := WantedFamilies(req)
 	if err := checkRequestedFamilies(req, want); err != nil {
 		// A contradiction in the Service itself: no release elsewhere can fix it.
 		delete(a.waiting, req.Service)
@@ -96,9 +96,9 @@ func (a *Allocator) finish(service string, prof shareProfile, want []ipset.Famil
 	return h.assignment()
 }
 
-// wantedFamilies turns spec.ipFamilies and the policy into the families to
+// WantedFamilies turns spec.ipFamilies and the policy into the families to
 // hold: the first one for SingleStack, all of them (deduplicated) otherwise.
-func wantedFamilies(req Request) []ipset.Family {
+func WantedFamilies(req Request) []ipset.Family {
 	var want []ipset.Family
 	for _, f := range req.Families {
 		if (f == ipset.IPv4 || f == ipset.IPv6) && !slices.Contains(want, f) {

@@ -145,7 +145,7 @@ func (w *world) randomRequest(service string, held map[string]Assignment) Reques
 	}
 	r.Policy = FamilyPolicy(w.rng.IntN(3))
 	if w.rng.IntN(5) == 0 {
-		want := wantedFamilies(r)
+		want := WantedFamilies(r)
 		f := want[w.rng.IntN(len(want))]
 		r.IPs = []netip.Addr{w.randomRange(f).First}
 		// Half the time ask for an IP someone holds, to exercise sharing
@@ -222,7 +222,7 @@ func (w *world) step(t *testing.T, step int) {
 		req = w.randomRequest(target, before)
 		req.IPs, req.Pool = nil, ""
 		var claimIPs []netip.Addr
-		for _, f := range wantedFamilies(req) {
+		for _, f := range WantedFamilies(req) {
 			claimIPs = append(claimIPs, w.randomRange(f).First)
 		}
 		if w.a.Claim(req, claimIPs, propPools[w.rng.IntN(len(propPools))]) == nil {
@@ -403,7 +403,7 @@ func (w *world) reference(req Request, held map[string]Assignment) refResult {
 		})
 		noMatch = len(cands) == 0
 	}
-	r := refResult{want: wantedFamilies(req), ips: map[ipset.Family]netip.Addr{}, reasons: map[ipset.Family]Reason{}}
+	r := refResult{want: WantedFamilies(req), ips: map[ipset.Family]netip.Addr{}, reasons: map[ipset.Family]Reason{}}
 	for _, f := range r.want {
 		switch {
 		case noMatch:

@@ -20,6 +20,7 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/allocator"
+	"github.com/ironlb/ironlb/controller/nodeaddr"
 	"github.com/ironlb/ironlb/controller/pool"
 	"github.com/ironlb/ironlb/controller/request"
 )
@@ -130,7 +131,9 @@ type claim struct {
 
 // claimOf reads a Service's claim: the addresses in its status and its request.
 func claimOf(svc *corev1.Service, class string) (claim, bool) {
-	if !request.IsOurs(svc, class) {
+	if !request.IsOurs(svc, class) || nodeaddr.InUse(svc) {
+		// Node addresses are no pool's: the Service holds nothing, waits for a pool, and
+		// its reconcile recomputes them from the nodes.
 		return claim{}, false
 	}
 	var ips []netip.Addr

@@ -12,6 +12,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/internal/ipset"
 	"github.com/ironlb/ironlb/internal/lbservice"
@@ -36,6 +37,9 @@ type Parsed struct {
 	// Legacy lists the MetalLB annotations that were used, so the controller can tell the
 	// user about the ironlb form.
 	Legacy []string
+	// NodeAddressFallback is the ironlb.io/node-address-fallback annotation: when no pool
+	// serves the Service, it takes the eligible nodes' InternalIPs (see nodeaddr).
+	NodeAddressFallback bool
 }
 
 // FromService builds the allocation request of a LoadBalancer Service. nsLabels are the
@@ -104,6 +108,15 @@ func FromService(svc *corev1.Service, nsLabels map[string]string) (Parsed, error
 		if req.SharingKey = strings.TrimSpace(v); req.SharingKey == "" {
 			req.SharingKeyUnknown = true
 			errs = append(errs, &Error{fmt.Sprintf("annotation %s is empty; give a sharing key that the Services sharing an IP have in common", key)})
+		}
+	}
+	if v, ok := svc.Annotations[ironlbv1.AnnotationNodeAddressFallback]; ok {
+		switch strings.TrimSpace(v) {
+		case "true":
+			p.NodeAddressFallback = true
+		case "false":
+		default:
+			errs = append(errs, &Error{fmt.Sprintf("annotation %s: %q is neither \"true\" nor \"false\"", ironlbv1.AnnotationNodeAddressFallback, v)})
 		}
 	}
 	p.Request = req

@@ -268,6 +268,11 @@ func TestFromServiceErrors(t *testing.T) {
 			want: []string{"metallb.io/allow-shared-ip", "empty"},
 		},
 		{
+			name: "node-address-fallback neither true nor false",
+			svc:  service(map[string]string{"ironlb.io/node-address-fallback": "yes"}),
+			want: []string{"ironlb.io/node-address-fallback", `"yes"`},
+		},
+		{
 			name: "unknown ipFamily",
 			svc:  service(nil, withFamilies(corev1.IPv4Protocol, "IPv5")),
 			want: []string{"spec.ipFamilies", `"IPv5"`},
@@ -289,6 +294,27 @@ func TestFromServiceErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestFromServiceNodeAddressFallback(t *testing.T) {
+	for value, want := range map[string]bool{"": false, "true": true, " true ": true, "false": false} {
+		ann := map[string]string{"ironlb.io/node-address-fallback": value}
+		if value == "" {
+			ann = nil
+		}
+		p, err := request.FromService(service(ann), nil)
+		if err != nil {
+			t.Fatalf("%q: %v", value, err)
+		}
+		if p.NodeAddressFallback != want {
+			t.Errorf("annotation %q: NodeAddressFallback = %v, want %v", value, p.NodeAddressFallback, want)
+		}
+	}
+	// MetalLB has no such annotation: its prefixes must not switch the fallback on.
+	p, _ := request.FromService(service(map[string]string{"metallb.io/node-address-fallback": "true"}), nil)
+	if p.NodeAddressFallback || len(p.Legacy) > 0 {
+		t.Errorf("metallb.io/node-address-fallback was read: %+v", p)
 	}
 }
 

@@ -21,6 +21,7 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/allocator"
+	"github.com/ironlb/ironlb/controller/nodeaddr"
 	"github.com/ironlb/ironlb/controller/request"
 	"github.com/ironlb/ironlb/internal/ipset"
 )
@@ -72,8 +73,15 @@ func (r *Reconciler) Reconcile(ctx context.Context, req reconcile.Request) (reco
 	out := r.decide(&svc, ns.Labels, key)
 	if out.failure != "" && out.failure != request.InvalidAnnotation && !r.poolsSynced(ctx) {
 		// A pool created just before the Service would otherwise cause a false "no pool"
-		// condition and event: wait until the allocator has every pool the cache holds.
+		// condition and event (or node addresses it does not need): wait until the
+		// allocator has every pool the cache holds.
 		return reconcile.Result{RequeueAfter: 200 * time.Millisecond}, nil
+	}
+	if out.fallback != nil {
+		var err error
+		if out, err = r.nodeAddresses(ctx, &svc, out); err != nil {
+			return reconcile.Result{}, err
+		}
 	}
 	return reconcile.Result{}, r.write(ctx, &svc, out)
 }
@@ -98,9 +106,14 @@ type outcome struct {
 	ips     []netip.Addr
 	pools   []string
 	sharing string // the holding's sharing fingerprint
+	// nodes names the node of each address for node-address fallback (nil otherwise).
+	nodes   []string
 	cond    condition
 	legacy  []string
 	failure string // the reason of a failed or partial allocation, for metrics
+	// fallback is set when no pool serves the Service, it holds nothing and it opted in to
+	// node addresses: the reconciler then reads the nodes and decides with nodeaddr.
+	fallback *fallback
 }
 
 func (r *Reconciler) decide(svc *corev1.Service, nsLabels map[string]string, key string) outcome {
@@ -119,8 +132,14 @@ func (r *Reconciler) decide(svc *corev1.Service, nsLabels map[string]string, key
 			reason = string(aerr.Reason)
 		}
 		held, _ := r.Alloc.Holding(key)
-		return outcome{ips: held.IPs, pools: held.Pools, sharing: held.Sharing, legacy: parsed.Legacy, failure: reason,
+		out := outcome{ips: held.IPs, pools: held.Pools, sharing: held.Sharing, legacy: parsed.Legacy, failure: reason,
 			cond: failed(reason, keeping(err.Error(), held.IPs))}
+		// Only "no pool serves it" falls back: an exhausted pool still serves the Service,
+		// which waits for an address of it, and an address held is never given up.
+		if reason == ironlbv1.ReasonNoMatchingPool && parsed.NodeAddressFallback && len(held.IPs) == 0 {
+			out.fallback = fallbackOf(parsed.Request, err.Error())
+		}
+		return out
 	}
 	out := outcome{ips: asg.IPs, pools: asg.Pools, sharing: asg.Sharing, legacy: parsed.Legacy, cond: allocated(asg)}
 	if len(asg.Missing) > 0 {
@@ -164,6 +183,9 @@ func uniquePools(pools []string) []string {
 // changed) and removes what this controller wrote on it.
 func (r *Reconciler) stopServing(ctx context.Context, svc *corev1.Service, key string) error {
 	released := r.release(key)
+	if nodeaddr.InUse(svc) {
+		released = append(released, ingressIPs(svc.Status.LoadBalancer.Ingress)...)
+	}
 	if err := r.clearStatus(ctx, svc, released); err != nil {
 		return err
 	}

@@ -167,8 +167,8 @@ func (r *Reconciler) report(svc *corev1.Service, before []netip.Addr, out outcom
 	var added []string
 	for i, ip := range out.ips {
 		if !slices.Contains(before, ip) {
-			added = append(added, fmt.Sprintf("%s from pool %s", ip, out.pools[i]))
-			if r.Metrics != nil {
+			added = append(added, out.added(i))
+			if r.Metrics != nil && out.nodes == nil {
 				r.Metrics.Allocated(out.pools[i])
 			}
 		}

@@ -15,6 +15,7 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/allocator"
+	"github.com/ironlb/ironlb/controller/nodeaddr"
 	"github.com/ironlb/ironlb/internal/ipset"
 	"github.com/ironlb/ironlb/internal/lbservice"
 	"github.com/ironlb/ironlb/speaker/plan"
@@ -47,6 +48,8 @@ type Explanation struct {
 type AddressReport struct {
 	IP   string `json:"ip"`
 	Pool string `json:"pool,omitempty"`
+	// Node is true for a node's InternalIP (node-address fallback), which is no pool's.
+	Node bool `json:"nodeAddress,omitempty"`
 }
 
 // Pending says why a Service has no address (or not all of them) and what to change.
@@ -94,7 +97,12 @@ func BuildExplanation(s *Snapshot, d *ServiceDetail, now time.Time) Explanation 
 	}
 	sets := poolSets(s.Pools)
 	pools := map[string]bool{}
+	onNodes := nodeaddr.InUse(svc)
 	for _, ip := range IngressIPs(svc.Status.LoadBalancer.Ingress) {
+		if onNodes {
+			e.Addresses = append(e.Addresses, AddressReport{IP: ip.String(), Node: true})
+			continue
+		}
 		pool := PoolOf(ip, svc.Annotations[ironlbv1.AnnotationAllocatedFromPool], sets)
 		e.Addresses = append(e.Addresses, AddressReport{IP: ip.String(), Pool: pool})
 		if pool != "" {
@@ -102,7 +110,12 @@ func BuildExplanation(s *Snapshot, d *ServiceDetail, now time.Time) Explanation 
 		}
 	}
 	e.Allocation, e.Pending = allocation(svc)
-	if len(e.Addresses) > 0 {
+	switch {
+	case onNodes:
+		// Node addresses are reachable already: the advertisements do not apply.
+		e.L2Notes = []string{"node addresses: nothing is announced with ARP/NDP; " + NodeAddresses.Meaning}
+		e.BGPNotes = []string{"node addresses: nothing is advertised by BGP"}
+	case len(e.Addresses) > 0:
 		e.L2, e.L2Notes = layer2(s, svc, pools)
 		e.BGP, e.BGPNotes = bgp(s, d, pools)
 		e.BGPCondition = conditionText(svc, ironlbv1.ConditionBGPAdvertised)
@@ -134,6 +147,8 @@ func allocation(svc *corev1.Service) (string, *Pending) {
 		return fmt.Sprintf("spec.loadBalancerClass is %q: the default ironlb controller serves only Services without a class; an ironlb controller started with --load-balancer-class=%s, or another load balancer, must serve it", *svc.Spec.LoadBalancerClass, *svc.Spec.LoadBalancerClass), nil
 	case c == nil:
 		return "no " + ironlbv1.ConditionIPAllocated + " condition: the ironlb controller has not handled this Service yet; is it running? (kubectl get pods -A -l app.kubernetes.io/name=ironlb)", nil
+	case c.Status == metav1.ConditionTrue && c.Reason == ironlbv1.ReasonNodeAddresses:
+		return "node addresses: " + c.Message, nil
 	case c.Status == metav1.ConditionTrue:
 		if _, waiting, ok := strings.Cut(c.Message, "; still waiting: "); ok {
 			reason := reasonIn(waiting)

@@ -26,7 +26,10 @@ func PrintExplanation(out io.Writer, e Explanation) error {
 			label = "            "
 		}
 		pool := "in no pool (kept from before)"
-		if a.Pool != "" {
+		switch {
+		case a.Node:
+			pool = "a node's InternalIP (" + ironlbv1.AnnotationNodeAddressFallback + ")"
+		case a.Pool != "":
 			pool = "from pool " + a.Pool
 		}
 		w.Printf("%s %s %s\n", label, a.IP, pool)

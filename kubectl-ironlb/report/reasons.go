@@ -1,6 +1,7 @@
 package report
 
 import (
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/controller/request"
 )
@@ -13,8 +14,8 @@ type Reason struct {
 }
 
 // Reasons covers every reason the controller writes when a Service has no address (the
-// allocator's reasons and the request parser's InvalidAnnotation). A test checks that no
-// reason is missing.
+// allocator's reasons, the request parser's InvalidAnnotation and node-address fallback's
+// NoNodeAddresses). A test checks that no reason is missing.
 var Reasons = map[string]Reason{
 	string(allocator.NoMatchingPool): {
 		Meaning: "no IPAddressPool may give this Service an address: the pool it asks for (ironlb.io/address-pool) does not exist or overlaps an older pool, or, when it asks for none, every pool is left out by its serviceAllocation, by autoAssign: false or by an overlap",
@@ -44,10 +45,21 @@ var Reasons = map[string]Reason{
 		Meaning: "the Service needs an address of a family (spec.ipFamilies, spec.ipFamilyPolicy) that none of its pools has, or it requests an address of a family it does not use",
 		Fix:     "add addresses of that family to a pool, or change spec.ipFamilyPolicy (PreferDualStack takes what exists) or spec.ipFamilies, or request an address of the Service's family",
 	},
+	ironlbv1.ReasonNoNodeAddresses: {
+		Meaning: "the Service opted in to node addresses (ironlb.io/node-address-fallback: \"true\") because no IPAddressPool serves it, but no node may take its traffic: each is NotReady, cordoned, excluded from load balancers (node.kubernetes.io/exclude-from-external-load-balancers), has NetworkUnavailable, has its kubelet on a TCP port of the Service, has no InternalIP of the Service's families, or, with externalTrafficPolicy: Local, has no ready endpoint; the message names each node and why. It is also given when an older Service on node addresses already takes one of this Service's ports (same protocol) on those addresses, which kube-proxy could not tell apart",
+		Fix:     "bring a node back (Ready, uncordoned), give nodes an InternalIP of the Service's family (or change spec.ipFamilies), move the Service off the kubelet's port, run a ready pod of the Service (externalTrafficPolicy: Local), use ports the older Service the message names does not use, or create an IPAddressPool that serves the Service",
+	},
 	request.InvalidAnnotation: {
 		Meaning: "an ironlb or MetalLB annotation, or spec.loadBalancerIP, has a value the controller cannot read; the message names it. A Service that already has an address keeps it",
 		Fix:     "correct the value the message names (for example one address per family in ironlb.io/loadBalancerIPs, comma separated)",
 	},
+}
+
+// NodeAddresses explains the True reason of a Service on node addresses, which is no
+// pending reason but still surprises: its addresses are its nodes'.
+var NodeAddresses = Reason{
+	Meaning: "no IPAddressPool serves the Service, and it opted in to node addresses (ironlb.io/node-address-fallback: \"true\"): its external addresses are the InternalIPs of the eligible nodes, and kube-proxy on each takes the Service's ports on them (a port the node already uses collides). Nothing is announced by ARP/NDP or BGP, and the addresses change as nodes come and go",
+	Fix:     "nothing, if node addresses are what you want; for a stable address of its own, create an IPAddressPool that serves the Service (it moves to the pool's address)",
 }
 
 // unknownReason explains a reason this version of the plugin does not know.

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/request"
 	"github.com/ironlb/ironlb/internal/repo"
 )
@@ -87,7 +88,7 @@ func contractStrings(t *testing.T, path string) map[string]string {
 }
 
 func TestEveryPendingReasonIsExplained(t *testing.T) {
-	reasons := append(allocatorReasons(t), request.InvalidAnnotation)
+	reasons := append(allocatorReasons(t), request.InvalidAnnotation, ironlbv1.ReasonNoNodeAddresses)
 	if len(reasons) < 7 {
 		t.Fatalf("found only %v in the allocator's source", reasons)
 	}

@@ -112,3 +112,31 @@ func TestExplainShowsBGPCondition(t *testing.T) {
 		t.Errorf("explain output lacks %q:\n%s", want, b.String())
 	}
 }
+
+func TestExplainNodeAddresses(t *testing.T) {
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "web",
+		Annotations: map[string]string{ironlbv1.AnnotationNodeAddressFallback: "true"}}}
+	svc.Spec.Type = corev1.ServiceTypeLoadBalancer
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "198.18.0.11"}, {IP: "198.18.0.12"}}
+	svc.Status.Conditions = []metav1.Condition{{Type: ironlbv1.ConditionIPAllocated, Status: metav1.ConditionTrue,
+		Reason: ironlbv1.ReasonNodeAddresses, Message: "Service demo/web uses the InternalIPs of 2 nodes a (198.18.0.11), b (198.18.0.12)"}}
+	// A pool that contains a node address must not make it look like the pool's.
+	pool := ironlbv1.IPAddressPool{ObjectMeta: metav1.ObjectMeta{Name: "wide"}, Spec: ironlbv1.IPAddressPoolSpec{Addresses: []ironlbv1.AddressRange{"198.18.0.0/24"}}}
+	e := BuildExplanation(&Snapshot{Pools: []ironlbv1.IPAddressPool{pool}}, &ServiceDetail{Service: svc}, time.Now())
+	if e.Pending != nil || !strings.HasPrefix(e.Allocation, "node addresses: Service demo/web uses") {
+		t.Errorf("allocation %q, pending %+v", e.Allocation, e.Pending)
+	}
+	var b strings.Builder
+	if err := PrintExplanation(&b, e); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"198.18.0.11 a node's InternalIP (ironlb.io/node-address-fallback)",
+		"node addresses: nothing is announced with ARP/NDP", "node addresses: nothing is advertised by BGP"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("explain output lacks %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "from pool wide") || strings.Contains(b.String(), "L2Advertisement") {
+		t.Errorf("node addresses explained as a pool's:\n%s", b.String())
+	}
+}
