@@ -12,7 +12,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -23,7 +22,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
-	"github.com/ironlb/ironlb/internal/status"
 	"github.com/ironlb/ironlb/internal/trigger"
 	"github.com/ironlb/ironlb/speaker/layer2"
 	"github.com/ironlb/ironlb/speaker/membership"
@@ -62,6 +60,8 @@ type layer2Reconciler struct {
 	peersSince time.Time
 	// gossip remembers what the isolation verdict needs across reconciles.
 	gossip gossipView
+	// conditions writes the L2Announced conditions the plans want, outside the reconcile.
+	conditions *conditionWriter
 
 	mu        sync.Mutex
 	owners    map[netip.Addr][]string  // last owned services per IP, for foreign-reply events
@@ -98,6 +98,10 @@ const joinGrace = 3 * time.Second
 func (a *layer2Reconciler) setup(mgr manager.Manager) error {
 	kick := trigger.New(10 * time.Millisecond)
 	if err := mgr.Add(kick); err != nil {
+		return err
+	}
+	a.conditions = newConditionWriter(a.client, a.recorder)
+	if err := mgr.Add(a.conditions); err != nil {
 		return err
 	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
@@ -208,39 +212,10 @@ func (a *layer2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 		// signals nothing, so look again soon.
 		again.RequeueAfter = time.Second
 	}
-	return again, a.report(ctx, p.Conditions)
-}
-
-// report writes the L2Announced conditions this node reports. Writes happen only when a
-// condition changes, so steady state costs nothing and failover does not wait for them.
-func (a *layer2Reconciler) report(ctx context.Context, conds []plan.ServiceCondition) error {
-	w := status.Writer{Client: a.client, Strategy: status.StrategicMergePatch}
-	var firstErr error
-	for _, sc := range conds {
-		svc, c := sc.Service, sc.Condition
-		written, err := w.Write(ctx, svc, func() {
-			if sc.Remove {
-				meta.RemoveStatusCondition(&svc.Status.Conditions, c.Type)
-				return
-			}
-			status.SetCondition(&svc.Status.Conditions, c)
-		})
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		if !written || sc.Remove {
-			continue
-		}
-		if c.Status == metav1.ConditionTrue {
-			a.recorder.Eventf(svc, nil, corev1.EventTypeNormal, ironlbv1.ReasonAnnouncing, ironlbv1.ActionAnnounce, "%s", c.Message)
-		} else {
-			a.recorder.Eventf(svc, nil, corev1.EventTypeWarning, ironlbv1.EventNotAnnounced, ironlbv1.ActionAnnounce, "%s", c.Message)
-		}
-	}
-	return firstErr
+	// The conditions are written by their own worker: steady state writes nothing, and
+	// neither failover nor the next plan waits for the API server.
+	a.conditions.Set(p.Conditions)
+	return again, nil
 }
 
 // foreignReply is the split-brain alarm: another MAC answers for an address this node owns.
