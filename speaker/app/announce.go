@@ -15,8 +15,10 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
@@ -96,7 +98,7 @@ func recordSplit(record map[netip.Addr]time.Time, ip netip.Addr, now time.Time, 
 const joinGrace = 3 * time.Second
 
 func (a *layer2Reconciler) setup(mgr manager.Manager) error {
-	kick := trigger.New(10 * time.Millisecond)
+	kick := trigger.NewCoalescer(batchQuiet, batchMax)
 	if err := mgr.Add(kick); err != nil {
 		return err
 	}
@@ -110,14 +112,14 @@ func (a *layer2Reconciler) setup(mgr manager.Manager) error {
 	})); err != nil {
 		return err
 	}
-	// Membership changes are the failover path: recompute at once.
+	// Membership changes are the failover path: recompute at once, not with the batch.
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		for {
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-a.member.Changes():
-				kick.Add(everything.NamespacedName)
+				kick.Now(everything.NamespacedName)
 			}
 		}
 	})); err != nil {
@@ -131,12 +133,32 @@ func (a *layer2Reconciler) setup(mgr manager.Manager) error {
 	return recomputeOnAnyChange(mgr, "layer2", kick, a, watched...)
 }
 
-// recomputeOnAnyChange runs r, under one reconcile key, whenever kick fires or any of the
-// watched objects changes.
-func recomputeOnAnyChange(mgr manager.Manager, name string, kick *trigger.Trigger, r reconcile.Reconciler, watched ...client.Object) error {
-	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{everything}
-	})
+// Watched API objects change in bursts (thousands of Services created at once, each then
+// given an address and a condition): their events are batched, and a batch is recomputed
+// once no event came for batchQuiet, or batchMax after its first event.
+const (
+	batchQuiet = 20 * time.Millisecond
+	batchMax   = 200 * time.Millisecond
+)
+
+// recomputeOnAnyChange runs r, under one reconcile key, whenever kick hands over a batch;
+// every change of a watched object is added to kick's batch.
+func recomputeOnAnyChange(mgr manager.Manager, name string, kick *trigger.Coalescer, r reconcile.Reconciler, watched ...client.Object) error {
+	add := func() { kick.Add(everything.NamespacedName) }
+	all := handler.TypedFuncs[client.Object, reconcile.Request]{
+		CreateFunc: func(context.Context, event.CreateEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add()
+		},
+		UpdateFunc: func(context.Context, event.UpdateEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add()
+		},
+		DeleteFunc: func(context.Context, event.DeleteEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add()
+		},
+		GenericFunc: func(context.Context, event.GenericEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add()
+		},
+	}
 	b := ctrl.NewControllerManagedBy(mgr).Named(name).WatchesRawSource(kick.Source())
 	for _, obj := range watched {
 		b = b.Watches(obj, all)

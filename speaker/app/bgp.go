@@ -35,7 +35,7 @@ type bgpReconciler struct {
 	client    client.Client
 	recorder  events.EventRecorder
 	logger    *slog.Logger
-	kick      *trigger.Trigger
+	kick      *trigger.Coalescer
 
 	applier *status.Applier // this node's part of each BGPPeer's status
 
@@ -45,7 +45,7 @@ type bgpReconciler struct {
 
 func (b *bgpReconciler) setup(mgr manager.Manager) error {
 	b.applier = status.NewApplier(b.client, ironlbv1.SpeakerFieldManager(b.nodeName))
-	b.kick = trigger.New(10 * time.Millisecond)
+	b.kick = trigger.NewCoalescer(batchQuiet, batchMax)
 	if err := mgr.Add(b.kick); err != nil {
 		return err
 	}
