@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
@@ -130,7 +131,17 @@ func (a *layer2Reconciler) setup(mgr manager.Manager) error {
 	if a.knowsPods {
 		watched = append(watched, &corev1.Pod{})
 	}
-	return recomputeOnAnyChange(mgr, "layer2", kick, a, watched...)
+	return recomputeOnAnyChange(mgr, "layer2", kick, a, a.conditionsChanged, watched...)
+}
+
+// conditionsChanged hands a Service whose conditions changed to the conditions writer,
+// which writes the wanted one again if another writer replaced it.
+func (a *layer2Reconciler) conditionsChanged(old, updated client.Object) {
+	o, ok1 := old.(*corev1.Service)
+	n, ok2 := updated.(*corev1.Service)
+	if ok1 && ok2 && !equality.Semantic.DeepEqual(o.Status.Conditions, n.Status.Conditions) {
+		a.conditions.Recheck(client.ObjectKeyFromObject(n))
+	}
 }
 
 // Watched API objects change in bursts (thousands of Services created at once, each then
@@ -142,15 +153,23 @@ const (
 )
 
 // recomputeOnAnyChange runs r, under one reconcile key, whenever kick hands over a batch;
-// every change of a watched object is added to kick's batch.
-func recomputeOnAnyChange(mgr manager.Manager, name string, kick *trigger.Coalescer, r reconcile.Reconciler, watched ...client.Object) error {
+// every change of a watched object that can change a plan (see planInputChanged) is added
+// to kick's batch. onUpdate, when set, is also told of every update, so the L2 conditions
+// writer can look again at a Service whose conditions someone changed.
+func recomputeOnAnyChange(mgr manager.Manager, name string, kick *trigger.Coalescer, r reconcile.Reconciler,
+	onUpdate func(old, updated client.Object), watched ...client.Object) error {
 	add := func() { kick.Add(everything.NamespacedName) }
 	all := handler.TypedFuncs[client.Object, reconcile.Request]{
 		CreateFunc: func(context.Context, event.CreateEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			add()
 		},
-		UpdateFunc: func(context.Context, event.UpdateEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
-			add()
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if onUpdate != nil {
+				onUpdate(e.ObjectOld, e.ObjectNew)
+			}
+			if planInputChanged(e.ObjectOld, e.ObjectNew) {
+				add()
+			}
 		},
 		DeleteFunc: func(context.Context, event.DeleteEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
 			add()
@@ -164,6 +183,21 @@ func recomputeOnAnyChange(mgr manager.Manager, name string, kick *trigger.Coales
 		b = b.Watches(obj, all)
 	}
 	return b.Complete(r)
+}
+
+// planInputChanged reports whether an update can change a plan: for Services and Nodes,
+// whether what the plans read of them changed (their status writes and heartbeats do
+// not); for the other kinds, always.
+func planInputChanged(old, updated client.Object) bool {
+	switch o := old.(type) {
+	case *corev1.Service:
+		n, ok := updated.(*corev1.Service)
+		return !ok || plan.ServiceChanged(o, n)
+	case *corev1.Node:
+		n, ok := updated.(*corev1.Node)
+		return !ok || plan.NodeChanged(o, n)
+	}
+	return true
 }
 
 // Reconcile recomputes which addresses this node answers for and applies it.

@@ -70,7 +70,7 @@ func (b *bgpReconciler) setup(mgr manager.Manager) error {
 	if b.namespace != "" {
 		watched = append(watched, &corev1.Secret{})
 	}
-	return recomputeOnAnyChange(mgr, "bgp", b.kick, b, watched...)
+	return recomputeOnAnyChange(mgr, "bgp", b.kick, b, nil, watched...)
 }
 
 // sessionChanged is the speaker's callback on a session state change.

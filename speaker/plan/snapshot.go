@@ -167,10 +167,8 @@ func nodeExclusion(n *corev1.Node) string {
 	if _, ok := n.Labels[corev1.LabelNodeExcludeBalancers]; ok {
 		return "is excluded from load balancers"
 	}
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue {
-			return "has NetworkUnavailable"
-		}
+	if networkUnavailable(n) {
+		return "has NetworkUnavailable"
 	}
 	return ""
 }
