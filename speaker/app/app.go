@@ -42,6 +42,7 @@ type Options struct {
 	LoadBalancerClass string
 	MetricsAddr       string
 	HealthAddr        string
+	PprofAddr         string
 	LogLevel          string
 	QPS               float64
 	Burst             int
@@ -288,6 +289,7 @@ func newManager(o Options) (manager.Manager, error) {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
 		HealthProbeBindAddress: o.HealthAddr,
+		PprofBindAddress:       o.PprofAddr,
 		Cache:                  cacheOptions(o),
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
 	})
