@@ -200,7 +200,10 @@ func planInputChanged(old, updated client.Object) bool {
 	return true
 }
 
-// Reconcile recomputes which addresses this node answers for and applies it.
+// Reconcile recomputes which addresses this node answers for and applies it. It reads the
+// cache without copying it (a copy of thousands of Services per plan was most of a
+// plan's cost): the plan is pure and nothing here writes to what it read; the conditions
+// writer reads its own copy before it changes one.
 func (a *layer2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	var services corev1.ServiceList
 	var slicesList discoveryv1.EndpointSliceList
@@ -208,7 +211,7 @@ func (a *layer2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 	var pools ironlbv1.IPAddressPoolList
 	var advs ironlbv1.L2AdvertisementList
 	for _, l := range []client.ObjectList{&services, &slicesList, &nodes, &pools, &advs} {
-		if err := a.client.List(ctx, l); err != nil {
+		if err := a.client.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return reconcile.Result{}, err
 		}
 	}

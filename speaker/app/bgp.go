@@ -81,6 +81,8 @@ func (b *bgpReconciler) sessionChanged() {
 }
 
 // Reconcile recomputes this node's sessions and routes, applies them, and reports status.
+// Like the layer-2 reconcile it reads the cache without copying it: nothing here writes
+// to what it read (status goes out by server-side apply of bodies built apart).
 func (b *bgpReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
 	var services corev1.ServiceList
 	var slicesList discoveryv1.EndpointSliceList
@@ -92,12 +94,12 @@ func (b *bgpReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (rec
 	var secrets corev1.SecretList
 	lists := []client.ObjectList{&services, &slicesList, &nodes, &pools, &advs, &peers, &profiles}
 	for _, l := range lists {
-		if err := b.client.List(ctx, l); err != nil {
+		if err := b.client.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return reconcile.Result{}, err
 		}
 	}
 	if b.namespace != "" {
-		if err := b.client.List(ctx, &secrets, client.InNamespace(b.namespace)); err != nil {
+		if err := b.client.List(ctx, &secrets, client.InNamespace(b.namespace), client.UnsafeDisableDeepCopy); err != nil {
 			return reconcile.Result{}, err
 		}
 	}
