@@ -13,6 +13,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -24,6 +25,10 @@ import (
 	"github.com/ironlb/ironlb/speaker/bgp"
 	"github.com/ironlb/ironlb/speaker/plan"
 )
+
+// statusOnly asks the BGP reconciler to refresh the BGPPeer status from the last plan,
+// without planning again: the periodic refresh of session counters needs nothing else.
+var statusOnly = reconcile.Request{NamespacedName: types.NamespacedName{Name: "status"}}
 
 // bgpReconciler keeps the node's BGP sessions and routes in step with the API objects and
 // reports each session in its BGPPeer's status.
@@ -38,6 +43,8 @@ type bgpReconciler struct {
 	kick      *trigger.Coalescer
 
 	applier *status.Applier // this node's part of each BGPPeer's status
+	// resolved are the peers of the last plan, for the periodic status refresh.
+	resolved []plan.Peer
 
 	mu     sync.Mutex
 	lastUp map[string]bool // whether each session was Established, for SessionDown events
@@ -50,7 +57,8 @@ func (b *bgpReconciler) setup(mgr manager.Manager) error {
 		return err
 	}
 	// Session counters (prefixes sent) change without an event: refresh the status now
-	// and then, cheaply, because only changes are written.
+	// and then, cheaply: only the status is rebuilt (from the last plan), and only
+	// changes are written.
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		t := time.NewTicker(10 * time.Second)
 		defer t.Stop()
@@ -59,7 +67,7 @@ func (b *bgpReconciler) setup(mgr manager.Manager) error {
 			case <-ctx.Done():
 				return nil
 			case <-t.C:
-				b.kick.Add(everything.NamespacedName)
+				b.kick.Add(statusOnly.NamespacedName)
 			}
 		}
 	})); err != nil {
@@ -83,7 +91,14 @@ func (b *bgpReconciler) sessionChanged() {
 // Reconcile recomputes this node's sessions and routes, applies them, and reports status.
 // Like the layer-2 reconcile it reads the cache without copying it: nothing here writes
 // to what it read (status goes out by server-side apply of bodies built apart).
-func (b *bgpReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+func (b *bgpReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	if req == statusOnly && b.resolved != nil {
+		var peers ironlbv1.BGPPeerList
+		if err := b.client.List(ctx, &peers, client.UnsafeDisableDeepCopy); err != nil {
+			return reconcile.Result{}, err
+		}
+		return reconcile.Result{}, b.report(ctx, peers.Items, b.resolved)
+	}
 	var services corev1.ServiceList
 	var slicesList discoveryv1.EndpointSliceList
 	var nodes corev1.NodeList
@@ -110,6 +125,7 @@ func (b *bgpReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (rec
 	if applyErr != nil {
 		b.logger.Warn("applying BGP configuration", "error", applyErr)
 	}
+	b.resolved = p.Peers
 	statusErr := b.report(ctx, peers.Items, p.Peers)
 	if applyErr != nil {
 		return reconcile.Result{}, applyErr
