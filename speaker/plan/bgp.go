@@ -27,7 +27,7 @@ type Prefix struct {
 // there is no election: every eligible node advertises, and routers spread traffic with
 // ECMP.
 func Prefixes(s Snapshot) []Prefix {
-	c := compile(s)
+	c := compile(s, true)
 	node := c.nodes[s.Node]
 	if node == nil || nodeExclusion(node) != "" {
 		return nil
@@ -117,7 +117,7 @@ func within(p netip.Prefix, set ipset.Set) bool {
 // key ("namespace/name") by its pool and labels, whatever the nodes and endpoints: the
 // controller tells "no advertisement covers it" from "no node may advertise it" with it.
 func BGPAdvertisementsOf(s Snapshot, key string) []string {
-	c := compile(s)
+	c := compile(s, false)
 	var out []string
 	for _, addr := range c.addresses {
 		if addr.key != key {

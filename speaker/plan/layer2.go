@@ -189,7 +189,7 @@ func aliveNames(alive map[string][]string) []string {
 // Announcements returns one Announcement per Service address that an L2Advertisement
 // covers, in address order.
 func Announcements(s Snapshot) []Announcement {
-	c := compile(s)
+	c := compile(s, false)
 	// pending is one address being decided: its Services' candidate nodes, the interfaces
 	// each would answer on, and the reasons some nodes are not eligible.
 	type pending struct {
