@@ -48,6 +48,7 @@ type bgpReconciler struct {
 
 	mu     sync.Mutex
 	lastUp map[string]bool // whether each session was Established, for SessionDown events
+	sent   map[string]int  // prefixes sent per peer as last reported (see report)
 }
 
 func (b *bgpReconciler) setup(mgr manager.Manager) error {
@@ -97,7 +98,7 @@ func (b *bgpReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 		if err := b.client.List(ctx, &peers, client.UnsafeDisableDeepCopy); err != nil {
 			return reconcile.Result{}, err
 		}
-		return reconcile.Result{}, b.report(ctx, peers.Items, b.resolved)
+		return reconcile.Result{}, b.report(ctx, peers.Items, b.resolved, true)
 	}
 	var services corev1.ServiceList
 	var slicesList discoveryv1.EndpointSliceList
@@ -126,7 +127,7 @@ func (b *bgpReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 		b.logger.Warn("applying BGP configuration", "error", applyErr)
 	}
 	b.resolved = p.Peers
-	statusErr := b.report(ctx, peers.Items, p.Peers)
+	statusErr := b.report(ctx, peers.Items, p.Peers, false)
 	if applyErr != nil {
 		return reconcile.Result{}, applyErr
 	}
@@ -136,8 +137,28 @@ func (b *bgpReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 // report writes this node's entry in each BGPPeer's status with server-side apply, under
 // a field manager per node, so speakers never overwrite each other's entries. An entry
 // is removed when the peer no longer selects the node.
-func (b *bgpReconciler) report(ctx context.Context, all []ironlbv1.BGPPeer, resolved []plan.Peer) error {
-	states := b.speaker.States(ctx)
+//
+// The count of prefixes sent moves with every route added, so during a burst of Services
+// each plan would write every BGPPeer again: it is refreshed only by the periodic status
+// refresh (counters true), and the other reports keep the count last written.
+func (b *bgpReconciler) report(ctx context.Context, all []ironlbv1.BGPPeer, resolved []plan.Peer, counters bool) error {
+	states := b.speaker.Sessions(ctx)
+	if counters {
+		states = b.speaker.States(ctx)
+	}
+	b.mu.Lock()
+	if b.sent == nil {
+		b.sent = map[string]int{}
+	}
+	for name, st := range states {
+		if counters {
+			b.sent[name] = st.Advertised
+			continue
+		}
+		st.Advertised = b.sent[name]
+		states[name] = st
+	}
+	b.mu.Unlock()
 	selected := map[string]plan.Peer{}
 	for _, r := range resolved {
 		selected[r.Object().Name] = r
