@@ -18,9 +18,22 @@ import (
 // once. It is pure (the caller passes the time), so its rules are tested without a clock.
 type Window struct {
 	Quiet, Max time.Duration
+	// Spacing, when positive, keeps a batch from being due sooner than Spacing times the
+	// cost of the last batch (see Cost) after the last hand-over, at most MaxGap: under a
+	// sustained stream of events, recomputing then takes at most 1/Spacing of the time,
+	// however expensive a recomputation is. Urgent events do not wait for it.
+	Spacing float64
+	MaxGap  time.Duration
 
 	first, last time.Time // of the pending batch; zero when none is pending
 	urgent      bool
+	handed      time.Time     // the last hand-over
+	gap         time.Duration // the least time from handed to the next hand-over
+}
+
+// Cost records how long handling the last batch took.
+func (w *Window) Cost(d time.Duration) {
+	w.gap = min(time.Duration(w.Spacing*float64(d)), w.MaxGap)
 }
 
 // Add records an event at now.
@@ -48,8 +61,11 @@ func (w *Window) Due(now time.Time) (due bool, wait time.Duration) {
 	if limit := w.first.Add(w.Max); limit.Before(deadline) {
 		deadline = limit
 	}
+	if spaced := w.handed.Add(w.gap); !w.handed.IsZero() && spaced.After(deadline) {
+		deadline = spaced
+	}
 	if w.urgent || !now.Before(deadline) {
-		w.first, w.last, w.urgent = time.Time{}, time.Time{}, false
+		w.first, w.last, w.urgent, w.handed = time.Time{}, time.Time{}, false, now
 		return true, 0
 	}
 	return false, deadline.Sub(now)
@@ -67,10 +83,11 @@ type Coalescer struct {
 }
 
 // NewCoalescer returns a Coalescer whose batches are due after quiet without an event,
-// or max after their first event.
-func NewCoalescer(quiet, max time.Duration) *Coalescer {
+// or max after their first event, and, once the reconciler reports what a batch cost
+// (Took), no sooner than spacing times that cost after the last one (at most maxGap).
+func NewCoalescer(quiet, max time.Duration, spacing float64, maxGap time.Duration) *Coalescer {
 	return &Coalescer{
-		win:     Window{Quiet: quiet, Max: max},
+		win:     Window{Quiet: quiet, Max: max, Spacing: spacing, MaxGap: maxGap},
 		pending: map[reconcile.Request]struct{}{},
 		kick:    make(chan struct{}, 1),
 		out:     make(chan event.TypedGenericEvent[reconcile.Request]),
@@ -102,6 +119,16 @@ func (c *Coalescer) add(urgent bool, names []types.NamespacedName) {
 	case c.kick <- struct{}{}:
 	default:
 	}
+}
+
+// Took tells the Coalescer how long the reconcile of the last batch took.
+func (c *Coalescer) Took(d time.Duration) {
+	if c == nil {
+		return
+	}
+	c.mu.Lock()
+	c.win.Cost(d)
+	c.mu.Unlock()
 }
 
 // Source is the controller-runtime source to pass to WatchesRawSource.

@@ -64,10 +64,41 @@ func TestWindow(t *testing.T) {
 	}
 }
 
+// TestWindowSpacing: once a batch is known to cost d, the next one is not due before
+// Spacing×d (at most MaxGap) after the last hand-over, except an urgent one; a batch that
+// comes later than that waits only its quiet time.
+func TestWindowSpacing(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(ms int) time.Time { return t0.Add(time.Duration(ms) * time.Millisecond) }
+	w := Window{Quiet: 20 * time.Millisecond, Max: 200 * time.Millisecond, Spacing: 20, MaxGap: 2 * time.Second}
+	check := func(ms int, wantDue bool, wantWait time.Duration) {
+		t.Helper()
+		due, wait := w.Due(at(ms))
+		if due != wantDue || (!due && wait != wantWait) {
+			t.Fatalf("at %d ms: due %v wait %v, want due %v wait %v", ms, due, wait, wantDue, wantWait)
+		}
+	}
+	w.Add(at(0))
+	check(20, true, 0)
+	w.Cost(30 * time.Millisecond) // the next batch waits until 20 + 600 ms
+	w.Add(at(100))
+	check(120, false, 500*time.Millisecond)
+	check(620, true, 0)
+	w.Cost(time.Second) // 20 s, capped at 2 s
+	w.Add(at(700))
+	check(720, false, 1900*time.Millisecond)
+	w.Urgent(at(800))
+	check(800, true, 0)
+	w.Cost(10 * time.Millisecond) // 200 ms
+	w.Add(at(1500))               // long after: only the quiet time
+	check(1500, false, 20*time.Millisecond)
+	check(1520, true, 0)
+}
+
 // TestCoalescerHandsOverABurstOnce: a thousand Adds in a burst reach the queue as one
 // request per name, in one or two batches, and Now does not wait for the quiet time.
 func TestCoalescerHandsOverABurstOnce(t *testing.T) {
-	c := NewCoalescer(50*time.Millisecond, time.Second)
+	c := NewCoalescer(50*time.Millisecond, time.Second, 0, 0)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	q := workqueue.NewTypedRateLimitingQueue(workqueue.DefaultTypedControllerRateLimiter[reconcile.Request]())

@@ -65,6 +65,8 @@ type layer2Reconciler struct {
 	gossip gossipView
 	// conditions writes the L2Announced conditions the plans want, outside the reconcile.
 	conditions *conditionWriter
+	// kick batches the events that start a plan; it is told what each plan cost.
+	kick *trigger.Coalescer
 
 	mu        sync.Mutex
 	owners    map[netip.Addr][]string  // last owned services per IP, for foreign-reply events
@@ -99,7 +101,8 @@ func recordSplit(record map[netip.Addr]time.Time, ip netip.Addr, now time.Time, 
 const joinGrace = 3 * time.Second
 
 func (a *layer2Reconciler) setup(mgr manager.Manager) error {
-	kick := trigger.NewCoalescer(batchQuiet, batchMax)
+	kick := trigger.NewCoalescer(batchQuiet, batchMax, batchSpacing, batchMaxGap)
+	a.kick = kick
 	if err := mgr.Add(kick); err != nil {
 		return err
 	}
@@ -147,9 +150,15 @@ func (a *layer2Reconciler) conditionsChanged(old, updated client.Object) {
 // Watched API objects change in bursts (thousands of Services created at once, each then
 // given an address and a condition): their events are batched, and a batch is recomputed
 // once no event came for batchQuiet, or batchMax after its first event.
+// Under a sustained stream, batches are also kept batchSpacing times the cost of the last
+// plan apart (at most batchMaxGap), so a stream of events lasting minutes (a burst against
+// a busy API server) spends at most a twentieth of a CPU on plans. Membership changes
+// wait for none of this.
 const (
-	batchQuiet = 20 * time.Millisecond
-	batchMax   = 200 * time.Millisecond
+	batchQuiet   = 20 * time.Millisecond
+	batchMax     = 200 * time.Millisecond
+	batchSpacing = 20
+	batchMaxGap  = 2 * time.Second
 )
 
 // recomputeOnAnyChange runs r, under one reconcile key, whenever kick hands over a batch;
@@ -205,6 +214,8 @@ func planInputChanged(old, updated client.Object) bool {
 // plan's cost): the plan is pure and nothing here writes to what it read; the conditions
 // writer reads its own copy before it changes one.
 func (a *layer2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	start := time.Now()
+	defer func() { a.kick.Took(time.Since(start)) }()
 	var services corev1.ServiceList
 	var slicesList discoveryv1.EndpointSliceList
 	var nodes corev1.NodeList

@@ -53,7 +53,7 @@ type bgpReconciler struct {
 
 func (b *bgpReconciler) setup(mgr manager.Manager) error {
 	b.applier = status.NewApplier(b.client, ironlbv1.SpeakerFieldManager(b.nodeName))
-	b.kick = trigger.NewCoalescer(batchQuiet, batchMax)
+	b.kick = trigger.NewCoalescer(batchQuiet, batchMax, batchSpacing, batchMaxGap)
 	if err := mgr.Add(b.kick); err != nil {
 		return err
 	}
@@ -100,6 +100,8 @@ func (b *bgpReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 		}
 		return reconcile.Result{}, b.report(ctx, peers.Items, b.resolved, true)
 	}
+	start := time.Now()
+	defer func() { b.kick.Took(time.Since(start)) }()
 	var services corev1.ServiceList
 	var slicesList discoveryv1.EndpointSliceList
 	var nodes corev1.NodeList
