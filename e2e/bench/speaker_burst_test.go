@@ -37,7 +37,6 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/e2e/lab"
-	"github.com/ironlb/ironlb/e2e/lab/host"
 )
 
 const (
@@ -171,7 +170,9 @@ func burstSetup(t *testing.T, ctx context.Context, l *lab.Lab, speakerArgs []str
 			t.Fatalf("create %T %s: %v", o, o.GetName(), err)
 		}
 	}
-	if err := l.StartController(ctx); err != nil {
+	// Without leader election: under the burst the lab's API server can be slow enough for
+	// the controller to miss a lease renewal and exit, which would end the benchmark.
+	if err := l.StartController(ctx, "--leader-elect=false"); err != nil {
 		t.Fatal(err)
 	}
 	for i, node := range l.Nodes {
@@ -428,8 +429,13 @@ func burstProfile(l *lab.Lab, dir string) chan error {
 	go func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 		defer cancel()
-		_, err := host.RunIn(ctx, l.L2Client.Netns, "curl", "-sS", "--fail", "--noproxy", "*", "-o", path, url)
-		if err == nil {
+		// nsenter, not `ip netns exec` (host.RunIn), which runs curl in a mount namespace
+		// of its own.
+		out, err := exec.CommandContext(ctx, "nsenter", "--net=/var/run/netns/"+l.L2Client.Netns,
+			"curl", "-sS", "--fail", "--noproxy", "*", "-o", path, url).CombinedOutput()
+		if err != nil {
+			err = fmt.Errorf("%w: %s", err, out)
+		} else {
 			logf("profile of %s's speaker written to %s", node.Name, path)
 		}
 		done <- err
