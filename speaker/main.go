@@ -28,6 +28,7 @@ func main() {
 	flag.StringVar(&o.LoadBalancerClass, "load-balancer-class", "", "announce Services with this spec.loadBalancerClass; empty announces Services without a class")
 	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":7474", "address of the Prometheus /metrics endpoint; 0 turns it off")
 	flag.StringVar(&o.HealthAddr, "health-probe-bind-address", ":7475", "address of the /healthz and /readyz endpoints")
+	flag.StringVar(&o.PprofAddr, "pprof-bind-address", "", "address of Go's /debug/pprof/ endpoints, to profile the speaker; empty turns them off")
 	flag.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
 	flag.Float64Var(&o.QPS, "kube-api-qps", 50, "sustained API requests per second")
 	flag.IntVar(&o.Burst, "kube-api-burst", 100, "API request burst")

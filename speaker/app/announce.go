@@ -12,18 +12,19 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/api/equality"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
+	"k8s.io/client-go/util/workqueue"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
-	"github.com/ironlb/ironlb/internal/status"
 	"github.com/ironlb/ironlb/internal/trigger"
 	"github.com/ironlb/ironlb/speaker/layer2"
 	"github.com/ironlb/ironlb/speaker/membership"
@@ -62,6 +63,10 @@ type layer2Reconciler struct {
 	peersSince time.Time
 	// gossip remembers what the isolation verdict needs across reconciles.
 	gossip gossipView
+	// conditions writes the L2Announced conditions the plans want, outside the reconcile.
+	conditions *conditionWriter
+	// kick batches the events that start a plan; it is told what each plan cost.
+	kick *trigger.Coalescer
 
 	mu        sync.Mutex
 	owners    map[netip.Addr][]string  // last owned services per IP, for foreign-reply events
@@ -96,8 +101,13 @@ func recordSplit(record map[netip.Addr]time.Time, ip netip.Addr, now time.Time, 
 const joinGrace = 3 * time.Second
 
 func (a *layer2Reconciler) setup(mgr manager.Manager) error {
-	kick := trigger.New(10 * time.Millisecond)
+	kick := trigger.NewCoalescer(batchQuiet, batchMax, batchSpacing, batchMaxGap)
+	a.kick = kick
 	if err := mgr.Add(kick); err != nil {
+		return err
+	}
+	a.conditions = newConditionWriter(a.client, a.recorder)
+	if err := mgr.Add(a.conditions); err != nil {
 		return err
 	}
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
@@ -106,14 +116,14 @@ func (a *layer2Reconciler) setup(mgr manager.Manager) error {
 	})); err != nil {
 		return err
 	}
-	// Membership changes are the failover path: recompute at once.
+	// Membership changes are the failover path: recompute at once, not with the batch.
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		for {
 			select {
 			case <-ctx.Done():
 				return nil
 			case <-a.member.Changes():
-				kick.Add(everything.NamespacedName)
+				kick.Now(everything.NamespacedName)
 			}
 		}
 	})); err != nil {
@@ -124,15 +134,59 @@ func (a *layer2Reconciler) setup(mgr manager.Manager) error {
 	if a.knowsPods {
 		watched = append(watched, &corev1.Pod{})
 	}
-	return recomputeOnAnyChange(mgr, "layer2", kick, a, watched...)
+	return recomputeOnAnyChange(mgr, "layer2", kick, a, a.conditionsChanged, watched...)
 }
 
-// recomputeOnAnyChange runs r, under one reconcile key, whenever kick fires or any of the
-// watched objects changes.
-func recomputeOnAnyChange(mgr manager.Manager, name string, kick *trigger.Trigger, r reconcile.Reconciler, watched ...client.Object) error {
-	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
-		return []reconcile.Request{everything}
-	})
+// conditionsChanged hands a Service whose conditions changed to the conditions writer,
+// which writes the wanted one again if another writer replaced it.
+func (a *layer2Reconciler) conditionsChanged(old, updated client.Object) {
+	o, ok1 := old.(*corev1.Service)
+	n, ok2 := updated.(*corev1.Service)
+	if ok1 && ok2 && !equality.Semantic.DeepEqual(o.Status.Conditions, n.Status.Conditions) {
+		a.conditions.Recheck(client.ObjectKeyFromObject(n))
+	}
+}
+
+// Watched API objects change in bursts (thousands of Services created at once, each then
+// given an address and a condition): their events are batched, and a batch is recomputed
+// once no event came for batchQuiet, or batchMax after its first event.
+// Under a sustained stream, batches are also kept batchSpacing times the cost of the last
+// plan apart (at most batchMaxGap), so a stream of events lasting minutes (a burst against
+// a busy API server) spends at most a twentieth of a CPU on plans. Membership changes
+// wait for none of this.
+const (
+	batchQuiet   = 20 * time.Millisecond
+	batchMax     = 200 * time.Millisecond
+	batchSpacing = 20
+	batchMaxGap  = 2 * time.Second
+)
+
+// recomputeOnAnyChange runs r, under one reconcile key, whenever kick hands over a batch;
+// every change of a watched object that can change a plan (see planInputChanged) is added
+// to kick's batch. onUpdate, when set, is also told of every update, so the L2 conditions
+// writer can look again at a Service whose conditions someone changed.
+func recomputeOnAnyChange(mgr manager.Manager, name string, kick *trigger.Coalescer, r reconcile.Reconciler,
+	onUpdate func(old, updated client.Object), watched ...client.Object) error {
+	add := func() { kick.Add(everything.NamespacedName) }
+	all := handler.TypedFuncs[client.Object, reconcile.Request]{
+		CreateFunc: func(context.Context, event.CreateEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add()
+		},
+		UpdateFunc: func(_ context.Context, e event.UpdateEvent, _ workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			if onUpdate != nil {
+				onUpdate(e.ObjectOld, e.ObjectNew)
+			}
+			if planInputChanged(e.ObjectOld, e.ObjectNew) {
+				add()
+			}
+		},
+		DeleteFunc: func(context.Context, event.DeleteEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add()
+		},
+		GenericFunc: func(context.Context, event.GenericEvent, workqueue.TypedRateLimitingInterface[reconcile.Request]) {
+			add()
+		},
+	}
 	b := ctrl.NewControllerManagedBy(mgr).Named(name).WatchesRawSource(kick.Source())
 	for _, obj := range watched {
 		b = b.Watches(obj, all)
@@ -140,15 +194,35 @@ func recomputeOnAnyChange(mgr manager.Manager, name string, kick *trigger.Trigge
 	return b.Complete(r)
 }
 
-// Reconcile recomputes which addresses this node answers for and applies it.
+// planInputChanged reports whether an update can change a plan: for Services and Nodes,
+// whether what the plans read of them changed (their status writes and heartbeats do
+// not); for the other kinds, always.
+func planInputChanged(old, updated client.Object) bool {
+	switch o := old.(type) {
+	case *corev1.Service:
+		n, ok := updated.(*corev1.Service)
+		return !ok || plan.ServiceChanged(o, n)
+	case *corev1.Node:
+		n, ok := updated.(*corev1.Node)
+		return !ok || plan.NodeChanged(o, n)
+	}
+	return true
+}
+
+// Reconcile recomputes which addresses this node answers for and applies it. It reads the
+// cache without copying it (a copy of thousands of Services per plan was most of a
+// plan's cost): the plan is pure and nothing here writes to what it read; the conditions
+// writer reads its own copy before it changes one.
 func (a *layer2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	start := time.Now()
+	defer func() { a.kick.Took(time.Since(start)) }()
 	var services corev1.ServiceList
 	var slicesList discoveryv1.EndpointSliceList
 	var nodes corev1.NodeList
 	var pools ironlbv1.IPAddressPoolList
 	var advs ironlbv1.L2AdvertisementList
 	for _, l := range []client.ObjectList{&services, &slicesList, &nodes, &pools, &advs} {
-		if err := a.client.List(ctx, l); err != nil {
+		if err := a.client.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return reconcile.Result{}, err
 		}
 	}
@@ -208,39 +282,10 @@ func (a *layer2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 		// signals nothing, so look again soon.
 		again.RequeueAfter = time.Second
 	}
-	return again, a.report(ctx, p.Conditions)
-}
-
-// report writes the L2Announced conditions this node reports. Writes happen only when a
-// condition changes, so steady state costs nothing and failover does not wait for them.
-func (a *layer2Reconciler) report(ctx context.Context, conds []plan.ServiceCondition) error {
-	w := status.Writer{Client: a.client, Strategy: status.StrategicMergePatch}
-	var firstErr error
-	for _, sc := range conds {
-		svc, c := sc.Service, sc.Condition
-		written, err := w.Write(ctx, svc, func() {
-			if sc.Remove {
-				meta.RemoveStatusCondition(&svc.Status.Conditions, c.Type)
-				return
-			}
-			status.SetCondition(&svc.Status.Conditions, c)
-		})
-		if err != nil {
-			if firstErr == nil {
-				firstErr = err
-			}
-			continue
-		}
-		if !written || sc.Remove {
-			continue
-		}
-		if c.Status == metav1.ConditionTrue {
-			a.recorder.Eventf(svc, nil, corev1.EventTypeNormal, ironlbv1.ReasonAnnouncing, ironlbv1.ActionAnnounce, "%s", c.Message)
-		} else {
-			a.recorder.Eventf(svc, nil, corev1.EventTypeWarning, ironlbv1.EventNotAnnounced, ironlbv1.ActionAnnounce, "%s", c.Message)
-		}
-	}
-	return firstErr
+	// The conditions are written by their own worker: steady state writes nothing, and
+	// neither failover nor the next plan waits for the API server.
+	a.conditions.Set(p.Conditions)
+	return again, nil
 }
 
 // foreignReply is the split-brain alarm: another MAC answers for an address this node owns.

@@ -13,6 +13,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
@@ -25,6 +26,10 @@ import (
 	"github.com/ironlb/ironlb/speaker/plan"
 )
 
+// statusOnly asks the BGP reconciler to refresh the BGPPeer status from the last plan,
+// without planning again: the periodic refresh of session counters needs nothing else.
+var statusOnly = reconcile.Request{NamespacedName: types.NamespacedName{Name: "status"}}
+
 // bgpReconciler keeps the node's BGP sessions and routes in step with the API objects and
 // reports each session in its BGPPeer's status.
 type bgpReconciler struct {
@@ -35,22 +40,26 @@ type bgpReconciler struct {
 	client    client.Client
 	recorder  events.EventRecorder
 	logger    *slog.Logger
-	kick      *trigger.Trigger
+	kick      *trigger.Coalescer
 
 	applier *status.Applier // this node's part of each BGPPeer's status
+	// resolved are the peers of the last plan, for the periodic status refresh.
+	resolved []plan.Peer
 
 	mu     sync.Mutex
 	lastUp map[string]bool // whether each session was Established, for SessionDown events
+	sent   map[string]int  // prefixes sent per peer as last reported (see report)
 }
 
 func (b *bgpReconciler) setup(mgr manager.Manager) error {
 	b.applier = status.NewApplier(b.client, ironlbv1.SpeakerFieldManager(b.nodeName))
-	b.kick = trigger.New(10 * time.Millisecond)
+	b.kick = trigger.NewCoalescer(batchQuiet, batchMax, batchSpacing, batchMaxGap)
 	if err := mgr.Add(b.kick); err != nil {
 		return err
 	}
 	// Session counters (prefixes sent) change without an event: refresh the status now
-	// and then, cheaply, because only changes are written.
+	// and then, cheaply: only the status is rebuilt (from the last plan), and only
+	// changes are written.
 	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error {
 		t := time.NewTicker(10 * time.Second)
 		defer t.Stop()
@@ -59,7 +68,7 @@ func (b *bgpReconciler) setup(mgr manager.Manager) error {
 			case <-ctx.Done():
 				return nil
 			case <-t.C:
-				b.kick.Add(everything.NamespacedName)
+				b.kick.Add(statusOnly.NamespacedName)
 			}
 		}
 	})); err != nil {
@@ -70,7 +79,7 @@ func (b *bgpReconciler) setup(mgr manager.Manager) error {
 	if b.namespace != "" {
 		watched = append(watched, &corev1.Secret{})
 	}
-	return recomputeOnAnyChange(mgr, "bgp", b.kick, b, watched...)
+	return recomputeOnAnyChange(mgr, "bgp", b.kick, b, nil, watched...)
 }
 
 // sessionChanged is the speaker's callback on a session state change.
@@ -81,7 +90,18 @@ func (b *bgpReconciler) sessionChanged() {
 }
 
 // Reconcile recomputes this node's sessions and routes, applies them, and reports status.
-func (b *bgpReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+// Like the layer-2 reconcile it reads the cache without copying it: nothing here writes
+// to what it read (status goes out by server-side apply of bodies built apart).
+func (b *bgpReconciler) Reconcile(ctx context.Context, req reconcile.Request) (reconcile.Result, error) {
+	if req == statusOnly && b.resolved != nil {
+		var peers ironlbv1.BGPPeerList
+		if err := b.client.List(ctx, &peers, client.UnsafeDisableDeepCopy); err != nil {
+			return reconcile.Result{}, err
+		}
+		return reconcile.Result{}, b.report(ctx, peers.Items, b.resolved, true)
+	}
+	start := time.Now()
+	defer func() { b.kick.Took(time.Since(start)) }()
 	var services corev1.ServiceList
 	var slicesList discoveryv1.EndpointSliceList
 	var nodes corev1.NodeList
@@ -92,12 +112,12 @@ func (b *bgpReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (rec
 	var secrets corev1.SecretList
 	lists := []client.ObjectList{&services, &slicesList, &nodes, &pools, &advs, &peers, &profiles}
 	for _, l := range lists {
-		if err := b.client.List(ctx, l); err != nil {
+		if err := b.client.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return reconcile.Result{}, err
 		}
 	}
 	if b.namespace != "" {
-		if err := b.client.List(ctx, &secrets, client.InNamespace(b.namespace)); err != nil {
+		if err := b.client.List(ctx, &secrets, client.InNamespace(b.namespace), client.UnsafeDisableDeepCopy); err != nil {
 			return reconcile.Result{}, err
 		}
 	}
@@ -108,7 +128,8 @@ func (b *bgpReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (rec
 	if applyErr != nil {
 		b.logger.Warn("applying BGP configuration", "error", applyErr)
 	}
-	statusErr := b.report(ctx, peers.Items, p.Peers)
+	b.resolved = p.Peers
+	statusErr := b.report(ctx, peers.Items, p.Peers, false)
 	if applyErr != nil {
 		return reconcile.Result{}, applyErr
 	}
@@ -118,8 +139,28 @@ func (b *bgpReconciler) Reconcile(ctx context.Context, _ reconcile.Request) (rec
 // report writes this node's entry in each BGPPeer's status with server-side apply, under
 // a field manager per node, so speakers never overwrite each other's entries. An entry
 // is removed when the peer no longer selects the node.
-func (b *bgpReconciler) report(ctx context.Context, all []ironlbv1.BGPPeer, resolved []plan.Peer) error {
-	states := b.speaker.States(ctx)
+//
+// The count of prefixes sent moves with every route added, so during a burst of Services
+// each plan would write every BGPPeer again: it is refreshed only by the periodic status
+// refresh (counters true), and the other reports keep the count last written.
+func (b *bgpReconciler) report(ctx context.Context, all []ironlbv1.BGPPeer, resolved []plan.Peer, counters bool) error {
+	states := b.speaker.Sessions(ctx)
+	if counters {
+		states = b.speaker.States(ctx)
+	}
+	b.mu.Lock()
+	if b.sent == nil {
+		b.sent = map[string]int{}
+	}
+	for name, st := range states {
+		if counters {
+			b.sent[name] = st.Advertised
+			continue
+		}
+		st.Advertised = b.sent[name]
+		states[name] = st
+	}
+	b.mu.Unlock()
 	selected := map[string]plan.Peer{}
 	for _, r := range resolved {
 		selected[r.Object().Name] = r

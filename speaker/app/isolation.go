@@ -65,7 +65,7 @@ func (a *layer2Reconciler) gossipSnapshot(ctx context.Context, nodes []corev1.No
 		return g, nil
 	}
 	var pods corev1.PodList
-	if err := a.client.List(ctx, &pods, client.InNamespace(a.namespace)); err != nil {
+	if err := a.client.List(ctx, &pods, client.InNamespace(a.namespace), client.UnsafeDisableDeepCopy); err != nil {
 		return g, err
 	}
 	now := time.Now()

@@ -31,7 +31,13 @@ type State struct {
 }
 
 // States reports every configured session, by peer name.
-func (s *Speaker) States(ctx context.Context) map[string]State {
+func (s *Speaker) States(ctx context.Context) map[string]State { return s.sessionStates(ctx, true) }
+
+// Sessions is States without the prefixes sent (Advertised is 0), which GoBGP counts by
+// walking its table: cheap enough to call on every plan.
+func (s *Speaker) Sessions(ctx context.Context) map[string]State { return s.sessionStates(ctx, false) }
+
+func (s *Speaker) sessionStates(ctx context.Context, counted bool) map[string]State {
 	out := map[string]State{}
 	byAddr := map[string]string{}
 	for name, p := range s.peersSnapshot() {
@@ -41,7 +47,7 @@ func (s *Speaker) States(ctx context.Context) map[string]State {
 	s.mu.Lock()
 	recorded := maps.Clone(s.states)
 	s.mu.Unlock()
-	_ = s.server.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: true}, func(p *api.Peer) {
+	_ = s.server.ListPeer(ctx, &api.ListPeerRequest{EnableAdvertised: counted}, func(p *api.Peer) {
 		name, ok := byAddr[p.GetConf().GetNeighborAddress()]
 		if !ok {
 			return

@@ -48,7 +48,7 @@ func (p *Prefix) add(adv *ironlbv1.BGPAdvertisementSpec, addr address) {
 // there is no election: every eligible node advertises, and routers spread traffic with
 // ECMP.
 func Prefixes(s Snapshot) []Prefix {
-	c := compile(s)
+	c := compile(s, true)
 	node := c.nodes[s.Node]
 	if node == nil || nodeExclusion(node) != "" {
 		return nil
@@ -132,7 +132,7 @@ func within(p netip.Prefix, set ipset.Set) bool {
 // key ("namespace/name") by its pool and labels, whatever the nodes and endpoints: the
 // controller tells "no advertisement covers it" from "no node may advertise it" with it.
 func BGPAdvertisementsOf(s Snapshot, key string) []string {
-	c := compile(s)
+	c := compile(s, false)
 	var out []string
 	for _, addr := range c.addresses {
 		if addr.key != key {

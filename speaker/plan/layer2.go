@@ -75,8 +75,9 @@ func L2(s Snapshot) L2Plan {
 		}
 		return p
 	}
-	perService := map[string][]Announcement{}
-	for _, a := range p.Announcements {
+	perService := map[string][]*Announcement{}
+	for i := range p.Announcements {
+		a := &p.Announcements[i]
 		if a.Node == "" {
 			p.Unannounced++
 		}
@@ -116,7 +117,7 @@ func L2(s Snapshot) L2Plan {
 // is left alone: its own load balancer may write the same condition type, and two writers
 // would overwrite each other forever (the class cannot change while the Service stays a
 // LoadBalancer, so a Service moving to another class passes through a removal first).
-func conditionFor(svc *corev1.Service, class string, perService map[string][]Announcement) (ServiceCondition, bool) {
+func conditionFor(svc *corev1.Service, class string, perService map[string][]*Announcement) (ServiceCondition, bool) {
 	if anns, ok := perService[serviceKey(svc)]; ok {
 		c := announcedCondition(anns)
 		c.ObservedGeneration = svc.Generation
@@ -140,7 +141,7 @@ func conditionFor(svc *corev1.Service, class string, perService map[string][]Ann
 
 // announcedCondition sums up a Service's announcements: True when every address has a
 // node, else False with the reason for each address left out.
-func announcedCondition(anns []Announcement) metav1.Condition {
+func announcedCondition(anns []*Announcement) metav1.Condition {
 	c := metav1.Condition{Type: ironlbv1.ConditionL2Announced, Status: metav1.ConditionTrue, Reason: ironlbv1.ReasonAnnouncing}
 	var parts []string
 	for _, d := range anns {
@@ -188,74 +189,102 @@ func aliveNames(alive map[string][]string) []string {
 // Announcements returns one Announcement per Service address that an L2Advertisement
 // covers, in address order.
 func Announcements(s Snapshot) []Announcement {
-	c := compile(s)
-	byIP := map[netip.Addr]*Announcement{}
-	candidates := map[netip.Addr][]string{}
-	ifaces := map[netip.Addr]map[string][]string{}
-	reasons := map[netip.Addr][]string{}
+	c := compile(s, false)
+	// pending is one address being decided: its Services' candidate nodes, the interfaces
+	// each would answer on, and the reasons some nodes are not eligible.
+	type pending struct {
+		services   []string
+		candidates []string
+		ifaces     map[string][]string
+		reasons    []string
+	}
+	byIP := map[netip.Addr]*pending{}
+	var order []netip.Addr
+	names := aliveNames(s.Alive)
+	// Without externalTrafficPolicy Local, which nodes are eligible depends only on the
+	// advertisements that match: work it out once per set of them, not per address.
+	memo := map[string]eligibility{}
 	for _, addr := range c.addresses {
-		advs := matchingL2Advertisements(s.L2Advertisements, addr)
+		advs, set := matchingL2Advertisements(s.L2Advertisements, addr)
 		if len(advs) == 0 {
 			continue // not a layer-2 address (perhaps BGP)
 		}
-		eligible, perNode, why := eligibleNodes(addr.svc, advs, c.nodes, s.Alive, c.local[addr.key])
-		a := byIP[addr.ip]
-		if a == nil {
-			a = &Announcement{IP: addr.ip}
-			byIP[addr.ip] = a
-			candidates[addr.ip] = eligible
-			ifaces[addr.ip] = perNode
+		e, ok := memo[set]
+		if !ok || isLocal(addr.svc) {
+			e.nodes, e.perNode, e.why = eligibleNodes(addr.svc, advs, c.nodes, s.Alive, names, c.local[addr.key])
+			if !isLocal(addr.svc) {
+				memo[set] = e
+			}
+		}
+		p := byIP[addr.ip]
+		if p == nil {
+			p = &pending{candidates: e.nodes, ifaces: e.perNode}
+			byIP[addr.ip] = p
+			order = append(order, addr.ip)
 		} else {
 			// Services sharing an address: a node must be eligible for all of them, and
 			// it answers on the interfaces of every advertisement that selects one of
 			// them, whatever order the Services are listed in.
-			candidates[addr.ip] = intersect(candidates[addr.ip], eligible)
-			ifaces[addr.ip] = mergeInterfaces(ifaces[addr.ip], perNode)
+			p.candidates = intersect(p.candidates, e.nodes)
+			p.ifaces = mergeInterfaces(p.ifaces, e.perNode)
 		}
-		if why != "" && !slices.Contains(reasons[addr.ip], why) {
-			reasons[addr.ip] = append(reasons[addr.ip], why)
+		if e.why != "" && !slices.Contains(p.reasons, e.why) {
+			p.reasons = append(p.reasons, e.why)
 		}
-		a.Services = append(a.Services, addr.key)
+		p.services = append(p.services, addr.key)
 	}
-	out := make([]Announcement, 0, len(byIP))
-	for ip, a := range byIP {
+	slices.SortFunc(order, netip.Addr.Compare)
+	out := make([]Announcement, len(order))
+	for i, ip := range order {
+		p := byIP[ip]
+		a := &out[i]
+		a.IP, a.Services = ip, p.services
 		sort.Strings(a.Services)
-		a.Node = election.Owner(ip.String(), candidates[ip])
+		a.Node = election.Owner(ip.String(), p.candidates)
 		if a.Node != "" {
-			a.Interfaces = ifaces[ip][a.Node]
-		} else {
-			sort.Strings(reasons[ip])
-			a.Reason = strings.Join(reasons[ip], "; ")
-			if a.Reason == "" {
-				a.Reason = "no node is eligible for every Service sharing this address"
-			}
+			a.Interfaces = p.ifaces[a.Node]
+			continue
 		}
-		out = append(out, *a)
+		sort.Strings(p.reasons)
+		a.Reason = strings.Join(p.reasons, "; ")
+		if a.Reason == "" {
+			a.Reason = "no node is eligible for every Service sharing this address"
+		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].IP.Less(out[j].IP) })
 	return out
 }
 
-func matchingL2Advertisements(advs []ironlbv1.L2Advertisement, addr address) []*ironlbv1.L2Advertisement {
+// eligibility is eligibleNodes' answer.
+type eligibility struct {
+	nodes   []string
+	perNode map[string][]string
+	why     string
+}
+
+// matchingL2Advertisements returns the advertisements that cover the address, and a key
+// naming that set (their positions).
+func matchingL2Advertisements(advs []ironlbv1.L2Advertisement, addr address) ([]*ironlbv1.L2Advertisement, string) {
 	var out []*ironlbv1.L2Advertisement
+	var key []byte
 	for i := range advs {
 		adv := &advs[i]
 		if adv.Spec.Selects(addr.pool.pool) && ironlbv1.MatchesAnySelector(adv.Spec.ServiceSelectors, addr.svc.Labels) {
 			out = append(out, adv)
+			key = strconv.AppendInt(append(key, ','), int64(i), 10)
 		}
 	}
-	return out
+	return out, string(key)
 }
 
 // eligibleNodes lists the nodes that may announce the Service's address, the interfaces
-// each would use, and, when there is none, why.
+// each would use, and, when there is none, why; names are the live nodes, sorted.
 func eligibleNodes(svc *corev1.Service, advs []*ironlbv1.L2Advertisement, nodes map[string]*corev1.Node,
-	alive map[string][]string, localEndpoints map[string]bool) ([]string, map[string][]string, string) {
+	alive map[string][]string, names []string, localEndpoints map[string]bool) ([]string, map[string][]string, string) {
 	local := isLocal(svc)
 	var out []string
 	perNode := map[string][]string{}
 	counts := map[string]int{}
-	for _, name := range aliveNames(alive) {
+	for _, name := range names {
 		node := nodes[name]
 		if node == nil {
 			counts["has no Node object"]++

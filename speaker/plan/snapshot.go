@@ -83,13 +83,16 @@ type compiledPool struct {
 	set  ipset.Set
 }
 
-func compile(s Snapshot) compiled {
+// compile reads a snapshot once. The endpoints are indexed only as far as needed (they are
+// as many as the Services): which nodes have an up endpoint only for the Services with
+// externalTrafficPolicy Local, and which Services have one anywhere only when ready asks.
+func compile(s Snapshot, ready bool) compiled {
 	c := compiled{nodes: map[string]*corev1.Node{}}
 	for i := range s.Nodes {
 		c.nodes[s.Nodes[i].Name] = &s.Nodes[i]
 	}
-	c.local, c.ready = indexEndpoints(s.EndpointSlices)
 	pools := compilePools(s.Pools)
+	localKeys := map[string]bool{}
 	for i := range s.Services {
 		svc := &s.Services[i]
 		if !lbservice.IsOurs(svc, s.Class) {
@@ -104,8 +107,14 @@ func compile(s Snapshot) compiled {
 			}
 			if pool := poolOf(ip, svc, pools); pool != nil {
 				c.addresses = append(c.addresses, address{ip: ip, svc: svc, key: key, pool: pool, bgp: attrs})
+				if isLocal(svc) {
+					localKeys[key] = true
+				}
 			}
 		}
+	}
+	if ready || len(localKeys) > 0 {
+		c.local, c.ready = indexEndpoints(s.EndpointSlices, localKeys)
 	}
 	return c
 }
@@ -138,17 +147,17 @@ func compilePools(in []ironlbv1.IPAddressPool) []compiledPool {
 // advertisements of that pool keep announcing it and the condition stays true. With no
 // recorded pool left (it was deleted), the address is in no pool and is not announced.
 func poolOf(ip netip.Addr, svc *corev1.Service, pools []compiledPool) *compiledPool {
-	recorded := strings.Split(svc.Annotations[ironlbv1.AnnotationAllocatedFromPool], ",")
+	recorded := svc.Annotations[ironlbv1.AnnotationAllocatedFromPool]
 	var first, kept *compiledPool
 	for i := range pools {
 		p := &pools[i]
 		if !p.set.Contains(ip) {
-			if kept == nil && slices.Contains(recorded, p.pool.Name) && p.family(ip) {
+			if kept == nil && listed(recorded, p.pool.Name) && p.family(ip) {
 				kept = p
 			}
 			continue
 		}
-		if slices.Contains(recorded, p.pool.Name) {
+		if listed(recorded, p.pool.Name) {
 			return p
 		}
 		if first == nil {
@@ -159,6 +168,16 @@ func poolOf(ip netip.Addr, svc *corev1.Service, pools []compiledPool) *compiledP
 		return first
 	}
 	return kept
+}
+
+// listed reports whether name is one of the comma-separated names in list.
+func listed(list, name string) bool {
+	for n := range strings.SplitSeq(list, ",") {
+		if n == name {
+			return true
+		}
+	}
+	return false
 }
 
 // family reports whether the pool holds any address of ip's family: a dual-stack Service
@@ -173,10 +192,8 @@ func nodeExclusion(n *corev1.Node) string {
 	if _, ok := n.Labels[corev1.LabelNodeExcludeBalancers]; ok {
 		return "is excluded from load balancers"
 	}
-	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeNetworkUnavailable && c.Status == corev1.ConditionTrue {
-			return "has NetworkUnavailable"
-		}
+	if networkUnavailable(n) {
+		return "has NetworkUnavailable"
 	}
 	return ""
 }
@@ -192,12 +209,14 @@ func selectsNode(t ironlbv1.TargetSelection, n *corev1.Node) bool {
 	return ironlbv1.MatchesAnySelector(t.NodeSelectors, n.Labels)
 }
 
-// indexEndpoints maps "namespace/service" to the nodes with an up endpoint (local), and
-// lists the Services with an up endpoint anywhere (ready), an endpoint without a node
-// included. A slice belongs to the Service its kubernetes.io/service-name label names.
-func indexEndpoints(slices []discoveryv1.EndpointSlice) (local map[string]map[string]bool, ready map[string]bool) {
+// indexEndpoints maps "namespace/service" to the nodes with an up endpoint (local), for
+// the Services in localKeys, and lists the Services with an up endpoint anywhere (ready),
+// an endpoint without a node included. A slice belongs to the Service its
+// kubernetes.io/service-name label names.
+func indexEndpoints(slices []discoveryv1.EndpointSlice, localKeys map[string]bool) (local map[string]map[string]bool, ready map[string]bool) {
 	local, ready = map[string]map[string]bool{}, map[string]bool{}
-	for _, s := range slices {
+	for i := range slices {
+		s := &slices[i]
 		svc := s.Labels[discoveryv1.LabelServiceName]
 		if svc == "" {
 			continue
@@ -208,7 +227,7 @@ func indexEndpoints(slices []discoveryv1.EndpointSlice) (local map[string]map[st
 				continue
 			}
 			ready[key] = true
-			if ep.NodeName == nil {
+			if ep.NodeName == nil || !localKeys[key] {
 				continue
 			}
 			if local[key] == nil {
