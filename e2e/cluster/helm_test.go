@@ -5,12 +5,15 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sort"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
+	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/e2e/lab"
 	"github.com/ironlb/ironlb/internal/testenv"
 )
@@ -281,4 +284,169 @@ func hasArg(p corev1.Pod, arg string) bool {
 		}
 	}
 	return false
+}
+
+// TestHelmUninstallReinstallKeepsAddresses: pools and Services are the user's objects, so
+// `helm uninstall` leaves the CRDs, the pools and the Services' addresses, and a new
+// `helm install` serves them again with exactly the same addresses (IPv4 and IPv6, layer 2
+// and BGP), raising no IPAllocated or IPReleased event for them; a Service created after
+// the reinstall gets an address none of them holds.
+func TestHelmUninstallReinstallKeepsAddresses(t *testing.T) {
+	l := cluster(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	applyDemo(ctx, t, l, "keep", "bgp")
+	kept := map[string][]netip.Addr{}
+	clients := map[string]string{"keep": l.L2Client.Netns, "bgp": l.BGPClient.Netns}
+	for ns := range clients {
+		kept[ns+"/web"] = exposeWeb(ctx, t, l, ns)
+	}
+	single := lab.NewLoadBalancerService("keep", "web-v4")
+	single.Spec.Selector = map[string]string{"app": "web"}
+	single.Spec.IPFamilyPolicy, single.Spec.IPFamilies = nil, nil
+	if _, err := l.CreateService(ctx, single); err != nil {
+		t.Fatal(err)
+	}
+	kept["keep/web-v4"] = ingressAddrs(ctx, t, l, "keep", "web-v4")
+	for key, addrs := range kept {
+		for _, a := range addrs {
+			waitAnswers(ctx, t, l, probeTarget{netns: clients[strings.Split(key, "/")[0]], addr: a})
+		}
+	}
+	var events string
+	eventually(t, 30*time.Second, "an "+ironlbv1.EventIPAllocated+" event on every Service, to compare with", func() error {
+		events = allocationEvents(ctx, t, l, kept)
+		for key := range kept {
+			if !strings.Contains(events, key+" "+ironlbv1.EventIPAllocated) {
+				return fmt.Errorf("none on %s: %s", key, events)
+			}
+		}
+		return nil
+	})
+	crds := crdNames(ctx, t, l)
+	if len(crds) < 5 {
+		t.Fatalf("ironlb.io CRDs before the uninstall: %v", crds)
+	}
+
+	installed := true
+	t.Cleanup(func() {
+		if !installed {
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			if out, err := l.InstallIronlb(ctx); err != nil {
+				t.Errorf("reinstall ironlb: %v\n%s", err, out)
+			}
+		}
+	})
+	if out, err := l.UninstallIronlb(ctx); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	installed = false
+	if pods, err := l.PodsOf(ctx, lab.ControllerNamespace, "app.kubernetes.io/instance="+lab.ReleaseName); err != nil || len(pods) > 0 {
+		t.Fatalf("after helm uninstall: %d pods of the release left (%v)", len(pods), err)
+	}
+	if got := crdNames(ctx, t, l); strings.Join(got, ",") != strings.Join(crds, ",") {
+		t.Fatalf("helm uninstall changed the CRDs: %v, before %v", got, crds)
+	}
+	kubectl(ctx, t, l, "get", "ipaddresspool", "demo", "demo-bgp")
+	checkAddresses(ctx, t, l, kept, "after helm uninstall")
+
+	if out, err := l.InstallIronlb(ctx); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	installed = true
+	// A Service created now is allocated after the new controller has read the Services
+	// it found (its first list), so its address shows the kept ones are held.
+	fresh := ingressAddrs(ctx, t, l, "keep", exposeOnly(ctx, t, l, "keep", "after"))
+	for _, a := range fresh {
+		for key, addrs := range kept {
+			for _, b := range addrs {
+				if a == b {
+					t.Errorf("the Service created after the reinstall got %s, held by %s", a, key)
+				}
+			}
+		}
+	}
+	checkAddresses(ctx, t, l, kept, "after helm install")
+	t.Logf("kept across helm uninstall and install: %v (CRDs %v); the Service created after got %v", kept, crds, fresh)
+	if got := allocationEvents(ctx, t, l, kept); got != events {
+		t.Errorf("allocation events of the kept Services changed across the reinstall:\nbefore: %s\nafter:  %s", events, got)
+	}
+	for key, addrs := range kept {
+		for _, a := range addrs {
+			waitAnswers(ctx, t, l, probeTarget{netns: clients[strings.Split(key, "/")[0]], addr: a})
+		}
+	}
+}
+
+// exposeOnly creates a dual-stack LoadBalancer Service NAME for the Deployment "web" of
+// namespace ns and returns its name.
+func exposeOnly(ctx context.Context, t *testing.T, l *lab.Lab, ns, name string) string {
+	t.Helper()
+	svc := lab.NewLoadBalancerService(ns, name)
+	svc.Spec.Selector = map[string]string{"app": "web"}
+	if _, err := l.CreateService(ctx, svc); err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// checkAddresses fails the test unless every Service ("ns/name") has exactly the
+// addresses it had, in the same order.
+func checkAddresses(ctx context.Context, t *testing.T, l *lab.Lab, want map[string][]netip.Addr, when string) {
+	t.Helper()
+	for key, addrs := range want {
+		ns, name, _ := strings.Cut(key, "/")
+		svc, err := l.Kube.CoreV1().Services(ns).Get(ctx, name, metav1.GetOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, ing := range svc.Status.LoadBalancer.Ingress {
+			got = append(got, ing.IP)
+		}
+		if fmt.Sprint(got) != fmt.Sprint(addrs) {
+			t.Errorf("%s: Service %s has %v, had %v", when, key, got, addrs)
+		}
+	}
+}
+
+// allocationEvents renders the IPAllocated and IPReleased events of the given Services
+// (name and count of each, sorted), so that any new or repeated one shows as a difference.
+func allocationEvents(ctx context.Context, t *testing.T, l *lab.Lab, services map[string][]netip.Addr) string {
+	t.Helper()
+	var lines []string
+	for key := range services {
+		ns, name, _ := strings.Cut(key, "/")
+		list, err := l.Kube.EventsV1().Events(ns).List(ctx, metav1.ListOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range list.Items {
+			if e.Regarding.Kind != "Service" || e.Regarding.Name != name ||
+				(e.Reason != ironlbv1.EventIPAllocated && e.Reason != ironlbv1.EventIPReleased) {
+				continue
+			}
+			count := int32(1)
+			if e.Series != nil {
+				count = e.Series.Count
+			}
+			lines = append(lines, fmt.Sprintf("%s %s x%d: %s", key, e.Reason, max(count, e.DeprecatedCount), e.Note))
+		}
+	}
+	sort.Strings(lines)
+	return strings.Join(lines, "; ")
+}
+
+// crdNames lists the CustomResourceDefinitions of the ironlb.io group.
+func crdNames(ctx context.Context, t *testing.T, l *lab.Lab) []string {
+	t.Helper()
+	out := kubectl(ctx, t, l, "get", "crd", "-o", "jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}")
+	var names []string
+	for _, n := range strings.Fields(out) {
+		if strings.HasSuffix(n, ".ironlb.io") {
+			names = append(names, n)
+		}
+	}
+	return names
 }
