@@ -22,8 +22,9 @@ const controllerSelector = "app.kubernetes.io/component=controller"
 
 // TestDrainControllerLeader: `kubectl drain` of the node that runs the controller leader
 // (the holder of the leader-election Lease) completes through the chart's
-// PodDisruptionBudget, never leaving fewer than one ready controller; the standby takes
-// the Lease, and a Service created afterwards gets an address. The takeover time (drain
+// PodDisruptionBudget, never leaving fewer than one ready controller; a controller on
+// another node (the standby, or the replacement if it tries first) takes the Lease, and a
+// Service created afterwards gets an address. The takeover time (drain
 // start to new Lease holder) is reported, not asserted.
 func TestDrainControllerLeader(t *testing.T) {
 	l := cluster(t)
@@ -97,10 +98,16 @@ func TestDrainControllerLeader(t *testing.T) {
 		})
 	}
 	takeover := w.at.Sub(start)
-	t.Logf("%s (on %s) took the Lease %s after the drain began", w.newHolder, w.newNode, takeover.Round(time.Millisecond))
-	// With the replicas spread (the chart prefers it), the standby is the one to take over.
-	if standby.Spec.NodeName != node && w.newHolder != standby.Name {
-		t.Errorf("the Lease went to %s, not to the standby %s", w.newHolder, standby.Name)
+	// The old leader releases the Lease as it stops, so the first controller to try
+	// takes it: usually the standby, sometimes the replacement pod the ReplicaSet started
+	// at once on another node. Either is a takeover; one on the drained node is not.
+	who := "the replacement pod"
+	if w.newHolder == standby.Name {
+		who = "the standby"
+	}
+	t.Logf("%s %s (on %s) took the Lease %s after the drain began", who, w.newHolder, w.newNode, takeover.Round(time.Millisecond))
+	if w.newNode == node {
+		t.Errorf("the Lease went to %s on the drained node %s", w.newHolder, node)
 	}
 
 	svc := lab.NewLoadBalancerService("drain", "after")
