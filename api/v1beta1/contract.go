@@ -80,6 +80,18 @@ const (
 // names none.
 const DefaultPasswordSecretKey = "password"
 
+// Events the controller raises on a Service: reasons. Tests read them to tell whether an
+// address moved (a restart or a reinstall of the controller must raise neither of the
+// first two for a Service that keeps its addresses).
+const (
+	// EventIPAllocated (Normal): the Service got addresses; the note names each and its pool.
+	EventIPAllocated = "IPAllocated"
+	// EventIPReleased (Normal): addresses of the Service went back to their pool.
+	EventIPReleased = "IPReleased"
+	// EventAllocationFailed (Warning): the Service's request cannot be met; the note says why.
+	EventAllocationFailed = "AllocationFailed"
+)
+
 // Events the speaker raises: reasons, and the actions they belong to.
 const (
 	// EventNotAnnounced (Warning, on a Service): some address of it has no node to answer.

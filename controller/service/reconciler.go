@@ -190,7 +190,7 @@ func (r *Reconciler) stopServing(ctx context.Context, svc *corev1.Service, key s
 		return err
 	}
 	if len(released) > 0 {
-		r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, "IPReleased", "Release",
+		r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, ironlbv1.EventIPReleased, "Release",
 			"released %s: the Service is no longer a LoadBalancer served by ironlb", ipset.FormatAddrs(released))
 	}
 	return nil

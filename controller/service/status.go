@@ -180,17 +180,17 @@ func (r *Reconciler) report(svc *corev1.Service, before []netip.Addr, out outcom
 		}
 	}
 	if len(added) > 0 {
-		r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, "IPAllocated", "Allocate", "assigned %s", strings.Join(added, ", "))
+		r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, ironlbv1.EventIPAllocated, "Allocate", "assigned %s", strings.Join(added, ", "))
 		for _, l := range out.legacy {
 			r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, "LegacyAnnotation", "Allocate",
 				"read MetalLB annotation %s; ironlb's own form is ironlb.io/%s", l, l[strings.Index(l, "/")+1:])
 		}
 	}
 	if len(removed) > 0 {
-		r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, "IPReleased", "Release", "released %s", strings.Join(removed, ", "))
+		r.Recorder.Eventf(svc, nil, corev1.EventTypeNormal, ironlbv1.EventIPReleased, "Release", "released %s", strings.Join(removed, ", "))
 	}
 	if out.cond.status == metav1.ConditionFalse && condChanged {
-		r.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, "AllocationFailed", "Allocate", "%s: %s", out.cond.reason, truncate(out.cond.message))
+		r.Recorder.Eventf(svc, nil, corev1.EventTypeWarning, ironlbv1.EventAllocationFailed, "Allocate", "%s: %s", out.cond.reason, truncate(out.cond.message))
 	}
 	if out.failure != "" && condChanged && r.Metrics != nil {
 		r.Metrics.Failed(out.failure)

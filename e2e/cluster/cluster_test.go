@@ -129,17 +129,29 @@ func TestChartSecurityContextIsEnforced(t *testing.T) {
 	}
 }
 
-// TestKubectlLogs reads the speaker's and the controller's logs through the API server
-// and the kubelets (kubectl logs needs the kubelet's serving port and client certificates).
+// TestKubectlLogs reads the logs of every ironlb pod through the API server and the
+// kubelets (kubectl logs needs the kubelet's serving port and client certificates): each
+// node's speaker, so every kubelet serves them, and both controllers, the standby too.
 func TestKubectlLogs(t *testing.T) {
 	l := cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	for _, target := range []string{"daemonset/ironlb-speaker", "deployment/ironlb-controller"} {
-		out := kubectl(ctx, t, l, "-n", lab.ControllerNamespace, "logs", target, "--tail=20")
-		if !strings.Contains(out, `"level"`) {
-			t.Errorf("kubectl logs %s: no log lines:\n%s", target, out)
+	count := map[string]int{}
+	for _, component := range []string{"speaker", "controller"} {
+		pods, err := l.PodsOf(ctx, lab.ControllerNamespace, "app.kubernetes.io/component="+component)
+		if err != nil {
+			t.Fatal(err)
 		}
+		for _, p := range pods {
+			out := kubectl(ctx, t, l, "-n", lab.ControllerNamespace, "logs", p.Name, "-c", component, "--tail=20")
+			if !strings.Contains(out, `"level"`) {
+				t.Errorf("kubectl logs %s (on %s): no log lines:\n%s", p.Name, p.Spec.NodeName, out)
+			}
+			count[component]++
+		}
+	}
+	if count["speaker"] != len(l.Nodes) || count["controller"] != 2 {
+		t.Errorf("read the logs of %v pods, want %d speakers and 2 controllers", count, len(l.Nodes))
 	}
 }
 
