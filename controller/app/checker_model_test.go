@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"slices"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -64,6 +65,9 @@ type poolSpec struct {
 	rule             int // team pool: 0 namespace nsA by name, 1 namespaces labelled team=b, 2 Services labelled tier=web
 	cross            bool
 	crossEver        bool // allowCrossNamespaceSharing was true at some point
+	// created is the pool object's creationTimestamp (whole seconds, as the API server
+	// keeps it): the younger of two overlapping pools is in Conflict.
+	created time.Time
 }
 
 // The pools: "wide" (never deleted, grows and shrinks), "team" (tenancy, a reserved
@@ -138,7 +142,17 @@ func family(ip netip.Addr) string {
 }
 
 // conflict: late overlaps the older wide pool while wide is a /28.
-func (m *model) conflict(pool string) bool { return pool == "late" && m.pools["wide"].wide }
+// conflict: late overlaps wide while wide is a /28, and then the younger of the two is in
+// Conflict, by creation time with ties (both created in one second) by name, as the
+// controller orders them: "late" sorts before "wide".
+func (m *model) conflict(pool string) bool {
+	wide, late := m.pools["wide"], m.pools["late"]
+	if !wide.wide || !late.exists || (pool != "wide" && pool != "late") {
+		return false
+	}
+	lateOlder := !late.created.After(wide.created)
+	return (pool == "wide") == lateOlder
+}
 
 // usable: a pool that may hand out new addresses (exists, not being deleted, no conflict).
 func (m *model) usable(pool string) bool {

@@ -222,6 +222,7 @@ func (m *model) createPool(t *testing.T, name string) {
 	if err := env.Client.Create(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
+	m.pools[name].created = p.CreationTimestamp.Time
 }
 
 func (m *model) updatePool(t *testing.T, name string) {
