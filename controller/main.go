@@ -32,7 +32,7 @@ func main() {
 	flag.DurationVar(&o.BGPConditionInterval, "bgp-condition-interval", bgpcondition.DefaultMinInterval, "shortest time between two writes of one Service's ironlb.io/BGPAdvertised condition; a flapping session costs a Service at most one write per interval")
 	flag.Float64Var(&o.BGPConditionQPS, "bgp-condition-qps", bgpcondition.DefaultQPS, "sustained ironlb.io/BGPAdvertised condition writes per second, on a client of their own")
 	flag.IntVar(&o.BGPConditionBurst, "bgp-condition-burst", bgpcondition.DefaultBurst, "ironlb.io/BGPAdvertised condition write burst")
-	flag.IntVar(&o.Workers, "workers", 8, "Services reconciled in parallel")
+	flag.IntVar(&o.Workers, "workers", 32, "Services reconciled in parallel")
 	flag.StringVar(&o.MemberlistSecretName, "memberlist-secret-name", "", "create this Secret with a random memberlist key once, if it is missing (never changed after); empty creates none")
 	flag.StringVar(&o.MemberlistSecretNamespace, "memberlist-secret-namespace", "", "namespace of --memberlist-secret-name; empty is the --leader-election-namespace")
 	flag.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")

@@ -5,7 +5,7 @@
 // Run it with `IRONLB_BENCH=1 go test -count=1 -v -timeout 30m ./e2e/bench/`. Optional:
 // IRONLB_BENCH_N (Services per phase, default 3000), IRONLB_BENCH_CEILING_WORKERS (default
 // 32, as issue #12 sets the ceiling), IRONLB_BENCH_CEILING_ROUNDS (default 3),
-// IRONLB_BENCH_WORKERS (the controller's --workers, default 8) and IRONLB_BENCH_PROFILE_DIR (writes a CPU
+// IRONLB_BENCH_WORKERS (the controller's --workers, default 32 as the flag) and IRONLB_BENCH_PROFILE_DIR (writes a CPU
 // profile of this process for each controller phase there).
 package bench
 
@@ -279,7 +279,7 @@ func startRun(t *testing.T, ctx context.Context, cs corev1client.CoreV1Interface
 	ensureNamespace(t, ctx, cs, ns)
 	createServices(t, ctx, cs, ns, "s", n, 64)
 	r := &run{ns: ns, n: n, watch: startWatcher(t, cs, ns), counter: newAPICounter(), cp: cp}
-	r.result = ControllerRun{QPS: qps, Burst: burst, Workers: envInt(t, "IRONLB_BENCH_WORKERS", 8, 1)}
+	r.result = ControllerRun{QPS: qps, Burst: burst, Workers: envInt(t, "IRONLB_BENCH_WORKERS", 32, 1)}
 
 	runtime.GC()
 	debug.FreeOSMemory()
