@@ -46,7 +46,7 @@ func TestModelChecker(t *testing.T) {
 	if s := os.Getenv("IRONLB_CHECKER_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
 	}
-	ops := 300
+	ops := 100
 	if s := os.Getenv("IRONLB_CHECKER_OPS"); s != "" {
 		ops, _ = strconv.Atoi(s)
 	}
