@@ -28,9 +28,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/metricsendpoint"
 	"github.com/ironlb/ironlb/speaker/bgp"
 	"github.com/ironlb/ironlb/speaker/layer2"
 	"github.com/ironlb/ironlb/speaker/membership"
@@ -40,11 +40,14 @@ import (
 type Options struct {
 	NodeName          string
 	LoadBalancerClass string
-	MetricsAddr       string
-	HealthAddr        string
-	LogLevel          string
-	QPS               float64
-	Burst             int
+	// Metrics is the /metrics endpoint: HTTPS with authentication and authorization
+	// unless Metrics.Secure is false (the speaker is in the host network: plain HTTP would
+	// be open to every network the node is on).
+	Metrics    metricsendpoint.Options
+	HealthAddr string
+	LogLevel   string
+	QPS        float64
+	Burst      int
 
 	// Layer2 answers ARP/NDP for elected addresses (it needs memberlist); BGP runs the
 	// embedded BGP server for BGPPeers that select this node.
@@ -108,6 +111,9 @@ func (o Options) Validate() error {
 	var l slog.Level
 	if err := l.UnmarshalText([]byte(o.LogLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", o.LogLevel))
+	}
+	if err := o.Metrics.Validate(); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -284,9 +290,13 @@ func newManager(o Options) (manager.Manager, error) {
 	if err := ironlbv1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
+	metricsOpts, err := o.Metrics.Server()
+	if err != nil {
+		return nil, err
+	}
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
 		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                metricsOpts,
 		HealthProbeBindAddress: o.HealthAddr,
 		Cache:                  cacheOptions(o),
 		Controller:             config.Controller{SkipNameValidation: ptr.To(true)},
