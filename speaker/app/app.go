@@ -128,6 +128,10 @@ func Run(ctx context.Context, o Options) error {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", o.NodeName)
 	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
 
+	// A missing certificate is a mistake to report, not an API server to wait for.
+	if _, err := o.Metrics.Server(); err != nil {
+		return err
+	}
 	mgr, err := newManagerWhenReachable(ctx, o, logger)
 	if err != nil {
 		return err
