@@ -26,6 +26,8 @@ func TestMetricsNeedAToken(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 
+	// Pools, so that the controller has ironlb metrics of its own (ironlb_pool_addresses).
+	applyDemo(ctx, t, l)
 	const ns = "metrics-auth"
 	t.Cleanup(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -57,7 +59,7 @@ func TestMetricsNeedAToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The leader: a standby has registered none of ironlb's own metrics yet.
+	// The leader: only it reconciles pools, so only it has their metrics.
 	lease, err := l.Kube.CoordinationV1().Leases(lab.ControllerNamespace).Get(ctx, ironlbv1.ControllerName, metav1.GetOptions{})
 	if err != nil || lease.Spec.HolderIdentity == nil {
 		t.Fatalf("the controller's Lease: %v", err)
