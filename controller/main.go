@@ -11,6 +11,7 @@ import (
 
 	"github.com/ironlb/ironlb/controller/app"
 	"github.com/ironlb/ironlb/controller/bgpcondition"
+	"github.com/ironlb/ironlb/internal/metricsendpoint"
 )
 
 func main() {
@@ -18,7 +19,7 @@ func main() {
 	var validateOnly bool
 	// --kubeconfig is registered by controller-runtime; empty uses the in-cluster ServiceAccount.
 	flag.StringVar(&o.LoadBalancerClass, "load-balancer-class", "", "serve Services with this spec.loadBalancerClass; empty serves Services without a class")
-	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":7472", "address of the Prometheus /metrics endpoint; 0 turns it off")
+	metricsendpoint.AddFlags(flag.CommandLine, &o.Metrics, ":7472")
 	flag.StringVar(&o.HealthAddr, "health-probe-bind-address", ":7473", "address of the /healthz and /readyz endpoints")
 	flag.BoolVar(&o.LeaderElect, "leader-elect", true, "elect one active replica with a Lease, so two replicas never allocate at once")
 	flag.StringVar(&o.LeaderElectionNamespace, "leader-election-namespace", "", "namespace of the Lease; empty uses $POD_NAMESPACE, then the Pod's namespace")

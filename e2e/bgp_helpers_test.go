@@ -424,8 +424,8 @@ func setNetworkUnavailable(t *testing.T, l *lab.Lab, node string, unavailable bo
 func speakerMetric(ctx context.Context, l *lab.Lab, n *lab.Node, name string, want map[string]string) (float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	url := "http://" + net.JoinHostPort(n.IPv4.String(), strconv.Itoa(lab.SpeakerMetricsPort)) + "/metrics"
-	body, err := l.Curl(ctx, l.L2Client.Netns, url)
+	url := net.JoinHostPort(n.IPv4.String(), strconv.Itoa(lab.SpeakerMetricsPort))
+	body, err := l.ScrapeMetrics(ctx, l.L2Client.Netns, url)
 	if err != nil {
 		return 0, err
 	}

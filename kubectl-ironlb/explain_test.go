@@ -18,6 +18,7 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/app"
+	"github.com/ironlb/ironlb/internal/metricsendpoint"
 	"github.com/ironlb/ironlb/internal/testenv"
 	"github.com/ironlb/ironlb/kubectl-ironlb/report"
 )
@@ -27,7 +28,7 @@ func startController(t *testing.T) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	o := app.Options{Config: env.Config, MetricsAddr: "0", HealthAddr: "0", LeaderElect: false,
+	o := app.Options{Config: env.Config, Metrics: metricsendpoint.Options{BindAddress: "0"}, HealthAddr: "0", LeaderElect: false,
 		QPS: 200, Burst: 400, EventsQPS: 100, EventsBurst: 200, Workers: 4, LogLevel: "error"}
 	go func() { done <- app.Run(ctx, o) }()
 	t.Cleanup(func() {

@@ -11,6 +11,7 @@ import (
 
 	ctrl "sigs.k8s.io/controller-runtime"
 
+	"github.com/ironlb/ironlb/internal/metricsendpoint"
 	"github.com/ironlb/ironlb/speaker/app"
 	"github.com/ironlb/ironlb/speaker/membership"
 )
@@ -26,7 +27,7 @@ func main() {
 	flag.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the namespace the speaker runs in, the only one it reads Secrets (BGP passwords) in (default $POD_NAMESPACE)")
 	flag.StringVar(&o.SpeakerPodSelector, "speaker-pod-selector", "", "label selector of the speaker Pods in --namespace (the chart sets it): a speaker that cannot join gossip while other speakers are Ready announces nothing instead of every address")
 	flag.StringVar(&o.LoadBalancerClass, "load-balancer-class", "", "announce Services with this spec.loadBalancerClass; empty announces Services without a class")
-	flag.StringVar(&o.MetricsAddr, "metrics-bind-address", ":7474", "address of the Prometheus /metrics endpoint; 0 turns it off")
+	metricsendpoint.AddFlags(flag.CommandLine, &o.Metrics, ":7474")
 	flag.StringVar(&o.HealthAddr, "health-probe-bind-address", ":7475", "address of the /healthz and /readyz endpoints")
 	flag.StringVar(&o.PprofAddr, "pprof-bind-address", "", "address of Go's /debug/pprof/ endpoints, to profile the speaker; empty turns them off")
 	flag.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")

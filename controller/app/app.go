@@ -24,7 +24,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/config"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/advertisement"
@@ -35,12 +34,15 @@ import (
 	"github.com/ironlb/ironlb/controller/metrics"
 	"github.com/ironlb/ironlb/controller/pool"
 	"github.com/ironlb/ironlb/controller/service"
+	"github.com/ironlb/ironlb/internal/metricsendpoint"
 )
 
 // Options are the controller's settings; each is a command-line flag.
 type Options struct {
-	LoadBalancerClass       string
-	MetricsAddr             string
+	LoadBalancerClass string
+	// Metrics is the /metrics endpoint: HTTPS with authentication and authorization
+	// unless Metrics.Secure is false.
+	Metrics                 metricsendpoint.Options
 	HealthAddr              string
 	LeaderElect             bool
 	LeaderElectionNamespace string
@@ -102,6 +104,9 @@ func (o Options) Validate() error {
 	if _, err := parseLevel(o.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
+	if err := o.Metrics.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -151,11 +156,15 @@ func Run(ctx context.Context, o Options) error {
 	if err := ironlbv1.AddToScheme(scheme); err != nil {
 		return err
 	}
+	metricsOpts, err := o.Metrics.Server()
+	if err != nil {
+		return err
+	}
 	var mgr manager.Manager
 	lease, renew, retry := o.LeaseDuration, o.RenewDeadline, o.RetryPeriod
 	mgr, err = ctrl.NewManager(cfg, manager.Options{
 		Scheme:                        scheme,
-		Metrics:                       metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                       metricsOpts,
 		HealthProbeBindAddress:        o.HealthAddr,
 		LeaderElection:                o.LeaderElect,
 		LeaderElectionID:              ironlbv1.ControllerName,

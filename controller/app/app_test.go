@@ -21,6 +21,7 @@ import (
 	"github.com/ironlb/ironlb/controller/advertisement"
 	"github.com/ironlb/ironlb/controller/app"
 	"github.com/ironlb/ironlb/controller/request"
+	"github.com/ironlb/ironlb/internal/metricsendpoint"
 	"github.com/ironlb/ironlb/internal/testenv"
 )
 
@@ -45,7 +46,7 @@ func startControllerWith(t *testing.T, change func(*app.Options)) *controller {
 	ctx, cancel := context.WithCancel(context.Background())
 	c := &controller{cancel: cancel, done: make(chan error, 1)}
 	o := app.Options{
-		Config: env.Config, MetricsAddr: "0", HealthAddr: "0",
+		Config: env.Config, Metrics: metricsendpoint.Options{BindAddress: "0"}, HealthAddr: "0",
 		LeaderElectionNamespace: "ironlb-system", LeaseDuration: 4 * time.Second, RenewDeadline: 3 * time.Second,
 		RetryPeriod: 500 * time.Millisecond, QPS: 500, Burst: 1000, EventsQPS: 100, EventsBurst: 200, Workers: 8, LogLevel: "error",
 	}

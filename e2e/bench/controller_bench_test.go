@@ -33,6 +33,7 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/app"
+	"github.com/ironlb/ironlb/internal/metricsendpoint"
 	"github.com/ironlb/ironlb/internal/testenv"
 )
 
@@ -291,7 +292,7 @@ func startRun(t *testing.T, ctx context.Context, cs corev1client.CoreV1Interface
 	cfg.Wrap(r.counter.wrap)
 	start := time.Now()
 	r.ctl = startController(app.Options{
-		Config: cfg, MetricsAddr: "0", HealthAddr: "0", LeaderElect: false,
+		Config: cfg, Metrics: metricsendpoint.Options{BindAddress: "0"}, HealthAddr: "0", LeaderElect: false,
 		LeaseDuration: 10 * time.Second, RenewDeadline: 7 * time.Second, RetryPeriod: 2 * time.Second,
 		QPS: qps, Burst: burst, EventsQPS: 20, EventsBurst: 100, Workers: r.result.Workers, LogLevel: "error",
 	})

@@ -26,6 +26,7 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/app"
+	"github.com/ironlb/ironlb/internal/metricsendpoint"
 	"github.com/ironlb/ironlb/internal/testenv"
 )
 
@@ -82,7 +83,7 @@ func TestControllerReleaseBench(t *testing.T) {
 	w := startWatcher(t, cs, releaseNS)
 	defer w.stop()
 	ctl := startController(app.Options{
-		Config: rest.CopyConfig(env.Config), MetricsAddr: "0", HealthAddr: "0",
+		Config: rest.CopyConfig(env.Config), Metrics: metricsendpoint.Options{BindAddress: "0"}, HealthAddr: "0",
 		QPS: 1000, Burst: 2000, EventsQPS: 20, EventsBurst: 100, Workers: 8, LogLevel: "error",
 	})
 	defer ctl.stop(t)

@@ -74,8 +74,7 @@ func benchLab(t *testing.T, lockWait time.Duration) *lab.Lab {
 func speakerMetrics(ctx context.Context, l *lab.Lab, n *lab.Node) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, l2MetricsTimeout)
 	defer cancel()
-	url := "http://" + net.JoinHostPort(n.IPv4.String(), strconv.Itoa(lab.SpeakerMetricsPort)) + "/metrics"
-	body, err := l.Curl(ctx, l.L2Client.Netns, url)
+	body, err := l.ScrapeMetrics(ctx, l.L2Client.Netns, net.JoinHostPort(n.IPv4.String(), strconv.Itoa(lab.SpeakerMetricsPort)))
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package chart
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -143,10 +144,15 @@ func TestWorkloads(t *testing.T) {
 
 			// The chart renders no key (helm template would make a new one each time):
 			// the controller creates the Secret, unless it is the user's own.
-			if secrets := find(objs, "Secret"); len(secrets) > 0 {
-				t.Errorf("the chart renders %d Secrets; the memberlist key is the controller's to create", len(secrets))
+			// The only Secret it may render is the PodMonitors' scraper token, which the API
+			// server fills in (metrics-scraper.yaml).
+			for _, sec := range find(objs, "Secret") {
+				if typ, _, _ := unstructured.NestedString(sec.Object, "type"); typ != string(corev1.SecretTypeServiceAccountToken) {
+					t.Errorf("the chart renders Secret %s (type %q); the memberlist key is the controller's to create", sec.GetName(), typ)
+				}
 			}
-			if mounted := len(sc.VolumeMounts) > 0; mounted != layer2 {
+			mounted := slices.ContainsFunc(sc.VolumeMounts, func(m corev1.VolumeMount) bool { return m.Name == "memberlist" })
+			if mounted != layer2 {
 				t.Errorf("memberlist Secret mounted: %v, layer 2: %v", mounted, layer2)
 			}
 			wantName := ""
@@ -285,6 +291,9 @@ type use struct {
 	Why      string   `json:"why"`
 }
 
+// nonResourceURL is the group of a grant on a non-resource URL (resource is the URL).
+const nonResourceURL = "nonResourceURL"
+
 // grant is one (group, resource, verb, scope) an account has.
 type grant struct{ group, resource, verb, scope string }
 
@@ -348,6 +357,13 @@ func TestRBACLeastPrivilege(t *testing.T) {
 				}
 				delete(got, account)
 			}
+			// The PodMonitors' scraper, with metrics.secure: get /metrics and nothing else.
+			scraper := prefix + "metrics-scraper"
+			wantScraper := slices.Contains(tg.set, "metrics.podMonitor.enabled=true") && !slices.Contains(tg.set, "metrics.secure=false")
+			if have, ok := got[scraper]; ok != wantScraper || ok && !maps.Equal(have, map[grant]bool{{nonResourceURL, "/metrics", "get", "cluster"}: true}) {
+				t.Errorf("ServiceAccount %s is granted %v, want get /metrics only when PodMonitors scrape securely (%v)", scraper, have, wantScraper)
+			}
+			delete(got, scraper)
 			for account := range got {
 				t.Errorf("ServiceAccount %s is granted permissions but is not a known program", account)
 			}
@@ -389,6 +405,14 @@ func granted(t *testing.T, objs []*unstructured.Unstructured) map[string]map[gra
 					out[s.Name] = map[grant]bool{}
 				}
 				for _, r := range rs {
+					if len(r.NonResourceURLs) > 0 && strings.HasSuffix(b.RoleRef.Name, "-metrics-reader") {
+						for _, u := range r.NonResourceURLs {
+							for _, v := range r.Verbs {
+								out[s.Name][grant{nonResourceURL, u, v, scope}] = true
+							}
+						}
+						continue
+					}
 					if len(r.NonResourceURLs) > 0 || len(r.ResourceNames) > 0 {
 						t.Errorf("%s has a rule with nonResourceURLs or resourceNames: %+v", b.RoleRef.Name, r)
 					}

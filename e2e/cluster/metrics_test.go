@@ -50,7 +50,7 @@ func scrapeNames(ctx context.Context, l *lab.Lab) (map[string]bool, error) {
 	names := map[string]bool{}
 	var bodies []string
 	for _, n := range l.Nodes {
-		body, err := l.Curl(ctx, l.L2Client.Netns, "http://"+net.JoinHostPort(n.IPv4.String(), fmt.Sprint(lab.SpeakerMetricsPort))+"/metrics")
+		body, err := l.ScrapeMetrics(ctx, l.L2Client.Netns, net.JoinHostPort(n.IPv4.String(), fmt.Sprint(lab.SpeakerMetricsPort)))
 		if err != nil {
 			return nil, fmt.Errorf("speaker on %s: %w", n.Name, err)
 		}
@@ -65,7 +65,7 @@ func scrapeNames(ctx context.Context, l *lab.Lab) (map[string]bool, error) {
 			if n.Name != p.Spec.NodeName || p.Status.PodIP == "" {
 				continue
 			}
-			body, err := l.Curl(ctx, n.Netns, "http://"+net.JoinHostPort(p.Status.PodIP, "7472")+"/metrics")
+			body, err := l.ScrapeMetrics(ctx, n.Netns, net.JoinHostPort(p.Status.PodIP, "7472"))
 			if err != nil {
 				return nil, fmt.Errorf("controller %s: %w", p.Name, err)
 			}

@@ -2,13 +2,8 @@ package lab
 
 import (
 	"context"
-	"fmt"
 	"path/filepath"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -72,23 +67,13 @@ func (l *Lab) setupAdminClients() error {
 // the TokenRequest API for a token and writes a kubeconfig using it. Components run with it
 // act under their own identity, so RBAC applies to them exactly as in a cluster.
 func (l *Lab) ServiceAccountKubeconfig(ctx context.Context, namespace, name string) (string, error) {
-	if err := l.ensureNamespace(ctx, namespace); err != nil {
-		return "", err
-	}
-	sa := &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Namespace: namespace, Name: name}}
-	if _, err := l.Kube.CoreV1().ServiceAccounts(namespace).Create(ctx, sa, metav1.CreateOptions{}); err != nil && !apierrors.IsAlreadyExists(err) {
-		return "", fmt.Errorf("create ServiceAccount %s/%s: %w", namespace, name, err)
-	}
-	lifetime := tokenLifetime
-	tr, err := l.Kube.CoreV1().ServiceAccounts(namespace).CreateToken(ctx, name, &authenticationv1.TokenRequest{
-		Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &lifetime},
-	}, metav1.CreateOptions{})
+	token, err := l.ServiceAccountToken(ctx, namespace, name)
 	if err != nil {
-		return "", fmt.Errorf("token for ServiceAccount %s/%s: %w", namespace, name, err)
+		return "", err
 	}
 	path := filepath.Join(l.Dir, "kubeconfigs", namespace+"."+name+".kubeconfig")
 	user := "system:serviceaccount:" + namespace + ":" + name
-	if err := l.writeKubeconfig(path, user, &clientcmdapi.AuthInfo{Token: tr.Status.Token}); err != nil {
+	if err := l.writeKubeconfig(path, user, &clientcmdapi.AuthInfo{Token: token}); err != nil {
 		return "", err
 	}
 	return path, nil

@@ -132,6 +132,8 @@ type Lab struct {
 	podSeq     int
 	nodePodSeq map[string]int
 	stopped    bool
+	// metricsToken is the scraper's bearer token (MetricsToken), made on first use.
+	metricsToken string
 }
 
 // Start builds a lab. It first waits for the machine's lab lock and removes whatever an

@@ -28,9 +28,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	crmetrics "sigs.k8s.io/controller-runtime/pkg/metrics"
-	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/internal/metricsendpoint"
 	"github.com/ironlb/ironlb/speaker/bgp"
 	"github.com/ironlb/ironlb/speaker/layer2"
 	"github.com/ironlb/ironlb/speaker/membership"
@@ -40,12 +40,15 @@ import (
 type Options struct {
 	NodeName          string
 	LoadBalancerClass string
-	MetricsAddr       string
-	HealthAddr        string
-	PprofAddr         string
-	LogLevel          string
-	QPS               float64
-	Burst             int
+	// Metrics is the /metrics endpoint: HTTPS with authentication and authorization
+	// unless Metrics.Secure is false (the speaker is in the host network: plain HTTP would
+	// be open to every network the node is on).
+	Metrics    metricsendpoint.Options
+	HealthAddr string
+	PprofAddr  string
+	LogLevel   string
+	QPS        float64
+	Burst      int
 
 	// Layer2 answers ARP/NDP for elected addresses (it needs memberlist); BGP runs the
 	// embedded BGP server for BGPPeers that select this node.
@@ -110,6 +113,9 @@ func (o Options) Validate() error {
 	if err := l.UnmarshalText([]byte(o.LogLevel)); err != nil {
 		errs = append(errs, fmt.Errorf("--log-level: %q is not one of debug, info, warn, error", o.LogLevel))
 	}
+	if err := o.Metrics.Validate(); err != nil {
+		errs = append(errs, err)
+	}
 	return errors.Join(errs...)
 }
 
@@ -123,6 +129,10 @@ func Run(ctx context.Context, o Options) error {
 	logger := slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})).With("node", o.NodeName)
 	ctrl.SetLogger(logr.FromSlogHandler(logger.Handler()))
 
+	// A missing certificate is a mistake to report, not an API server to wait for.
+	if _, err := o.Metrics.Server(); err != nil {
+		return err
+	}
 	mgr, err := newManagerWhenReachable(ctx, o, logger)
 	if err != nil {
 		return err
@@ -289,9 +299,13 @@ func newManager(o Options) (manager.Manager, error) {
 	if err := ironlbv1.AddToScheme(scheme); err != nil {
 		return nil, err
 	}
+	metricsOpts, err := o.Metrics.Server()
+	if err != nil {
+		return nil, err
+	}
 	mgr, err := ctrl.NewManager(cfg, manager.Options{
 		Scheme:                 scheme,
-		Metrics:                metricsserver.Options{BindAddress: o.MetricsAddr},
+		Metrics:                metricsOpts,
 		HealthProbeBindAddress: o.HealthAddr,
 		PprofBindAddress:       o.PprofAddr,
 		Cache:                  cacheOptions(o),

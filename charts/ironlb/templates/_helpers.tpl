@@ -40,3 +40,33 @@ app.kubernetes.io/component: {{ index . 1 }}
 {{- $root := index . 0 -}}
 {{- printf "%s/%s:%s" (trimSuffix "/" $root.Values.image.registry) (index . 1) (default $root.Chart.AppVersion $root.Values.image.tag) -}}
 {{- end -}}
+
+{{/*
+The tlsConfig of the monitors: verify the metrics certificate against metrics.tls.ca when
+it is set, else skip verification (the default certificates are self-signed at start, so
+no CA could vouch for them; the bearer token still authenticates the scraper).
+*/}}
+{{- define "ironlb.metrics.tlsConfig" -}}
+{{- $tls := .Values.metrics.tls -}}
+tlsConfig:
+  {{- if $tls.ca }}
+  ca:
+    {{- toYaml $tls.ca | nindent 4 }}
+  {{- with $tls.serverName }}
+  serverName: {{ . }}
+  {{- end }}
+  {{- else }}
+  insecureSkipVerify: true
+  {{- end }}
+{{- end }}
+
+{{/*
+The metrics flags of both programs, and the certificate Secret's mount when
+metrics.tls.certSecret is set.
+*/}}
+{{- define "ironlb.metrics.args" -}}
+- --metrics-secure={{ .Values.metrics.secure }}
+{{- if .Values.metrics.tls.certSecret }}
+- --metrics-cert-dir=/etc/ironlb/metrics-tls
+{{- end }}
+{{- end }}

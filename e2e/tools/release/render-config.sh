@@ -21,5 +21,6 @@ render() { # render TEMPLATE OUTPUT
 render templates/controller-rbac.yaml rbac/controller.yaml
 render templates/speaker-rbac.yaml rbac/speaker.yaml
 render templates/speaker-status-policy.yaml rbac/speaker-status-policy.yaml
+render templates/metrics-rbac.yaml rbac/metrics-reader.yaml
 render templates/controller.yaml manifests/controller.yaml
 render templates/speaker.yaml manifests/speaker.yaml
