@@ -2,10 +2,7 @@ package e2e
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -94,10 +91,10 @@ func TestBGPAdvertisedCondition(t *testing.T) {
 	perMinute := float64(writes) / elapsed.Minutes()
 	limit := int(elapsed/bgpcondition.DefaultMinInterval) + 1
 	t.Logf("flapping: %d router toggles in %v, %d condition writes (%.1f a minute; the bound is %d)", toggles, elapsed.Round(time.Second), writes, perMinute, limit)
-	writeResult(t, "bgp-condition-flap.json", map[string]any{
+	t.Logf("wrote %s", testenv.WriteResult(t, "bgp-condition-flap.json", map[string]any{
 		"durationSeconds": elapsed.Seconds(), "routerToggles": toggles, "conditionWrites": writes,
 		"writesPerMinute": perMinute, "minIntervalSeconds": bgpcondition.DefaultMinInterval.Seconds(), "boundWrites": limit,
-	})
+	}))
 	if writes > limit {
 		t.Errorf("%d condition writes in %v of flapping, more than one per %v", writes, elapsed, bgpcondition.DefaultMinInterval)
 	}
@@ -162,25 +159,4 @@ func countConditionWrites(t *testing.T, l *lab.Lab, svc *corev1.Service) func() 
 		defer mu.Unlock()
 		return n
 	}
-}
-
-// writeResult writes a figure to e2e/results/NAME (git-ignored).
-func writeResult(t *testing.T, name string, v any) {
-	t.Helper()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	data, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, "e2e", "results")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, name), append(data, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	t.Logf("wrote %s", filepath.Join(dir, name))
 }

@@ -3,12 +3,14 @@ package app_test
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
@@ -59,10 +61,12 @@ func (m *model) check(t *testing.T, step int) {
 	m.poolChanged = false
 }
 
-// quiesce waits until the Services' statuses stop changing for a second, and every
-// LoadBalancer Service has an address or a condition for its current spec.
+// quiesce waits until the leader has read every edit made so far (see barrier), the
+// Services' statuses stop changing for a second, and every LoadBalancer Service has an
+// address or a condition for its current spec.
 func (m *model) quiesce(t *testing.T) (map[string]corev1.Service, map[string]ironlbv1.IPAddressPool) {
 	t.Helper()
+	m.barrier(t)
 	var last string
 	stableSince := time.Now()
 	deadline := time.Now().Add(30 * time.Second)
@@ -115,4 +119,32 @@ func (m *model) readPools(t *testing.T) map[string]ironlbv1.IPAddressPool {
 		out[p.Name] = p
 	}
 	return out
+}
+
+// barrier edits a Service outside the checker's namespaces and waits until a controller
+// answered that edit. Informers deliver a resource's events in order, so by then the
+// leader has queued every Service edit made before; without it, a quiet second while a
+// new leader was still starting passed for a settled cluster, and the check read a
+// condition older than an annotation-only edit (which does not bump the generation).
+// The barrier's annotation value is malformed on purpose: the condition's message quotes
+// it, and a malformed request takes no address from the model.
+func (m *model) barrier(t *testing.T) {
+	t.Helper()
+	m.barriers++
+	value := fmt.Sprintf("barrier-%d", m.barriers)
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "ironlb-system", Name: "checker-barrier"}}
+	if m.barriers == 1 {
+		b := lbService(svc.Namespace, svc.Name, map[string]string{ironlbv1.AnnotationNodeAddressFallback: value}, 80)
+		createService(t, b)
+	} else {
+		edit(t, svc, func(cur *corev1.Service) { cur.Annotations[ironlbv1.AnnotationNodeAddressFallback] = value })
+	}
+	waitFor(t, 60*time.Second, func() string {
+		cur := getService(t, svc.Namespace, svc.Name)
+		cond := meta.FindStatusCondition(cur.Status.Conditions, ironlbv1.ConditionIPAllocated)
+		if cond == nil || !strings.Contains(cond.Message, strconv.Quote(value)) {
+			return fmt.Sprintf("no controller answered the barrier edit %q: condition %v", value, cond)
+		}
+		return ""
+	})
 }

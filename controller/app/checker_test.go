@@ -46,7 +46,7 @@ func TestModelChecker(t *testing.T) {
 	if s := os.Getenv("IRONLB_CHECKER_SEED"); s != "" {
 		seed, _ = strconv.ParseUint(s, 10, 64)
 	}
-	ops := 100
+	ops := 300
 	if s := os.Getenv("IRONLB_CHECKER_OPS"); s != "" {
 		ops, _ = strconv.Atoi(s)
 	}
@@ -105,6 +105,7 @@ type model struct {
 	// history records each operation with its details, printed when a check fails.
 	history  []string
 	lastNote string
+	barriers int // edits of the barrier Service so far (see barrier)
 }
 
 // note records the details of the current operation.

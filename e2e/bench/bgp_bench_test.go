@@ -38,6 +38,7 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/e2e/lab"
+	"github.com/ironlb/ironlb/internal/testenv"
 )
 
 const (
@@ -313,7 +314,7 @@ func TestBGPBench(t *testing.T) {
 	}
 	res.Summary = bgpSummary(res)
 	bgpPrintTable(res)
-	logf("wrote %s", writeJSON(t, "bgp-bench.json", res))
+	logf("wrote %s", testenv.WriteResult(t, "bgp-bench.json", res))
 	// TestMain (controller_bench_test.go) prints `summary` after every test; appending keeps
 	// this line the last one the test binary prints.
 	summary = strings.TrimSpace(summary + "\n" + res.Summary)

@@ -199,7 +199,7 @@ func TestControllerBench(t *testing.T) {
 		res.Latency.P50Ms, res.Latency.P99Ms, res.Footprint.RSSMiB)
 
 	printTable(res)
-	logf("wrote %s", writeJSON(t, "controller-bench.json", res))
+	logf("wrote %s", testenv.WriteResult(t, "controller-bench.json", res))
 	summary = res.Summary
 	fmt.Println(res.Summary)
 }

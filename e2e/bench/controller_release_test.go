@@ -125,7 +125,7 @@ func TestControllerReleaseBench(t *testing.T) {
 	res.Summary = fmt.Sprintf("release -> IP (%d Services in a full pool, %d trials): p50 %.1fms p99 %.1fms max %.1fms from the DELETE call",
 		n, trials, res.FromDeleteCall.P50, res.FromDeleteCall.P99, res.FromDeleteCall.Max)
 	logf("release: from the DELETE answer: p50 %.1fms p99 %.1fms max %.1fms", res.FromDeleted.P50, res.FromDeleted.P99, res.FromDeleted.Max)
-	logf("wrote %s", writeJSON(t, "controller-release.json", res))
+	logf("wrote %s", testenv.WriteResult(t, "controller-release.json", res))
 	ctl.stop(t)
 	deleteServices(t, ctx, cs, releaseNS)
 	summary = res.Summary

@@ -5,12 +5,10 @@ package bench
 import (
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -119,28 +117,6 @@ func loadAverage() float64 {
 // logf prints a progress line, with the time of day, so that a slow phase shows.
 func logf(format string, args ...any) {
 	fmt.Printf("%s bench: %s\n", time.Now().Format("15:04:05.000"), fmt.Sprintf(format, args...))
-}
-
-// writeJSON writes a benchmark's results to e2e/results/NAME and returns the path.
-func writeJSON(t *testing.T, name string, res any) string {
-	t.Helper()
-	root, err := testenv.RepoRoot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := filepath.Join(root, "e2e", "results")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	data, err := json.MarshalIndent(res, "", "  ")
-	if err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(dir, name)
-	if err := os.WriteFile(path, append(data, '\n'), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
 }
 
 // statusMiB reads a size field (VmRSS:, VmHWM:, ...) of /proc/PID/status in MiB; pid 0

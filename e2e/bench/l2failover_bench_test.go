@@ -32,6 +32,7 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/e2e/lab"
+	"github.com/ironlb/ironlb/internal/testenv"
 	"github.com/ironlb/ironlb/speaker/election"
 )
 
@@ -284,7 +285,7 @@ func TestL2Bench(t *testing.T) {
 	}
 	res.Summary = l2Summary(res)
 	l2PrintTable(res)
-	logf("wrote %s", writeJSON(t, "l2-bench.json", res))
+	logf("wrote %s", testenv.WriteResult(t, "l2-bench.json", res))
 	// TestMain (controller_bench_test.go) prints `summary` after all tests and the API
 	// server are done; appending keeps this line the last one the test binary prints.
 	summary = strings.TrimSpace(summary + "\n" + res.Summary)

@@ -37,6 +37,7 @@ import (
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/e2e/lab"
+	"github.com/ironlb/ironlb/internal/testenv"
 )
 
 const (
@@ -145,7 +146,7 @@ func TestSpeakerBurstBench(t *testing.T) {
 	burstIdle(t, ctx, l, res)
 
 	res.Summary = burstSummary(res)
-	logf("wrote %s", writeJSON(t, name, res))
+	logf("wrote %s", testenv.WriteResult(t, name, res))
 	summary = strings.TrimSpace(summary + "\n" + res.Summary)
 	fmt.Println(res.Summary)
 }
