@@ -74,19 +74,24 @@ func New(cfg Config) (*Member, error) {
 	mc.Conflict = ev
 	mc.Delegate = ev
 	mc.Logger = newMemberlistLogger(cfg.Logger, cfg.MemberlistLogLevels, ev.refute)
+	bind, err := netip.ParseAddr(cfg.BindAddr)
+	if err != nil {
+		met.unregister()
+		return nil, fmt.Errorf("membership: bind address %q: %w", cfg.BindAddr, err)
+	}
+	nt, err := newTransport(netip.AddrPortFrom(bind, uint16(cfg.Port)), mc.Logger)
+	if err != nil {
+		met.unregister()
+		return nil, fmt.Errorf("membership: %w", err)
+	}
+	mc.Transport = nt
 	if cfg.wrapTransport != nil {
-		nt, err := memberlist.NewNetTransport(&memberlist.NetTransportConfig{
-			BindAddrs: []string{cfg.BindAddr}, BindPort: cfg.Port, Logger: mc.Logger,
-		})
-		if err != nil {
-			met.unregister()
-			return nil, fmt.Errorf("membership: %w", err)
-		}
 		mc.Transport = cfg.wrapTransport(nt)
 	}
 
 	ml, err := memberlist.Create(mc)
 	if err != nil {
+		_ = nt.Shutdown()
 		met.unregister()
 		return nil, fmt.Errorf("membership: starting memberlist on %s: %w",
 			netip.AddrPortFrom(netip.MustParseAddr(cfg.BindAddr), uint16(cfg.Port)), err)
