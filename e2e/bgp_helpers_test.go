@@ -541,3 +541,23 @@ func (w *hopWatch) stop() (int, []string) {
 	defer w.mu.Unlock()
 	return w.polls, w.misses
 }
+
+// restartBits checks that the router saw the Restart State bit and, for family (FRR's
+// name: "ipv4Unicast", "ipv6Unicast"), the Forwarding State bit (RFC 4724) in the graceful
+// restart capability of the session to addr: without the latter a router drops the stale
+// routes it kept the moment the restarted speaker's session comes up.
+func restartBits(ctx context.Context, l *lab.Lab, addr netip.Addr, family string) error {
+	peers, err := l.BGPNeighbors(ctx)
+	if err != nil {
+		return err
+	}
+	for _, p := range peers {
+		if p.Address == addr {
+			if !p.RestartBit || !slices.Contains(p.Forwarding, family) {
+				return fmt.Errorf("FRR's neighbor %s after a restart: Restart State bit %t, Forwarding State bit for %v, want the first and %s", addr, p.RestartBit, p.Forwarding, family)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("FRR has no neighbor %s", addr)
+}

@@ -555,6 +555,14 @@ func TestBGP(t *testing.T) {
 			})
 		})
 		time.Sleep(2 * time.Second)
+		// Every change of the router's forwarding while the speaker comes back: the stale
+		// path must be refreshed in place, not flushed when the new session opens (which a
+		// router does unless the speaker's OPEN sets the Forwarding State bit) and re-added
+		// a moment later, a gap and an ECMP rehash that a 50 ms poll can miss.
+		mon, err := l.Router.MonitorRoutes(true)
+		if err != nil {
+			t.Fatal(err)
+		}
 		if err := l.StartSpeaker(ctx, n2.Name); err != nil {
 			t.Fatal(err)
 		}
@@ -570,8 +578,26 @@ func TestBGP(t *testing.T) {
 				return nil
 			})
 		})
+		time.Sleep(2 * time.Second) // the end-of-RIB marker and what the router does with it
+		changes := mon.Stop()
 		polls, misses := watch.stop()
 		res := probe.Stop()
+		var without []string
+		for _, c := range changes {
+			t.Logf("router route change: %s", c)
+			if !strings.Contains(c, host(v6).Addr().String()+" ") {
+				continue
+			}
+			if strings.HasPrefix(c, "Deleted") || !strings.Contains(c, n2.IPv6.String()) {
+				without = append(without, c)
+			}
+		}
+		if len(without) > 0 {
+			t.Errorf("the router's kernel went without node-2's IPv6 next hop during the graceful restart: %q", without)
+		}
+		if err := restartBits(ctx, l, n2.IPv6, "ipv6Unicast"); err != nil {
+			t.Error(err)
+		}
 		t.Logf("IPv6 (graceful restart): %d router polls during the restart, %d without node-2; probe: %s", polls, len(misses), res)
 		if len(misses) > 0 {
 			t.Errorf("the router dropped node-2's IPv6 next hop during a graceful restart: %v", misses)

@@ -1,10 +1,12 @@
 package lab
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"os/exec"
 	"strings"
 
 	"github.com/ironlb/ironlb/e2e/lab/frr"
@@ -170,4 +172,47 @@ func (r *Router) KernelRoutes(ctx context.Context, prefix netip.Prefix) ([]netip
 // RouterKernelRoutes returns the next hops the lab router's kernel has for prefix.
 func (l *Lab) RouterKernelRoutes(ctx context.Context, prefix netip.Prefix) ([]netip.Addr, error) {
 	return l.Router.KernelRoutes(ctx, prefix)
+}
+
+// RouteMonitor records the route changes of the router's kernel, as `ip monitor route`
+// prints them: what the router's forwarding really went through, however briefly, which a
+// poll of the routing table can miss.
+type RouteMonitor struct {
+	cmd  *exec.Cmd
+	out  *bytes.Buffer
+	done chan error
+}
+
+// MonitorRoutes starts recording the router kernel's route changes of one family.
+func (r *Router) MonitorRoutes(ipv6 bool) (*RouteMonitor, error) {
+	family := "-4"
+	if ipv6 {
+		family = "-6"
+	}
+	m := &RouteMonitor{out: &bytes.Buffer{}, done: make(chan error, 1)}
+	m.cmd = exec.Command("ip", "-n", r.Netns, family, "monitor", "route")
+	m.cmd.Stdout = m.out
+	if err := m.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("ip monitor route in %s: %w", r.Netns, err)
+	}
+	go func() { m.done <- m.cmd.Wait() }()
+	return m, nil
+}
+
+// Stop ends the recording and returns the changes, one per kernel message (a multipath
+// route's next-hop lines joined to their route line).
+func (m *RouteMonitor) Stop() []string {
+	_ = m.cmd.Process.Kill()
+	_ = <-m.done // killed: the exit status says only that
+	var msgs []string
+	for _, line := range strings.Split(m.out.String(), "\n") {
+		switch {
+		case strings.TrimSpace(line) == "":
+		case (strings.HasPrefix(line, " ") || strings.HasPrefix(line, "\t")) && len(msgs) > 0:
+			msgs[len(msgs)-1] += " " + strings.TrimSpace(line)
+		default:
+			msgs = append(msgs, strings.TrimSpace(line))
+		}
+	}
+	return msgs
 }

@@ -50,7 +50,9 @@ func (s *Speaker) startBFD(addr netip.Addr) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if _, err := s.server.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: toAPIPeer(p)}); err != nil {
+	// The update carries the restart state GoBGP holds now: clearing it before the restart
+	// deferral ended would make GoBGP skip sending the routes the deferral held back.
+	if _, err := s.server.UpdatePeer(ctx, &api.UpdatePeerRequest{Peer: toAPIPeer(p, s.localRestarting(ctx, addr))}); err != nil {
 		s.opts.Logger.Warn("starting BFD", "peer", addr, "error", err)
 		return
 	}
@@ -70,4 +72,14 @@ func (s *Speaker) peerByAddr(addr netip.Addr) (Peer, bool) {
 		}
 	}
 	return Peer{}, false
+}
+
+// localRestarting tells whether GoBGP still treats the session to addr as a restarting
+// speaker's (its restart deferral has not ended).
+func (s *Speaker) localRestarting(ctx context.Context, addr netip.Addr) bool {
+	var restarting bool
+	_ = s.server.ListPeer(ctx, &api.ListPeerRequest{Address: addr.String()}, func(p *api.Peer) {
+		restarting = p.GetGracefulRestart().GetLocalRestarting()
+	})
+	return restarting
 }

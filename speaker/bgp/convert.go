@@ -59,8 +59,17 @@ func toPath(r Route, nh4, nh6 netip.Addr) *apiutil.Path {
 // idleHoldAfterReset is how long, in seconds, a reset session waits before reconnecting.
 const idleHoldAfterReset = 2
 
-// toAPIPeer converts a Peer to GoBGP's neighbor configuration.
-func toAPIPeer(p Peer) *api.Peer {
+// restartDeferral is how long, in seconds, a restarting speaker may hold its routes back
+// from an Established session while it waits for the end-of-RIB markers of all its
+// peers (RFC 4724's selection deferral). We originate routes and use none we learn, so
+// there is nothing to wait for: the router keeps our stale routes meanwhile, and one
+// second bounds the delay a peer that is down would otherwise cause.
+const restartDeferral = 1
+
+// toAPIPeer converts a Peer to GoBGP's neighbor configuration. restarting sets the
+// Restart State and Forwarding State bits of the graceful restart capability (RFC 4724),
+// for a session opened by a speaker that has just (re)started, see Speaker.Apply.
+func toAPIPeer(p Peer, restarting bool) *api.Peer {
 	keepalive := p.KeepaliveTime
 	if keepalive == 0 {
 		keepalive = p.HoldTime / 3
@@ -94,7 +103,8 @@ func toAPIPeer(p Peer) *api.Peer {
 	}
 	gr := p.GracefulRestart > 0
 	if gr {
-		out.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: uint32(p.GracefulRestart / time.Second)}
+		out.GracefulRestart = &api.GracefulRestart{Enabled: true, RestartTime: uint32(p.GracefulRestart / time.Second),
+			LocalRestarting: restarting, DeferralTime: restartDeferral}
 	}
 	v4, v6 := p.Families()
 	for _, f := range []struct {

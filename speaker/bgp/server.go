@@ -41,6 +41,13 @@ type Speaker struct {
 	policy   exportPolicy
 	// deletePath is the server's DeletePath (a test makes it fail).
 	deletePath func(apiutil.DeletePathRequest) error
+	// restarted: no peer was added since the process started. The sessions the first
+	// peers open announce a restart (see toAPIPeer): the speaker cannot tell its first
+	// start on a node from a restart, and a router that kept no routes of ours ignores
+	// the bits, while one that did keeps forwarding on them instead of dropping them
+	// when the new session comes up (kube-proxy forwarded all along, so the Forwarding
+	// bit is true).
+	restarted bool
 
 	// configMu serialises every change of the peers' configuration on the server: Apply
 	// and the delayed BFD start.
@@ -75,6 +82,8 @@ func New(opts Options) *Speaker {
 		peers:  map[string]Peer{},
 		routes: map[netip.Prefix]Route{},
 		states: map[netip.Addr]sessionState{},
+
+		restarted: true,
 
 		bfdStarted: map[netip.Addr]bool{},
 	}
@@ -144,12 +153,14 @@ func (s *Speaker) Apply(ctx context.Context, c Config) error {
 		if _, ok := have[name]; ok {
 			continue
 		}
-		if err := s.server.AddPeer(ctx, &api.AddPeerRequest{Peer: toAPIPeer(withoutBFD(p))}); err != nil {
+		if err := s.server.AddPeer(ctx, &api.AddPeerRequest{Peer: toAPIPeer(withoutBFD(p), s.restarted)}); err != nil {
 			errs = append(errs, fmt.Errorf("adding peer %s (%s): %w", name, p.Address, err))
 			continue
 		}
 		s.setPeer(name, &p)
 	}
+	// Peers added later (a BGPPeer created while the speaker runs) open a first session.
+	s.restarted = false
 	if policyChanged {
 		// The export policy is evaluated when routes are sent: resend to every peer.
 		for _, p := range s.peersSnapshot() {

@@ -26,9 +26,10 @@ func TestToAPIPeer(t *testing.T) {
 	ipv4 := api.Family_AFI_IP
 	ipv6 := api.Family_AFI_IP6
 	cases := []struct {
-		name  string
-		peer  Peer
-		check func(t *testing.T, got *api.Peer)
+		name       string
+		peer       Peer
+		restarting bool
+		check      func(t *testing.T, got *api.Peer)
 	}{
 		{
 			name: "address, ASNs, port and name",
@@ -169,6 +170,36 @@ func TestToAPIPeer(t *testing.T) {
 			},
 		},
 		{
+			name:       "graceful restart after a restart: Restart State and Forwarding State, a short deferral",
+			peer:       base(func(p *Peer) { p.GracefulRestart = 120 * time.Second }),
+			restarting: true,
+			check: func(t *testing.T, got *api.Peer) {
+				gr := got.GetGracefulRestart()
+				if !gr.GetLocalRestarting() || gr.GetDeferralTime() != restartDeferral {
+					t.Errorf("graceful restart = restarting %v deferral %ds, want restarting, %ds", gr.GetLocalRestarting(), gr.GetDeferralTime(), restartDeferral)
+				}
+			},
+		},
+		{
+			name: "graceful restart on a first session: no Restart State",
+			peer: base(func(p *Peer) { p.GracefulRestart = 120 * time.Second }),
+			check: func(t *testing.T, got *api.Peer) {
+				if got.GetGracefulRestart().GetLocalRestarting() {
+					t.Errorf("a first session announces a restart")
+				}
+			},
+		},
+		{
+			name:       "restarting without graceful restart announces nothing",
+			peer:       base(nil),
+			restarting: true,
+			check: func(t *testing.T, got *api.Peer) {
+				if got.GetGracefulRestart().GetEnabled() || got.GetGracefulRestart().GetLocalRestarting() {
+					t.Errorf("graceful restart capability without being asked for: %v", got.GetGracefulRestart())
+				}
+			},
+		},
+		{
 			name: "no graceful restart",
 			peer: base(nil),
 			check: func(t *testing.T, got *api.Peer) {
@@ -246,7 +277,7 @@ func TestToAPIPeer(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := toAPIPeer(c.peer)
+			got := toAPIPeer(c.peer, c.restarting)
 			for _, af := range got.GetAfiSafis() {
 				cfg := af.GetConfig()
 				if !cfg.GetEnabled() || cfg.GetFamily().GetSafi() != api.Family_SAFI_UNICAST {

@@ -179,6 +179,11 @@ type BGPNeighbor struct {
 	AddressFamilies []string
 	// GracefulRestart reports whether the node announced the graceful restart capability.
 	GracefulRestart bool
+	// RestartBit is the Restart State bit of the node's last OPEN (RFC 4724): it said it
+	// had restarted. Forwarding lists the address families ("ipv4Unicast", ...) whose
+	// Forwarding State bit was set (it kept forwarding them), sorted.
+	RestartBit bool
+	Forwarding []string
 	// LastReset is FRR's reason for the last reset of the session, if any.
 	LastReset string
 }
@@ -201,6 +206,28 @@ type neighborJSON struct {
 	AddressFamilyInfo map[string]struct {
 		AcceptedPrefixCounter int `json:"acceptedPrefixCounter"`
 	} `json:"addressFamilyInfo"`
+	// GracefulRestartInfo holds "rBit" and, per address family, an object with "fBit".
+	GracefulRestartInfo map[string]json.RawMessage `json:"gracefulRestartInfo"`
+}
+
+// restartBits reads the Restart State bit and the families with the Forwarding State bit.
+func (j neighborJSON) restartBits() (bool, []string) {
+	var r bool
+	var forwarding []string
+	for key, raw := range j.GracefulRestartInfo {
+		if key == "rBit" {
+			_ = json.Unmarshal(raw, &r)
+			continue
+		}
+		var af struct {
+			FBit *bool `json:"fBit"`
+		}
+		if json.Unmarshal(raw, &af) == nil && af.FBit != nil && *af.FBit {
+			forwarding = append(forwarding, key)
+		}
+	}
+	sort.Strings(forwarding)
+	return r, forwarding
 }
 
 func ParseNeighbors(out string) ([]BGPNeighbor, error) {
@@ -225,6 +252,7 @@ func ParseNeighbors(out string) ([]BGPNeighbor, error) {
 			GracefulRestart: strings.Contains(strings.ToLower(j.Capabilities.GracefulRestart), "received"),
 			LastReset:       j.LastReset,
 		}
+		n.RestartBit, n.Forwarding = j.restartBits()
 		if j.UpEstablishedEpoch > 0 {
 			n.EstablishedAt = time.Unix(j.UpEstablishedEpoch, 0)
 		}

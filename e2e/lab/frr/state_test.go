@@ -61,7 +61,9 @@ func TestParseNeighbors(t *testing.T) {
 	out := `{"198.18.1.100": {"bgpState": "Established", "bgpTimerUpEstablishedEpoch": 1795261394, "bgpTimerHoldTimeMsecs": 180000,
 "connectionsEstablished": 1, "connectionsDropped": 0, "lastResetDueTo": "No AFI/SAFI activated for peer",
 "neighborCapabilities": {"multiprotocolExtensions": {"ipv4Unicast": {"advertisedAndReceived": true}, "ipv6Unicast": {"advertisedAndReceived": true}}, "gracefulRestart": "advertisedAndReceived"},
-"addressFamilyInfo": {"ipv4Unicast": {"acceptedPrefixCounter": 2}, "ipv6Unicast": {"acceptedPrefixCounter": 1}}},
+"addressFamilyInfo": {"ipv4Unicast": {"acceptedPrefixCounter": 2}, "ipv6Unicast": {"acceptedPrefixCounter": 1}},
+"gracefulRestartInfo": {"localGrMode": "Helper*", "remoteGrMode": "Restart", "rBit": true, "nBit": false, "timers": {"configuredRestartTimer": 120},
+"ipv4Unicast": {"fBit": false, "endOfRibStatus": {"endOfRibRecv": true}}, "ipv6Unicast": {"fBit": true, "endOfRibStatus": {"endOfRibRecv": true}}}},
 "198.18.0.11": {"nbrDesc": "node-1", "bgpState": "Active", "bgpTimerHoldTimeMsecs": 180000, "connectionsEstablished": 0,
 "connectionsDropped": 0, "lastResetDueTo": "Waiting for peer OPEN"}}`
 	peers, err := ParseNeighbors(out)
@@ -69,12 +71,14 @@ func TestParseNeighbors(t *testing.T) {
 		t.Fatalf("parse: %v %+v", err, peers)
 	}
 	node, far := peers[0], peers[1]
-	if node.Address != netip.MustParseAddr("198.18.0.11") || node.Description != "node-1" || node.State != "Active" || !node.EstablishedAt.IsZero() || node.GracefulRestart {
+	if node.Address != netip.MustParseAddr("198.18.0.11") || node.Description != "node-1" || node.State != "Active" || !node.EstablishedAt.IsZero() || node.GracefulRestart ||
+		node.RestartBit || node.Forwarding != nil {
 		t.Errorf("node-1: %+v", node)
 	}
 	if far.State != "Established" || far.PrefixesReceived != 3 || far.HoldTime != 3*time.Minute || !far.GracefulRestart ||
 		far.EstablishedAt.Unix() != 1795261394 || far.ConnectionsEstablished != 1 ||
-		!slices.Equal(far.AddressFamilies, []string{"ipv4Unicast", "ipv6Unicast"}) {
+		!slices.Equal(far.AddressFamilies, []string{"ipv4Unicast", "ipv6Unicast"}) ||
+		!far.RestartBit || !slices.Equal(far.Forwarding, []string{"ipv6Unicast"}) {
 		t.Errorf("far router: %+v", far)
 	}
 }
