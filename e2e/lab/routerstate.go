@@ -180,7 +180,7 @@ func (l *Lab) RouterKernelRoutes(ctx context.Context, prefix netip.Prefix) ([]ne
 type RouteMonitor struct {
 	cmd  *exec.Cmd
 	out  *bytes.Buffer
-	done chan error
+	done chan struct{}
 }
 
 // MonitorRoutes starts recording the router kernel's route changes of one family.
@@ -189,13 +189,16 @@ func (r *Router) MonitorRoutes(ipv6 bool) (*RouteMonitor, error) {
 	if ipv6 {
 		family = "-6"
 	}
-	m := &RouteMonitor{out: &bytes.Buffer{}, done: make(chan error, 1)}
+	m := &RouteMonitor{out: &bytes.Buffer{}, done: make(chan struct{})}
 	m.cmd = exec.Command("ip", "-n", r.Netns, family, "monitor", "route")
 	m.cmd.Stdout = m.out
 	if err := m.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("ip monitor route in %s: %w", r.Netns, err)
 	}
-	go func() { m.done <- m.cmd.Wait() }()
+	go func() {
+		_ = m.cmd.Wait() // Stop kills it: the exit status says only that
+		close(m.done)
+	}()
 	return m, nil
 }
 
@@ -203,7 +206,7 @@ func (r *Router) MonitorRoutes(ipv6 bool) (*RouteMonitor, error) {
 // route's next-hop lines joined to their route line).
 func (m *RouteMonitor) Stop() []string {
 	_ = m.cmd.Process.Kill()
-	_ = <-m.done // killed: the exit status says only that
+	<-m.done
 	var msgs []string
 	for _, line := range strings.Split(m.out.String(), "\n") {
 		switch {
