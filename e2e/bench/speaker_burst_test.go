@@ -373,8 +373,7 @@ func burstWrites(t *testing.T, ctx context.Context, l *lab.Lab) map[string]map[s
 func speakerRequests(ctx context.Context, l *lab.Lab, n *lab.Node) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, l2MetricsTimeout)
 	defer cancel()
-	url := "http://" + net.JoinHostPort(n.IPv4.String(), strconv.Itoa(lab.SpeakerMetricsPort)) + "/metrics"
-	body, err := l.Curl(ctx, l.L2Client.Netns, url)
+	body, err := l.ScrapeMetrics(ctx, l.L2Client.Netns, net.JoinHostPort(n.IPv4.String(), strconv.Itoa(lab.SpeakerMetricsPort)))
 	if err != nil {
 		return nil, err
 	}
