@@ -13,6 +13,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/controller/bgpcondition"
 	"github.com/ironlb/ironlb/e2e/lab"
 )
 
@@ -61,6 +62,11 @@ func TestBGPAdvertisedForgetsDeadSpeakers(t *testing.T) {
 	waitNextHops(t, l, host(v4), 30*time.Second, l.Nodes...)
 	waitNextHops(t, l, host(v6), 30*time.Second, l.Nodes...)
 	waitBGPCondition(t, l, svc, 20*time.Second, metav1.ConditionTrue, ironlbv1.ReasonAdvertised, everyNode)
+	// A Service's condition is written at most once per --bgp-condition-interval: start
+	// each step a full interval after the last write, so the times logged are the
+	// controller's reaction, not the interval.
+	quiet := func() { time.Sleep(bgpcondition.DefaultMinInterval + time.Second) }
+	quiet()
 
 	// Powered off: no goodbye, and the kubelet stops reporting.
 	killed := time.Now()
@@ -78,6 +84,7 @@ func TestBGPAdvertisedForgetsDeadSpeakers(t *testing.T) {
 	t.Logf("power off: the router's sessions with %s down %v after the kill; the condition stopped counting it %v after the Node went NotReady",
 		n1.Name, routerDown.Round(time.Millisecond), time.Since(notReady).Round(time.Millisecond))
 	backUp()
+	quiet()
 
 	// Graceful stop: the speaker takes its entries with it.
 	stopped := time.Now()
