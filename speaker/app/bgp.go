@@ -238,3 +238,34 @@ func (b *bgpReconciler) sessionEvents(peer *ironlbv1.BGPPeer, r plan.Peer, st bg
 			"node %s: the BGP session to %s went down (now %s)", b.nodeName, peer.Spec.PeerAddress, st.Session)
 	}
 }
+
+// goodbyeTimeout bounds the removal of this node's BGPPeer status entries at shutdown,
+// well inside the speaker Pod's grace period (10 s in the chart), which also covers the
+// layer-2 hand-over.
+const goodbyeTimeout = 3 * time.Second
+
+// goodbye gives up this node's entries in the BGPPeers' status once its sessions are
+// closed, so that the controller's ironlb.io/BGPAdvertised condition stops counting the
+// node at once instead of believing an Established state that no session backs any more.
+// It reads the BGPPeers from the API server (reader), the manager's cache being stopped.
+// Best effort: a speaker that cannot reach the API server in time leaves its entries,
+// and the controller then goes by the speaker Pod's and the Node's readiness.
+func (b *bgpReconciler) goodbye(reader client.Reader) {
+	ctx, cancel := context.WithTimeout(context.Background(), goodbyeTimeout)
+	defer cancel()
+	var peers ironlbv1.BGPPeerList
+	if err := reader.List(ctx, &peers); err != nil {
+		b.logger.Warn("removing this node's BGPPeer status entries at shutdown", "error", err)
+		return
+	}
+	for i := range peers.Items {
+		peer := &peers.Items[i]
+		if !slices.ContainsFunc(peer.Status.Nodes, func(n ironlbv1.PeerNodeStatus) bool { return n.Node == b.nodeName }) {
+			continue
+		}
+		target := &ironlbv1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: peer.Name}}
+		if _, err := b.applier.Apply(ctx, target, map[string]any{}); err != nil {
+			b.logger.Warn("removing this node's BGPPeer status entry at shutdown", "peer", peer.Name, "error", err)
+		}
+	}
+}
