@@ -23,7 +23,17 @@ type Prefix struct {
 	LocalPref   *int64
 	Peers       []string // sorted; nil means every peer
 	Services    []string // "namespace/name", sorted
+	// Endpoints is the weight the link-bandwidth community carries (endpointWeightedECMP):
+	// the ready local endpoints of the prefix's Services, summed. 0 sends no community:
+	// no advertisement of the prefix asks for it, or a Service of it is not
+	// externalTrafficPolicy Local.
+	Endpoints int
 }
+
+// maxWeightedEndpoints bounds Prefix.Endpoints: FRR keeps a path's bandwidth in 32 bits of
+// bytes per second, which LinkBandwidthPerEndpoint times this still fits. A node with more
+// endpoints than that counts as having this many.
+const maxWeightedEndpoints = 32768
 
 // add merges what one advertisement gives an address into its prefix. The Service's own
 // annotations (bgpattr) add communities, and their localPref replaces the advertisement's
@@ -44,20 +54,63 @@ func (p *Prefix) add(adv *ironlbv1.BGPAdvertisementSpec, addr address) {
 	p.Services = append(p.Services, addr.key)
 }
 
+// building is a Prefix while the advertisements are merged into it.
+type building struct {
+	Prefix
+	allPeers bool // an advertisement without peers covers it: every peer
+	weighted bool // an advertisement with endpointWeightedECMP covers it
+	cluster  bool // a Service of it has externalTrafficPolicy Cluster: no weight
+	// endpoints are the node's up local endpoints of each Local Service of the prefix
+	// (a Service with two addresses in it counts once).
+	endpoints map[string]int
+}
+
+func (b *building) add(adv *ironlbv1.BGPAdvertisementSpec, addr address, local localEndpoints) {
+	b.Prefix.add(adv, addr)
+	b.allPeers = b.allPeers || len(adv.Peers) == 0
+	b.weighted = b.weighted || adv.EndpointWeightedECMP
+	if !isLocal(addr.svc) {
+		b.cluster = true
+		return
+	}
+	if b.endpoints == nil {
+		b.endpoints = map[string]int{}
+	}
+	b.endpoints[addr.key] = local.weight()
+}
+
+// done sorts the merged lists and works the weight out.
+func (b *building) done() Prefix {
+	p := b.Prefix
+	p.Communities = sortedUnique(p.Communities)
+	p.Services = sortedUnique(p.Services)
+	p.Peers = sortedUnique(p.Peers)
+	if b.allPeers {
+		p.Peers = nil
+	}
+	if b.weighted && !b.cluster {
+		for _, n := range b.endpoints {
+			p.Endpoints += n
+		}
+		p.Endpoints = min(p.Endpoints, maxWeightedEndpoints)
+	}
+	return p
+}
+
 // Prefixes returns the prefixes this node advertises, in prefix order. Unlike layer 2
 // there is no election: every eligible node advertises, and routers spread traffic with
-// ECMP.
+// ECMP (weighted by endpoints when an advertisement asks for it).
 func Prefixes(s Snapshot) []Prefix {
 	c := compile(s, true)
 	node := c.nodes[s.Node]
 	if node == nil || nodeExclusion(node) != "" {
 		return nil
 	}
-	byPrefix := map[netip.Prefix]*Prefix{}
-	allPeers := map[netip.Prefix]bool{}
+	byPrefix := map[netip.Prefix]*building{}
 	for _, addr := range c.addresses {
+		local := c.local[addr.key][s.Node]
 		if isLocal(addr.svc) {
-			if !c.local[addr.key][s.Node] {
+			if !local.up() {
 				continue // only nodes with a ready local endpoint attract traffic
 			}
 		} else if !c.ready[addr.key] {
@@ -70,26 +123,17 @@ func Prefixes(s Snapshot) []Prefix {
 				continue // a cordoned node withdraws the route here; its sessions stay up
 			}
 			prefix := aggregate(addr.ip, adv, addr.pool.set)
-			p := byPrefix[prefix]
-			if p == nil {
-				p = &Prefix{Prefix: prefix}
-				byPrefix[prefix] = p
+			b := byPrefix[prefix]
+			if b == nil {
+				b = &building{Prefix: Prefix{Prefix: prefix}}
+				byPrefix[prefix] = b
 			}
-			p.add(adv, addr)
-			if len(adv.Peers) == 0 {
-				allPeers[prefix] = true
-			}
+			b.add(adv, addr, local)
 		}
 	}
 	out := make([]Prefix, 0, len(byPrefix))
-	for prefix, p := range byPrefix {
-		p.Communities = sortedUnique(p.Communities)
-		p.Services = sortedUnique(p.Services)
-		p.Peers = sortedUnique(p.Peers)
-		if allPeers[prefix] {
-			p.Peers = nil
-		}
-		out = append(out, *p)
+	for _, b := range byPrefix {
+		out = append(out, b.done())
 	}
 	sort.Slice(out, func(i, j int) bool {
 		a, b := out[i].Prefix, out[j].Prefix

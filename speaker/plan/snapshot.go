@@ -60,10 +60,26 @@ type compiled struct {
 	// addresses are the served Services' addresses that lie in a pool, in the order of
 	// the Services and of their ingress entries.
 	addresses []address
-	// local maps "namespace/service" to the nodes with an up endpoint; ready holds the
-	// Services with an up endpoint anywhere.
-	local map[string]map[string]bool
+	// local maps "namespace/service" to the nodes with an up endpoint and how many they
+	// have; ready holds the Services with an up endpoint anywhere.
+	local map[string]map[string]localEndpoints
 	ready map[string]bool
+}
+
+// localEndpoints counts one Service's endpoints on one node that are up: ready ones, and
+// terminating ones still serving.
+type localEndpoints struct{ ready, serving int }
+
+func (e localEndpoints) up() bool { return e.ready+e.serving > 0 }
+
+// weight is how many endpoints the node sends the Service's traffic to, as kube-proxy
+// does for externalTrafficPolicy Local: the ready ones, or when none is ready, the
+// terminating ones still serving (its fallback).
+func (e localEndpoints) weight() int {
+	if e.ready > 0 {
+		return e.ready
+	}
+	return e.serving
 }
 
 // address is one address of a served Service, with the pool it came from.
@@ -209,12 +225,12 @@ func selectsNode(t ironlbv1.TargetSelection, n *corev1.Node) bool {
 	return ironlbv1.MatchesAnySelector(t.NodeSelectors, n.Labels)
 }
 
-// indexEndpoints maps "namespace/service" to the nodes with an up endpoint (local), for
-// the Services in localKeys, and lists the Services with an up endpoint anywhere (ready),
-// an endpoint without a node included. A slice belongs to the Service its
-// kubernetes.io/service-name label names.
-func indexEndpoints(slices []discoveryv1.EndpointSlice, localKeys map[string]bool) (local map[string]map[string]bool, ready map[string]bool) {
-	local, ready = map[string]map[string]bool{}, map[string]bool{}
+// indexEndpoints counts the up endpoints of each node (local), for the Services in
+// localKeys, and lists the Services with an up endpoint anywhere (ready), an endpoint
+// without a node included. A slice belongs to the Service its kubernetes.io/service-name
+// label names.
+func indexEndpoints(slices []discoveryv1.EndpointSlice, localKeys map[string]bool) (local map[string]map[string]localEndpoints, ready map[string]bool) {
+	local, ready = map[string]map[string]localEndpoints{}, map[string]bool{}
 	for i := range slices {
 		s := &slices[i]
 		svc := s.Labels[discoveryv1.LabelServiceName]
@@ -231,9 +247,15 @@ func indexEndpoints(slices []discoveryv1.EndpointSlice, localKeys map[string]boo
 				continue
 			}
 			if local[key] == nil {
-				local[key] = map[string]bool{}
+				local[key] = map[string]localEndpoints{}
 			}
-			local[key][*ep.NodeName] = true
+			n := local[key][*ep.NodeName]
+			if endpointReady(ep) {
+				n.ready++
+			} else {
+				n.serving++
+			}
+			local[key][*ep.NodeName] = n
 		}
 	}
 	return local, ready
@@ -242,9 +264,13 @@ func indexEndpoints(slices []discoveryv1.EndpointSlice, localKeys map[string]boo
 // endpointUp is true for a ready endpoint, or a serving one (terminating but still
 // answering, which kube-proxy falls back to).
 func endpointUp(ep discoveryv1.Endpoint) bool {
-	ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
 	serving := ep.Conditions.Serving != nil && *ep.Conditions.Serving
-	return ready || serving
+	return endpointReady(ep) || serving
+}
+
+// endpointReady is true for a ready endpoint (no condition means ready).
+func endpointReady(ep discoveryv1.Endpoint) bool {
+	return ep.Conditions.Ready == nil || *ep.Conditions.Ready
 }
 
 func isLocal(svc *corev1.Service) bool {
