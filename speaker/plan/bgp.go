@@ -60,8 +60,8 @@ type building struct {
 	allPeers bool // an advertisement without peers covers it: every peer
 	weighted bool // an advertisement with endpointWeightedECMP covers it
 	cluster  bool // a Service of it has externalTrafficPolicy Cluster: no weight
-	// endpoints are the node's up local endpoints of each Local Service of the prefix
-	// (a Service with two addresses in it counts once).
+	// endpoints are the node's up local endpoints of each Local Service of the prefix, of
+	// the prefix's family (a Service with two addresses in it counts once).
 	endpoints map[string]int
 }
 
@@ -76,7 +76,7 @@ func (b *building) add(adv *ironlbv1.BGPAdvertisementSpec, addr address, local l
 	if b.endpoints == nil {
 		b.endpoints = map[string]int{}
 	}
-	b.endpoints[addr.key] = local.weight()
+	b.endpoints[addr.key] = local.weight(addr.ip)
 }
 
 // done sorts the merged lists and works the weight out.

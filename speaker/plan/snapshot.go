@@ -66,20 +66,43 @@ type compiled struct {
 	ready map[string]bool
 }
 
-// localEndpoints counts one Service's endpoints on one node that are up: ready ones, and
-// terminating ones still serving.
-type localEndpoints struct{ ready, serving int }
+// localEndpoints counts one Service's endpoints on one node that are up, by address
+// family (a dual-stack Service has one EndpointSlice per family, each listing the same
+// pods, and kube-proxy sends a family's traffic to that family's endpoints): ready ones,
+// and terminating ones still serving. Index 0 is IPv4, 1 IPv6, 2 FQDN slices.
+type localEndpoints struct{ ready, serving [3]int }
 
-func (e localEndpoints) up() bool { return e.ready+e.serving > 0 }
-
-// weight is how many endpoints the node sends the Service's traffic to, as kube-proxy
-// does for externalTrafficPolicy Local: the ready ones, or when none is ready, the
-// terminating ones still serving (its fallback).
-func (e localEndpoints) weight() int {
-	if e.ready > 0 {
-		return e.ready
+func (e localEndpoints) up() bool {
+	for i := range e.ready {
+		if e.ready[i]+e.serving[i] > 0 {
+			return true
+		}
 	}
-	return e.serving
+	return false
+}
+
+// weight is how many endpoints of ip's family the node sends the Service's traffic to, as
+// kube-proxy does for externalTrafficPolicy Local: the ready ones, or when none is ready,
+// the terminating ones still serving (its fallback).
+func (e localEndpoints) weight(ip netip.Addr) int {
+	f := familyIndex(discoveryv1.AddressTypeIPv4)
+	if ip.Is6() {
+		f = familyIndex(discoveryv1.AddressTypeIPv6)
+	}
+	if e.ready[f] > 0 {
+		return e.ready[f]
+	}
+	return e.serving[f]
+}
+
+func familyIndex(t discoveryv1.AddressType) int {
+	switch t {
+	case discoveryv1.AddressTypeIPv4:
+		return 0
+	case discoveryv1.AddressTypeIPv6:
+		return 1
+	}
+	return 2
 }
 
 // address is one address of a served Service, with the pool it came from.
@@ -249,11 +272,11 @@ func indexEndpoints(slices []discoveryv1.EndpointSlice, localKeys map[string]boo
 			if local[key] == nil {
 				local[key] = map[string]localEndpoints{}
 			}
-			n := local[key][*ep.NodeName]
+			n, f := local[key][*ep.NodeName], familyIndex(s.AddressType)
 			if endpointReady(ep) {
-				n.ready++
+				n.ready[f]++
 			} else {
-				n.serving++
+				n.serving[f]++
 			}
 			local[key][*ep.NodeName] = n
 		}

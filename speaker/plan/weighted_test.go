@@ -27,6 +27,15 @@ func eps(node string, n int, ready, serving *bool) []discoveryv1.Endpoint {
 	return out
 }
 
+// slice6 is slice for the Service's IPv6 endpoints: a dual-stack Service has one
+// EndpointSlice per family, listing the same pods.
+func slice6(key string, eps ...discoveryv1.Endpoint) discoveryv1.EndpointSlice {
+	s := slice(key, eps...)
+	s.Name += "-v6"
+	s.AddressType = discoveryv1.AddressTypeIPv6
+	return s
+}
+
 func joined(parts ...[]discoveryv1.Endpoint) []discoveryv1.Endpoint {
 	var out []discoveryv1.Endpoint
 	for _, p := range parts {
@@ -38,14 +47,17 @@ func joined(parts ...[]discoveryv1.Endpoint) []discoveryv1.Endpoint {
 // The weight endpointWeightedECMP gives a route: this node's ready local endpoints of the
 // prefix's Services, only for externalTrafficPolicy Local; node a is this node.
 func TestPrefixesEndpointWeights(t *testing.T) {
-	threeHereOneThere := []discoveryv1.EndpointSlice{slice("ns/web", joined(eps("a", 3, yes, yes), eps("b", 1, yes, yes))...)}
+	threeHereOneThere := []discoveryv1.EndpointSlice{
+		slice("ns/web", joined(eps("a", 3, yes, yes), eps("b", 1, yes, yes))...),
+		slice6("ns/web", joined(eps("a", 3, yes, yes), eps("b", 1, yes, yes))...),
+	}
 	cases := []struct {
 		name string
 		snap plan.Snapshot
 		want []plan.Prefix
 	}{
 		{
-			name: "three ready endpoints here: weight 3, on both families",
+			name: "three ready endpoints here: weight 3 on both families, each counting its own family's slice",
 			snap: plan.Snapshot{
 				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("w", weighted)},
 				Services:          []corev1.Service{svc("ns/web", []string{"198.18.0.1", "2001:db8::1"}, local())},
@@ -54,6 +66,18 @@ func TestPrefixesEndpointWeights(t *testing.T) {
 			want: []plan.Prefix{
 				withEndpoints(route("198.18.0.1/32", "ns/web"), 3),
 				withEndpoints(route("2001:db8::1/128", "ns/web"), 3),
+			},
+		},
+		{
+			name: "a family counts only its own slices: 2 IPv4 endpoints, 1 IPv6",
+			snap: plan.Snapshot{
+				BGPAdvertisements: []ironlbv1.BGPAdvertisement{bgpAdv("w", weighted)},
+				Services:          []corev1.Service{svc("ns/web", []string{"198.18.0.1", "2001:db8::1"}, local())},
+				EndpointSlices:    []discoveryv1.EndpointSlice{slice("ns/web", eps("a", 2, yes, yes)...), slice6("ns/web", eps("a", 1, yes, yes)...)},
+			},
+			want: []plan.Prefix{
+				withEndpoints(route("198.18.0.1/32", "ns/web"), 2),
+				withEndpoints(route("2001:db8::1/128", "ns/web"), 1),
 			},
 		},
 		{
