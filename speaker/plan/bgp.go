@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"slices"
 	"sort"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 
@@ -107,6 +108,11 @@ func Prefixes(s Snapshot) []Prefix {
 		return nil
 	}
 	byPrefix := map[netip.Prefix]*building{}
+	// Routes a cordoned node still sends, with GRACEFUL_SHUTDOWN, to the peers that ask
+	// for it (gracefulShutdownTime) while their time runs; they go out only where no
+	// advertisement still gives the node the prefix plainly.
+	draining := map[netip.Prefix]*building{}
+	graceful := gracefulPeers(s, node)
 	for _, addr := range c.addresses {
 		local := c.local[addr.key][s.Node]
 		if isLocal(addr.svc) {
@@ -118,17 +124,30 @@ func Prefixes(s Snapshot) []Prefix {
 		}
 		for j := range s.BGPAdvertisements {
 			adv := &s.BGPAdvertisements[j].Spec
-			if !adv.Selects(addr.pool.pool) || !ironlbv1.MatchesAnySelector(adv.ServiceSelectors, addr.svc.Labels) ||
-				!selectsNode(adv.TargetSelection, node) {
-				continue // a cordoned node withdraws the route here; its sessions stay up
+			if !adv.Selects(addr.pool.pool) || !ironlbv1.MatchesAnySelector(adv.ServiceSelectors, addr.svc.Labels) {
+				continue
+			}
+			into := byPrefix
+			if !selectsNode(adv.TargetSelection, node) {
+				// A cordoned node withdraws the route here (its sessions stay up), at
+				// once or after a graceful shutdown.
+				if adv = drainingAdvertisement(adv, node, graceful); adv == nil {
+					continue
+				}
+				into = draining
 			}
 			prefix := aggregate(addr.ip, adv, addr.pool.set)
-			b := byPrefix[prefix]
+			b := into[prefix]
 			if b == nil {
 				b = &building{Prefix: Prefix{Prefix: prefix}}
-				byPrefix[prefix] = b
+				into[prefix] = b
 			}
 			b.add(adv, addr, local)
+		}
+	}
+	for prefix, b := range draining {
+		if byPrefix[prefix] == nil {
+			byPrefix[prefix] = b
 		}
 	}
 	out := make([]Prefix, 0, len(byPrefix))
@@ -143,6 +162,88 @@ func Prefixes(s Snapshot) []Prefix {
 		return a.Bits() < b.Bits()
 	})
 	return out
+}
+
+// gracefulShutdown is RFC 8326's GRACEFUL_SHUTDOWN community (65535:0).
+const gracefulShutdown ironlbv1.Community = "graceful-shutdown"
+
+// gracefulPeers names the BGPPeers that still get the routes of this node, cordoned, with
+// GRACEFUL_SHUTDOWN: those with gracefulShutdownTime whose time since the speaker saw the
+// cordon (Snapshot.CordonedSince) has not run out. None when the node is not cordoned.
+func gracefulPeers(s Snapshot, node *corev1.Node) []string {
+	if !node.Spec.Unschedulable || s.CordonedSince.IsZero() {
+		return nil
+	}
+	var out []string
+	for i := range s.BGPPeers {
+		d := s.BGPPeers[i].Spec.GracefulShutdownTime
+		if d != nil && s.Now.Before(s.CordonedSince.Add(d.Duration)) {
+			out = append(out, s.BGPPeers[i].Name)
+		}
+	}
+	return out
+}
+
+// CordonedSince is Snapshot.CordonedSince for the next snapshot: when the speaker first saw
+// its node cordoned (prev, or now if this is the first time), zero once it is not.
+func CordonedSince(prev time.Time, nodes []corev1.Node, name string, now time.Time) time.Time {
+	for i := range nodes {
+		if nodes[i].Name != name || !nodes[i].Spec.Unschedulable {
+			continue
+		}
+		if prev.IsZero() {
+			return now
+		}
+		return prev
+	}
+	return time.Time{}
+}
+
+// GracefulShutdownEnds is when the next graceful shutdown of this node's routes runs out
+// (the plan then changes with no API event), or zero when none is running.
+func GracefulShutdownEnds(s Snapshot) time.Time {
+	var node *corev1.Node
+	for i := range s.Nodes {
+		if s.Nodes[i].Name == s.Node {
+			node = &s.Nodes[i]
+		}
+	}
+	var next time.Time
+	if node == nil || !node.Spec.Unschedulable || s.CordonedSince.IsZero() {
+		return next
+	}
+	for i := range s.BGPPeers {
+		if d := s.BGPPeers[i].Spec.GracefulShutdownTime; d != nil {
+			end := s.CordonedSince.Add(d.Duration)
+			if s.Now.Before(end) && (next.IsZero() || end.Before(next)) {
+				next = end
+			}
+		}
+	}
+	return next
+}
+
+// drainingAdvertisement is what an advertisement that leaves out this node gives it still:
+// nil, unless the node is left out for being cordoned alone (excludeCordonedNodes) and
+// some of the advertisement's peers are in their graceful shutdown (graceful); then the
+// advertisement as sent to those peers only, with GRACEFUL_SHUTDOWN added.
+func drainingAdvertisement(adv *ironlbv1.BGPAdvertisementSpec, node *corev1.Node, graceful []string) *ironlbv1.BGPAdvertisementSpec {
+	if len(graceful) == 0 || !adv.ExcludeCordonedNodes || !ironlbv1.MatchesAnySelector(adv.NodeSelectors, node.Labels) {
+		return nil
+	}
+	var peers []string
+	for _, p := range graceful {
+		if len(adv.Peers) == 0 || slices.Contains(adv.Peers, p) {
+			peers = append(peers, p)
+		}
+	}
+	if len(peers) == 0 {
+		return nil
+	}
+	d := *adv
+	d.Peers = peers
+	d.Communities = append(slices.Clone(adv.Communities), gracefulShutdown)
+	return &d
 }
 
 // aggregate is the prefix an advertisement sends for an address. An aggregate that would

@@ -23,6 +23,9 @@ type BGPPlan struct {
 	// Peers are the BGPPeers that select this node, by name: the session of each, or
 	// the configuration problem that keeps it closed.
 	Peers []Peer
+	// Recheck is when the plan changes with no API event (a graceful shutdown runs out),
+	// or zero.
+	Recheck time.Time
 }
 
 // BGP plans this node's sessions and routes.
@@ -50,7 +53,8 @@ func BGP(s Snapshot) BGPPlan {
 	return BGPPlan{
 		Config: bgp.Config{RouterID: routerID(resolved, v4, s.Node), NodeIPv4: v4, NodeIPv6: v6,
 			Peers: sessions, Routes: toRoutes(Prefixes(s), linkBandwidthAS(sessions))},
-		Peers: resolved,
+		Peers:   resolved,
+		Recheck: GracefulShutdownEnds(s),
 	}
 }
 

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -52,6 +53,12 @@ type Snapshot struct {
 	Alive map[string][]string
 	// Gossip tells an isolated speaker from a survivor (layer 2 only).
 	Gossip Gossip
+
+	// Now is when the snapshot was taken, and CordonedSince when this speaker first saw
+	// its node cordoned (zero: not cordoned, or not known): together they time the
+	// graceful shutdown of a cordoned node's routes (BGPPeer gracefulShutdownTime). With
+	// CordonedSince zero, a cordoned node withdraws at once.
+	Now, CordonedSince time.Time
 }
 
 // compiled is a snapshot read once for both modes.
