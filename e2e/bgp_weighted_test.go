@@ -27,9 +27,9 @@ const weightedRequests = 10000
 // externalTrafficPolicy Local and 1 pod behind the first node, 3 behind the second. Each
 // node attaches the link-bandwidth community worth its endpoints, FRR (bgp bestpath
 // bandwidth) installs the route with next hops weighted 1:3, and the BGP client's requests
-// split that way (measured, not asserted: e2e/results/bgp-weighted-ecmp.json with
-// IRONLB_BENCH=1). Then the counts change: 1 and 1 weighs the nodes the same, and a node
-// left with none withdraws its route.
+// split that way; for comparison, the split without the opt-in (measured, not asserted:
+// e2e/results/bgp-weighted-ecmp.json with IRONLB_BENCH=1). Then the counts change: 1 and 1
+// weighs the nodes the same, and a node left with none withdraws its route.
 func TestBGPEndpointWeightedECMP(t *testing.T) {
 	l := bgpLab(t, lab.Options{Nodes: 2}, func(l *lab.Lab) []client.Object {
 		// Weighted ECMP is FRR's default when every path carries a link bandwidth; say so
@@ -63,10 +63,24 @@ func TestBGPEndpointWeightedECMP(t *testing.T) {
 		waitWeights(t, l, host(v6), want)
 	})
 
+	endpoints := map[string]int{n0.Name: 1, n1.Name: 3}
+	results := map[string]weightedSplit{}
 	t.Run(fmt.Sprintf("split of %d requests from the BGP client", weightedRequests), func(t *testing.T) {
 		reachBGP(t, l, v4)
-		measureSplit(t, l, v4, pods, map[string]int{n0.Name: 1, n1.Name: 3}, weights)
+		results["weighted"] = measureSplit(t, l, v4, pods, endpoints, weights)
 	})
+
+	t.Run("without endpointWeightedECMP, for comparison: no community, the router splits by node", func(t *testing.T) {
+		updateBGPAdvertisement(t, l, "weighted", func(s *ironlbv1.BGPAdvertisementSpec) { s.EndpointWeightedECMP = false })
+		waitLinkBandwidth(t, l, v4, v6, map[*lab.Node]int{n0: 0, n1: 0})
+		waitNextHops(t, l, host(v4), 10*time.Second, n0, n1)
+		results["unweighted"] = measureSplit(t, l, v4, pods, endpoints, routeWeights(t, l, host(v4)))
+		updateBGPAdvertisement(t, l, "weighted", func(s *ironlbv1.BGPAdvertisementSpec) { s.EndpointWeightedECMP = true })
+		waitLinkBandwidth(t, l, v4, v6, map[*lab.Node]int{n0: 1, n1: 3})
+	})
+	if testenv.BenchEnabled() {
+		t.Logf("wrote %s", testenv.WriteResult(t, "bgp-weighted-ecmp.json", results))
+	}
 
 	t.Run("a changed endpoint count changes the route: 1 and 1 weigh the same", func(t *testing.T) {
 		setEndpoints(t, l, svc, pods[0], pods[1])
@@ -108,7 +122,7 @@ func setEndpoints(t *testing.T, l *lab.Lab, svc *corev1.Service, pods ...*lab.Po
 
 // waitLinkBandwidth waits until the router has, for both addresses, exactly one path from
 // each node of want (learned on its session of the address's family), carrying the
-// link-bandwidth community worth want[node] endpoints with the nodes' AS.
+// link-bandwidth community worth want[node] endpoints with the nodes' AS (0: none at all).
 func waitLinkBandwidth(t *testing.T, l *lab.Lab, a4, a6 netip.Addr, want map[*lab.Node]int) {
 	t.Helper()
 	var nodes []*lab.Node
@@ -123,7 +137,10 @@ func waitLinkBandwidth(t *testing.T, l *lab.Lab, a4, a6 netip.Addr, want map[*la
 		eventually(t, 30*time.Second, fmt.Sprintf("link bandwidth of %s from %v", a, names(nodes...)), func() error {
 			return pathsFrom(context.Background(), l, l.Router, host(a), nodes, peerAddr, func(n *lab.Node, p lab.BGPPath) error {
 				bw := uint64(want[n]) * ironlbv1.LinkBandwidthPerEndpoint
-				if p.LinkBandwidth != bw || p.LinkBandwidthAS != l.NodeASN() {
+				if bw == 0 && p.LinkBandwidth != 0 {
+					return fmt.Errorf("extended communities %q, want no link bandwidth", p.ExtendedCommunities)
+				}
+				if bw != 0 && (p.LinkBandwidth != bw || p.LinkBandwidthAS != l.NodeASN()) {
 					return fmt.Errorf("extended communities %q, want LB:%d:%d (%d endpoints)", p.ExtendedCommunities, l.NodeASN(), bw, want[n])
 				}
 				return nil
@@ -170,6 +187,24 @@ func waitWeights(t *testing.T, l *lab.Lab, prefix netip.Prefix, want map[*lab.No
 	return got
 }
 
+// routeWeights reads the weights of the router's next hops for prefix, by node.
+func routeWeights(t *testing.T, l *lab.Lab, prefix netip.Prefix) map[string]int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	hops, err := l.RouterRoutes(ctx, prefix)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, h := range hops {
+		if h.Active {
+			out[nodeOf(l, h.Via)] = h.Weight
+		}
+	}
+	return out
+}
+
 func endpointsByName(want map[*lab.Node]int) map[string]int {
 	out := map[string]int{}
 	for n, e := range want {
@@ -197,7 +232,7 @@ type weightedSplit struct {
 // measureSplit sends weightedRequests requests from the BGP client and reports how they
 // split across the nodes (each node's pods answer only its traffic, externalTrafficPolicy
 // Local). It fails only if requests fail: the split itself is a figure.
-func measureSplit(t *testing.T, l *lab.Lab, a netip.Addr, pods []*lab.Pod, endpoints, weights map[string]int) {
+func measureSplit(t *testing.T, l *lab.Lab, a netip.Addr, pods []*lab.Pod, endpoints, weights map[string]int) weightedSplit {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -235,12 +270,10 @@ func measureSplit(t *testing.T, l *lab.Lab, a netip.Addr, pods []*lab.Pod, endpo
 	}
 	t.Logf("%d requests in %s, %d failed: %s; by pod %v", weightedRequests, res.Duration.Round(time.Millisecond),
 		res.Failures, strings.Join(parts, ", "), res.Responders)
-	if testenv.BenchEnabled() {
-		t.Logf("wrote %s", testenv.WriteResult(t, "bgp-weighted-ecmp.json", out))
-	}
 	if res.Failures > weightedRequests/100 {
 		t.Errorf("%d of %d requests failed (last: %s)", res.Failures, weightedRequests, res.LastError)
 	}
+	return out
 }
 
 func sortedKeys(m map[string]int) []string {
