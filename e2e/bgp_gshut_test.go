@@ -24,7 +24,7 @@ const gshutTime = 15 * time.Second
 // gracefulShutdownTime: the node sends its IPv4 route again with GRACEFUL_SHUTDOWN, FRR
 // lowers its LOCAL_PREF to 0 and stops using it while it is still there, and the node
 // withdraws it once the time has run. The IPv6 peer has none: the IPv6 route goes at once.
-// No probe may be lost; the times are reported (e2e/results/bgp-graceful-shutdown.json
+// A speaker restarted on the cordoned node sends nothing again. No probe may be lost; the times are reported (e2e/results/bgp-graceful-shutdown.json
 // with IRONLB_BENCH=1).
 func TestBGPGracefulShutdown(t *testing.T) {
 	l := bgpLab(t, lab.Options{Nodes: 2}, func(l *lab.Lab) []client.Object {
@@ -82,6 +82,18 @@ func TestBGPGracefulShutdown(t *testing.T) {
 			"ipv4WithdrawnSeconds": withdrawn.Seconds(), "ipv6WithdrawnSeconds": v6Gone.Seconds(),
 		}))
 	}
+
+	// A speaker that starts on the cordoned node did not see the cordon happen: it leaves
+	// the routes withdrawn, no second graceful shutdown.
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	if err := l.RestartSpeaker(ctx, n0.Name); err != nil {
+		t.Fatal(err)
+	}
+	waitSessions(t, l, l.Router, 30*time.Second, sessions, nil)
+	consistently(t, 5*time.Second, "no path from the restarted speaker of the cordoned "+n0.Name, func() error {
+		return pathsFrom(context.Background(), l, l.Router, host(v4), []*lab.Node{n1}, nodeV4, nil)
+	})
 
 	cordon(t, l, n0.Name, false)
 	waitNextHops(t, l, host(v4), 20*time.Second, n0, n1)

@@ -126,8 +126,8 @@ type BGPPeerSpec struct {
 	// community (FRR does by default: it lowers the route's LOCAL_PREF to 0) moves traffic
 	// to the other nodes' paths while this one still works, so no flow is dropped at the
 	// moment of withdrawal. Without it the routes are withdrawn at once. The time counts
-	// from when the node's speaker saw the cordon (a speaker restarted meanwhile starts it
-	// again). From 1s to 1h.
+	// from when the node's speaker saw the cordon happen; a speaker that starts on a node
+	// already cordoned withdraws at once. From 1s to 1h.
 	// +kubebuilder:validation:Type=string
 	// +kubebuilder:validation:MaxLength=32
 	// +kubebuilder:validation:XValidation:rule=`duration(self) >= duration('1s') && duration(self) <= duration('1h')`,message="gracefulShutdownTime must be between 1s and 1h"

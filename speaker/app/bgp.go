@@ -45,9 +45,8 @@ type bgpReconciler struct {
 	applier *status.Applier // this node's part of each BGPPeer's status
 	// resolved are the peers of the last plan, for the periodic status refresh.
 	resolved []plan.Peer
-	// cordonedSince is when this speaker first saw its node cordoned (zero: it is not);
-	// it times the graceful shutdown of the node's routes.
-	cordonedSince time.Time
+	// cordon times the cordon of this node, for the graceful shutdown of its routes.
+	cordon plan.CordonClock
 
 	mu     sync.Mutex
 	lastUp map[string]bool // whether each session was Established, for SessionDown events
@@ -125,11 +124,11 @@ func (b *bgpReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 		}
 	}
 	now := time.Now()
-	b.cordonedSince = plan.CordonedSince(b.cordonedSince, nodes.Items, b.nodeName, now)
+	b.cordon = b.cordon.Observe(nodes.Items, b.nodeName, now)
 	p := plan.BGP(plan.Snapshot{Node: b.nodeName, Class: b.class, Namespace: b.namespace,
 		Services: services.Items, EndpointSlices: slicesList.Items, Nodes: nodes.Items, Pools: pools.Items,
 		BGPAdvertisements: advs.Items, BGPPeers: peers.Items, BFDProfiles: profiles.Items, Secrets: secrets.Items,
-		Now: now, CordonedSince: b.cordonedSince})
+		Now: now, CordonedSince: b.cordon.Since()})
 	applyErr := b.speaker.Apply(ctx, p.Config)
 	if applyErr != nil {
 		b.logger.Warn("applying BGP configuration", "error", applyErr)

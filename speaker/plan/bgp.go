@@ -184,20 +184,38 @@ func gracefulPeers(s Snapshot, node *corev1.Node) []string {
 	return out
 }
 
-// CordonedSince is Snapshot.CordonedSince for the next snapshot: when the speaker first saw
-// its node cordoned (prev, or now if this is the first time), zero once it is not.
-func CordonedSince(prev time.Time, nodes []corev1.Node, name string, now time.Time) time.Time {
+// CordonClock times the cordon of the speaker's node for Snapshot.CordonedSince, from the
+// node as successive plans see it. Only a cordon the speaker sees happen is timed: a
+// speaker that starts on a node already cordoned (restarted mid-drain, or long after)
+// leaves the routes withdrawn rather than send them again for a graceful shutdown that
+// already ran or was never asked of it while it was away. The zero value has seen nothing.
+type CordonClock struct {
+	seen, cordoned bool
+	since          time.Time
+}
+
+// Observe returns the clock after a plan that reads nodes at now.
+func (c CordonClock) Observe(nodes []corev1.Node, name string, now time.Time) CordonClock {
 	for i := range nodes {
-		if nodes[i].Name != name || !nodes[i].Spec.Unschedulable {
+		if nodes[i].Name != name {
 			continue
 		}
-		if prev.IsZero() {
-			return now
+		switch {
+		case !nodes[i].Spec.Unschedulable:
+			return CordonClock{seen: true}
+		case c.cordoned:
+			return c // timing already, or cordoned before the speaker saw the node
+		case c.seen:
+			return CordonClock{seen: true, cordoned: true, since: now}
 		}
-		return prev
+		return CordonClock{seen: true, cordoned: true}
 	}
-	return time.Time{}
+	return c // no Node object: nothing learnt
 }
+
+// Since is when the speaker saw its node cordoned, zero when it is not or the cordon came
+// before the speaker saw the node.
+func (c CordonClock) Since() time.Time { return c.since }
 
 // GracefulShutdownEnds is when the next graceful shutdown of this node's routes runs out
 // (the plan then changes with no API event), or zero when none is running.

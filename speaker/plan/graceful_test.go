@@ -135,24 +135,29 @@ func TestGracefulShutdownEnds(t *testing.T) {
 	}
 }
 
-// The speaker times the cordon from the first plan that sees it.
-func TestCordonedSince(t *testing.T) {
-	now, earlier := cordonedAt.Add(time.Minute), cordonedAt
-	cordonedA, plainA := []corev1.Node{node("b"), node("a", cordoned)}, []corev1.Node{node("a"), node("b", cordoned)}
+// The speaker times a cordon it sees happen, not one that was there when it started.
+func TestCordonClock(t *testing.T) {
+	at := func(s int) time.Time { return cordonedAt.Add(time.Duration(s) * time.Second) }
+	plain, cordonedA := []corev1.Node{node("a"), node("b", cordoned)}, []corev1.Node{node("b"), node("a", cordoned)}
 	for _, c := range []struct {
 		name  string
-		prev  time.Time
-		nodes []corev1.Node
-		want  time.Time
+		plans [][]corev1.Node // what successive plans read, one second apart
+		want  time.Time       // Since after the last
 	}{
-		{"first seen cordoned: now", time.Time{}, cordonedA, now},
-		{"still cordoned: when first seen", earlier, cordonedA, earlier},
-		{"uncordoned: zero", earlier, plainA, time.Time{}},
-		{"another node cordoned: zero", time.Time{}, plainA, time.Time{}},
-		{"no Node object: zero", earlier, nil, time.Time{}},
+		{"seen happen: timed from the plan that saw it", [][]corev1.Node{plain, plain, cordonedA, cordonedA}, at(2)},
+		{"cordoned at the first plan: not timed, ever", [][]corev1.Node{cordonedA, cordonedA, cordonedA}, time.Time{}},
+		{"cordoned at start, uncordoned, cordoned again: timed", [][]corev1.Node{cordonedA, plain, cordonedA}, at(2)},
+		{"uncordoned: zero", [][]corev1.Node{plain, cordonedA, plain}, time.Time{}},
+		{"Node object missing meanwhile: still timed", [][]corev1.Node{plain, cordonedA, nil, cordonedA}, at(1)},
+		{"Node object missing at first, then cordoned: timed", [][]corev1.Node{nil, plain, cordonedA}, at(2)},
+		{"another node cordoned: zero", [][]corev1.Node{plain, plain}, time.Time{}},
 	} {
-		if got := plan.CordonedSince(c.prev, c.nodes, "a", now); !got.Equal(c.want) {
-			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		var clock plan.CordonClock
+		for i, nodes := range c.plans {
+			clock = clock.Observe(nodes, "a", at(i))
+		}
+		if got := clock.Since(); !got.Equal(c.want) {
+			t.Errorf("%s: Since %v, want %v", c.name, got, c.want)
 		}
 	}
 }

@@ -54,10 +54,11 @@ type Snapshot struct {
 	// Gossip tells an isolated speaker from a survivor (layer 2 only).
 	Gossip Gossip
 
-	// Now is when the snapshot was taken, and CordonedSince when this speaker first saw
-	// its node cordoned (zero: not cordoned, or not known): together they time the
-	// graceful shutdown of a cordoned node's routes (BGPPeer gracefulShutdownTime). With
-	// CordonedSince zero, a cordoned node withdraws at once.
+	// Now is when the snapshot was taken, and CordonedSince when this speaker saw its node
+	// cordoned (CordonClock; zero: not cordoned, or cordoned before the speaker saw the
+	// node): together they time the graceful shutdown of a cordoned node's routes
+	// (BGPPeer gracefulShutdownTime). With CordonedSince zero, a cordoned node withdraws
+	// at once.
 	Now, CordonedSince time.Time
 }
 
