@@ -45,6 +45,8 @@ type bgpReconciler struct {
 	applier *status.Applier // this node's part of each BGPPeer's status
 	// resolved are the peers of the last plan, for the periodic status refresh.
 	resolved []plan.Peer
+	// cordon times the cordon of this node, for the graceful shutdown of its routes.
+	cordon plan.CordonClock
 
 	mu     sync.Mutex
 	lastUp map[string]bool // whether each session was Established, for SessionDown events
@@ -121,9 +123,12 @@ func (b *bgpReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 			return reconcile.Result{}, err
 		}
 	}
+	now := time.Now()
+	b.cordon = b.cordon.Observe(nodes.Items, b.nodeName, now)
 	p := plan.BGP(plan.Snapshot{Node: b.nodeName, Class: b.class, Namespace: b.namespace,
 		Services: services.Items, EndpointSlices: slicesList.Items, Nodes: nodes.Items, Pools: pools.Items,
-		BGPAdvertisements: advs.Items, BGPPeers: peers.Items, BFDProfiles: profiles.Items, Secrets: secrets.Items})
+		BGPAdvertisements: advs.Items, BGPPeers: peers.Items, BFDProfiles: profiles.Items, Secrets: secrets.Items,
+		Now: now, CordonedSince: b.cordon.Since()})
 	applyErr := b.speaker.Apply(ctx, p.Config)
 	if applyErr != nil {
 		b.logger.Warn("applying BGP configuration", "error", applyErr)
@@ -133,7 +138,12 @@ func (b *bgpReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	if applyErr != nil {
 		return reconcile.Result{}, applyErr
 	}
-	return reconcile.Result{}, statusErr
+	var res reconcile.Result
+	if !p.Recheck.IsZero() {
+		// A graceful shutdown runs out with no event to say so: plan again then.
+		res.RequeueAfter = max(time.Until(p.Recheck), 0) + 10*time.Millisecond
+	}
+	return res, statusErr
 }
 
 // report writes this node's entry in each BGPPeer's status with server-side apply, under

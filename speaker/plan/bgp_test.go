@@ -100,7 +100,8 @@ func withPeers(p plan.Prefix, names ...string) plan.Prefix {
 }
 
 func samePrefix(a, b plan.Prefix) bool {
-	if a.Prefix != b.Prefix || !slices.Equal(a.Communities, b.Communities) || !slices.Equal(a.Services, b.Services) {
+	if a.Prefix != b.Prefix || !slices.Equal(a.Communities, b.Communities) || !slices.Equal(a.Services, b.Services) ||
+		a.Endpoints != b.Endpoints {
 		return false
 	}
 	// nil Peers means every peer; an empty non-nil list would mean none.
@@ -124,7 +125,7 @@ func describePrefixes(ps []plan.Prefix) string {
 		if p.Peers != nil {
 			peers = fmt.Sprint(p.Peers)
 		}
-		fmt.Fprintf(&b, "\n  %s services=%v communities=%v localPref=%s peers=%s", p.Prefix, p.Services, p.Communities, lp, peers)
+		fmt.Fprintf(&b, "\n  %s services=%v communities=%v localPref=%s peers=%s endpoints=%d", p.Prefix, p.Services, p.Communities, lp, peers, p.Endpoints)
 	}
 	if b.Len() == 0 {
 		return " (none)"
