@@ -99,6 +99,18 @@ func withPeers(p plan.Prefix, names ...string) plan.Prefix {
 	return p
 }
 
+// wantPrefixes fails the test unless got are the want prefixes, in order.
+func wantPrefixes(t *testing.T, got, want []plan.Prefix) {
+	t.Helper()
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(got); i++ {
+		ok = samePrefix(got[i], want[i])
+	}
+	if !ok {
+		t.Errorf("Prefixes:%s\nwant:%s", describePrefixes(got), describePrefixes(want))
+	}
+}
+
 func samePrefix(a, b plan.Prefix) bool {
 	if a.Prefix != b.Prefix || !slices.Equal(a.Communities, b.Communities) || !slices.Equal(a.Services, b.Services) ||
 		a.Endpoints != b.Endpoints {
@@ -621,13 +633,7 @@ func TestDecideBGP(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := plan.Prefixes(withBGPDefaults(c.snap))
-			ok := len(got) == len(c.want)
-			for i := 0; ok && i < len(got); i++ {
-				ok = samePrefix(got[i], c.want[i])
-			}
-			if !ok {
-				t.Errorf("Prefixes:%s\nwant:%s", describePrefixes(got), describePrefixes(c.want))
-			}
+			wantPrefixes(t, got, c.want)
 		})
 	}
 }

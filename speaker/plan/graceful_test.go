@@ -98,13 +98,7 @@ func TestPrefixesGracefulShutdown(t *testing.T) {
 		t.Run(c.name, func(t *testing.T) {
 			c.snap.Services, c.snap.BGPPeers = services, peers
 			got := plan.Prefixes(withBGPDefaults(c.snap))
-			ok := len(got) == len(c.want)
-			for i := 0; ok && i < len(got); i++ {
-				ok = samePrefix(got[i], c.want[i])
-			}
-			if !ok {
-				t.Errorf("Prefixes:%s\nwant:%s", describePrefixes(got), describePrefixes(c.want))
-			}
+			wantPrefixes(t, got, c.want)
 		})
 	}
 }
