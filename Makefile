@@ -88,7 +88,7 @@ unit:
 bench: packages lab-tools build
 	go test -run '^$$' -bench . -benchmem ./controller/allocator/
 	IRONLB_CHECKER_OPS=10000 go test -count=1 -v -timeout 120m -run TestModelChecker ./controller/app/
-	IRONLB_CHAOS_OPS=100 go test -count=1 -v -timeout 60m -run TestLayer2Chaos ./e2e/
+	IRONLB_CHAOS_OPS=100 go test -count=1 -v -timeout 60m -run TestChaos ./e2e/
 	IRONLB_BENCH=1 go test -count=1 -v -timeout 60m ./e2e/bench/
 
 ## demo: a 3-node cluster in network namespaces (needs root: kubelet, containerd and
