@@ -101,6 +101,7 @@ func TestMemberlistConfig(t *testing.T) {
 		{"GossipVerifyIncoming", mc.GossipVerifyIncoming, true},
 		{"GossipVerifyOutgoing", mc.GossipVerifyOutgoing, true},
 		{"Label", mc.Label, "ironlb"},
+		{"EnableCompression", mc.EnableCompression, false},
 	}
 	for _, c := range checks {
 		if c.got != c.want {

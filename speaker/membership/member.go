@@ -69,6 +69,9 @@ func New(cfg Config) (*Member, error) {
 	ev := newEvents(log, met)
 
 	mc := cfg.memberlistConfig()
+	if cfg.tune != nil {
+		cfg.tune(mc)
+	}
 	mc.Keyring = keyring
 	mc.Events = ev
 	mc.Conflict = ev
