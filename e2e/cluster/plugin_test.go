@@ -23,17 +23,7 @@ func TestPluginOnTheLab(t *testing.T) {
 	l := cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	plugin := filepath.Join(t.TempDir(), "kubectl-ironlb")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", plugin, "github.com/ironlb/ironlb/kubectl-ironlb").CombinedOutput(); err != nil {
-		t.Fatalf("go build kubectl-ironlb: %v\n%s", err, out)
-	}
-	run := func(args ...string) string {
-		out, err := exec.CommandContext(ctx, plugin, append([]string{"--kubeconfig", l.Kubeconfig()}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("kubectl ironlb %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	run := pluginRunner(ctx, t, l)
 	applyDemo(ctx, t, l, "plugin", "bgp")
 	ips := map[string][]string{}
 	for _, ns := range []string{"plugin", "bgp"} {
@@ -91,6 +81,24 @@ func TestPluginOnTheLab(t *testing.T) {
 	t.Logf("kubectl ironlb pools\n%s", pools)
 	if lineWith(pools, "demo-bgp ", "bgp/web (") == "" || lineWith(pools, "demo ", "plugin/web (") == "" {
 		t.Errorf("pools does not list the Services under their pools:\n%s", pools)
+	}
+}
+
+// pluginRunner builds kubectl-ironlb and returns a function that runs it against the lab
+// and returns its output, failing the test when it exits non-zero.
+func pluginRunner(ctx context.Context, t *testing.T, l *lab.Lab) func(args ...string) string {
+	t.Helper()
+	plugin := filepath.Join(t.TempDir(), "kubectl-ironlb")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", plugin, "github.com/ironlb/ironlb/kubectl-ironlb").CombinedOutput(); err != nil {
+		t.Fatalf("go build kubectl-ironlb: %v\n%s", err, out)
+	}
+	return func(args ...string) string {
+		t.Helper()
+		out, err := exec.CommandContext(ctx, plugin, append([]string{"--kubeconfig", l.Kubeconfig()}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl ironlb %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
 	}
 }
 
