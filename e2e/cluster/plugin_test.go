@@ -16,8 +16,9 @@ import (
 )
 
 // TestPluginOnTheLab runs `kubectl ironlb` against the lab cluster, where the real
-// speakers write the L2Announced conditions and the BGP session status: status lists every
-// node's speaker pod and the sessions to the lab router, explain names the node answering
+// speakers write the L2Announced conditions, the BGP session status and their Pods' Gossip
+// conditions: status lists every node's speaker pod, seeing all speakers, and the sessions
+// to the lab router, explain names the node answering
 // ARP/NDP for a layer-2 Service and the Established sessions a BGP Service is advertised on.
 func TestPluginOnTheLab(t *testing.T) {
 	l := cluster(t)
@@ -72,6 +73,9 @@ func TestPluginOnTheLab(t *testing.T) {
 		line := lineWith(status, n.Name+" ", "ironlb-speaker")
 		if line == "" || strings.Contains(line, "not running") {
 			t.Errorf("status: node %s has no running speaker:\n%s", n.Name, status)
+		}
+		if !strings.Contains(line, fmt.Sprintf("True: %d of %d speakers: ", len(l.Nodes), len(l.Nodes))) {
+			t.Errorf("status: node %s's speaker does not report seeing every speaker:\n%s", n.Name, status)
 		}
 		if lineWith(status, "lab-router ", " "+n.Name+" ", "Established") == "" {
 			t.Errorf("status: no Established session of node %s to lab-router:\n%s", n.Name, status)
