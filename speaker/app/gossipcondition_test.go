@@ -126,3 +126,33 @@ func TestGossipWriterCoalesces(t *testing.T) {
 		t.Errorf("after a message change: %+v, want reason Alone and the transition time %s", got, last.LastTransitionTime)
 	}
 }
+
+// TestGossipWritesStartNoPlan: every speaker's Gossip condition write is an update of a
+// speaker Pod that every speaker watches; it must not start a plan on every node, while
+// what the isolation verdict reads of a Pod (Ready, node, deletion) still does.
+func TestGossipWritesStartNoPlan(t *testing.T) {
+	base := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ironlb", Name: "speaker-a", UID: "u1"}, Spec: corev1.PodSpec{NodeName: "a"},
+		Status: corev1.PodStatus{Conditions: []corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}}}
+	change := map[string]struct {
+		mutate func(*corev1.Pod)
+		plan   bool
+	}{
+		"the Gossip condition": {func(p *corev1.Pod) {
+			p.Status.Conditions = append(p.Status.Conditions, corev1.PodCondition{Type: ironlbv1.ConditionGossip, Status: corev1.ConditionTrue})
+		}, false},
+		"a container restart count": {func(p *corev1.Pod) {
+			p.Status.ContainerStatuses = []corev1.ContainerStatus{{Name: "speaker", RestartCount: 1}}
+		}, false},
+		"Ready":    {func(p *corev1.Pod) { p.Status.Conditions[0].Status = corev1.ConditionFalse }, true},
+		"the node": {func(p *corev1.Pod) { p.Spec.NodeName = "b" }, true},
+		"the UID":  {func(p *corev1.Pod) { p.UID = "u2" }, true},
+		"deletion": {func(p *corev1.Pod) { p.DeletionTimestamp = &metav1.Time{Time: time.Now()} }, true},
+	}
+	for name, c := range change {
+		updated := base.DeepCopy()
+		c.mutate(updated)
+		if got := planInputChanged(base, updated); got != c.plan {
+			t.Errorf("%s: plan %v, want %v", name, got, c.plan)
+		}
+	}
+}
