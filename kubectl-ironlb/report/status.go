@@ -207,7 +207,9 @@ func PrintStatus(out io.Writer, st Status, now time.Time) error {
 		w.Println("  " + st.SpeakersError)
 	}
 	tw = textout.Table(indent(w))
-	tw.Println("NODE\tSPEAKER\tL2 ADDRESSES (ARP/NDP)\tGOSSIP")
+	// GOSSIP comes before the addresses: it is bounded (the speaker caps the names it
+	// lists), where a node may answer for any number of addresses.
+	tw.Println("NODE\tSPEAKER\tGOSSIP\tL2 ADDRESSES (ARP/NDP)")
 	for _, sp := range st.Speakers {
 		pod := "none"
 		if sp.Pod != "" {
@@ -224,7 +226,7 @@ func PrintStatus(out io.Writer, st Status, now time.Time) error {
 		if sp.Pod != "" {
 			gossip = sp.Gossip.String()
 		}
-		tw.Printf("%s\t%s\t%s\t%s\n", sp.Node, pod, dash(strings.Join(l2, "; ")), gossip)
+		tw.Printf("%s\t%s\t%s\t%s\n", sp.Node, pod, gossip, dash(strings.Join(l2, "; ")))
 	}
 	w.Check(tw.Flush())
 	w.Println("\nBGP sessions:")

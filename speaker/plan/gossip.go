@@ -61,24 +61,37 @@ func (s Snapshot) GossipView(iso Isolation) GossipCondition {
 	}
 	sort.Strings(rejecting)
 	seen := sortedKeys(live)
-	head := fmt.Sprintf("%d of %d speakers: %s", len(seen), len(expected), strings.Join(seen, ", "))
+	head := fmt.Sprintf("%d of %d speakers: %s", len(seen), len(expected), nameList(seen))
 	switch {
 	case len(missing) == 0 && len(rejecting) == 0:
 		return GossipCondition{corev1.ConditionTrue, ironlbv1.ReasonAllJoined, head}
 	case len(rejecting) > 0:
 		return GossipCondition{corev1.ConditionFalse, ironlbv1.ReasonKeyRejected, fmt.Sprintf(
 			"%s; gossip key rejected by or from %s (every speaker must mount the same memberlist Secret)",
-			head, strings.Join(rejecting, ", "))}
+			head, nameList(rejecting))}
 	case iso.Reason != "":
 		return GossipCondition{corev1.ConditionFalse, ironlbv1.ReasonCannotJoin, fmt.Sprintf(
 			"%s; cannot join %s, whose speakers are Ready (is the memberlist port blocked?): announcing nothing on layer 2",
-			head, strings.Join(iso.Unreachable, ", "))}
+			head, nameList(iso.Unreachable))}
 	case len(seen) == 1:
 		return GossipCondition{corev1.ConditionFalse, ironlbv1.ReasonAlone, fmt.Sprintf(
-			"%s; alone, not reached: %s (down, or the memberlist port is blocked)", head, strings.Join(missing, ", "))}
+			"%s; alone, not reached: %s (down, or the memberlist port is blocked)", head, nameList(missing))}
 	}
 	return GossipCondition{corev1.ConditionFalse, ironlbv1.ReasonPartial, fmt.Sprintf(
-		"%s; missing: %s", head, strings.Join(missing, ", "))}
+		"%s; missing: %s", head, nameList(missing))}
+}
+
+// maxNames is the most node names a Gossip message lists in one place: the condition is
+// for reading, and in a large cluster it would otherwise hold every node's name and be
+// rewritten whole on each change.
+const maxNames = 10
+
+// nameList joins sorted names, the first maxNames of them and a count of the rest.
+func nameList(names []string) string {
+	if len(names) <= maxNames {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:maxNames], ", "), len(names)-maxNames)
 }
 
 func sortedKeys(m map[string]bool) []string {

@@ -1,6 +1,7 @@
 package plan_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -97,6 +98,22 @@ func TestGossipView(t *testing.T) {
 			msg: "1 of 2 speakers: a; alone, not reached: b (down, or the memberlist port is blocked)",
 		},
 	}
+	var many []string
+	for i := range 14 {
+		many = append(many, fmt.Sprintf("n%02d", i))
+	}
+	cases = append(cases, struct {
+		name   string
+		snap   plan.Snapshot
+		status corev1.ConditionStatus
+		reason string
+		msg    string
+	}{
+		name:   "a large cluster: ten names, then a count",
+		snap:   plan.Snapshot{Node: "n00", Alive: alive(many...), Gossip: plan.Gossip{ReadySince: ready(many...)}},
+		status: corev1.ConditionTrue, reason: ironlbv1.ReasonAllJoined,
+		msg: "14 of 14 speakers: n00, n01, n02, n03, n04, n05, n06, n07, n08, n09 and 4 more",
+	})
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := plan.L2(c.snap).Gossip
