@@ -43,7 +43,7 @@ func TestGossipConditionOnSpeakerPods(t *testing.T) {
 	status := run("status")
 	t.Logf("kubectl ironlb status\n%s", status)
 	for _, n := range names {
-		if lineWith(status, n+" ", "ironlb-speaker", "True: "+all) == "" {
+		if !strings.Contains(speakerLine(status, n), "True: "+all) {
 			t.Errorf("status: node %s's GOSSIP is not %q:\n%s", n, "True: "+all, status)
 		}
 	}
@@ -79,7 +79,7 @@ func TestGossipConditionOnSpeakerPods(t *testing.T) {
 		if n == blocked {
 			want = "False (Alone): "
 		}
-		if line := lineWith(status, n+" ", "ironlb-speaker"); !strings.Contains(line, want) ||
+		if line := speakerLine(status, n); !strings.Contains(line, want) ||
 			n != blocked && !strings.Contains(line, "missing: "+blocked) {
 			t.Errorf("status: node %s's line %q, want %q (and the missing node named):\n%s", n, line, want, status)
 		}

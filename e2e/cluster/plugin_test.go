@@ -70,7 +70,7 @@ func TestPluginOnTheLab(t *testing.T) {
 	status := run("status")
 	t.Logf("kubectl ironlb status\n%s", status)
 	for _, n := range l.Nodes {
-		line := lineWith(status, n.Name+" ", "ironlb-speaker")
+		line := speakerLine(status, n.Name)
 		if line == "" || strings.Contains(line, "not running") {
 			t.Errorf("status: node %s has no running speaker:\n%s", n.Name, status)
 		}
@@ -136,6 +136,17 @@ func checkLocal(ctx context.Context, t *testing.T, l *lab.Lab, run func(...strin
 		return nil
 	})
 	t.Logf("kubectl ironlb explain svc -n plugin local\n%s", out)
+}
+
+// speakerLine returns the status screen's Speakers row of node: the line whose first
+// column is the node (other rows name it too, in their GOSSIP column).
+func speakerLine(status, node string) string {
+	for _, l := range strings.Split(status, "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == node && strings.Contains(f[1], "ironlb-speaker") {
+			return l
+		}
+	}
+	return ""
 }
 
 // lineWith returns the first line that contains every part.
