@@ -67,20 +67,25 @@ func TestPluginOnTheLab(t *testing.T) {
 	})
 	t.Logf("kubectl ironlb explain svc -n bgp web\n%s", explainBGP)
 	checkLocal(ctx, t, l, run)
-	status := run("status")
+	// A session may still be connecting (Active) just after explain saw others up.
+	var status string
+	eventually(t, time.Minute, "status shows every node's speaker and Established sessions", func() error {
+		status = run("status")
+		for _, n := range l.Nodes {
+			line := speakerLine(status, n.Name)
+			if line == "" || strings.Contains(line, "not running") {
+				return fmt.Errorf("node %s has no running speaker:\n%s", n.Name, status)
+			}
+			if !strings.Contains(line, fmt.Sprintf("True: %d of %d speakers: ", len(l.Nodes), len(l.Nodes))) {
+				return fmt.Errorf("node %s's speaker does not report seeing every speaker:\n%s", n.Name, status)
+			}
+			if lineWith(status, "lab-router ", " "+n.Name+" ", "Established") == "" {
+				return fmt.Errorf("no Established session of node %s to lab-router:\n%s", n.Name, status)
+			}
+		}
+		return nil
+	})
 	t.Logf("kubectl ironlb status\n%s", status)
-	for _, n := range l.Nodes {
-		line := speakerLine(status, n.Name)
-		if line == "" || strings.Contains(line, "not running") {
-			t.Errorf("status: node %s has no running speaker:\n%s", n.Name, status)
-		}
-		if !strings.Contains(line, fmt.Sprintf("True: %d of %d speakers: ", len(l.Nodes), len(l.Nodes))) {
-			t.Errorf("status: node %s's speaker does not report seeing every speaker:\n%s", n.Name, status)
-		}
-		if lineWith(status, "lab-router ", " "+n.Name+" ", "Established") == "" {
-			t.Errorf("status: no Established session of node %s to lab-router:\n%s", n.Name, status)
-		}
-	}
 	pools := run("pools")
 	t.Logf("kubectl ironlb pools\n%s", pools)
 	if lineWith(pools, "demo-bgp ", "bgp/web (") == "" || lineWith(pools, "demo ", "plugin/web (") == "" {
