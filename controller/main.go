@@ -36,6 +36,8 @@ func main() {
 	flag.IntVar(&o.Workers, "workers", 32, "Services reconciled in parallel")
 	flag.StringVar(&o.MemberlistSecretName, "memberlist-secret-name", "", "create this Secret with a random memberlist key once, if it is missing (never changed after); empty creates none")
 	flag.StringVar(&o.MemberlistSecretNamespace, "memberlist-secret-namespace", "", "namespace of --memberlist-secret-name; empty is the --leader-election-namespace")
+	flag.StringVar(&o.SpeakerPodSelector, "speaker-pod-selector", "", "label selector of the speaker Pods (the chart sets it): a node's BGP sessions count in ironlb.io/BGPAdvertised only while a Ready speaker Pod runs on it; empty checks only the Node's Ready condition")
+	flag.StringVar(&o.SpeakerPodNamespace, "speaker-pod-namespace", "", "namespace of the speaker Pods; empty is the --leader-election-namespace")
 	flag.StringVar(&o.LogLevel, "log-level", "info", "debug, info, warn or error")
 	flag.BoolVar(&validateOnly, "validate-flags", false, "check the flags and exit without starting")
 	flag.Parse()

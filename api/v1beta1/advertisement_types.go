@@ -160,6 +160,22 @@ type BGPAdvertisementSpec struct {
 	// +listType=set
 	// +optional
 	Peers []string `json:"peers,omitempty"`
+
+	// EndpointWeightedECMP attaches the BGP link-bandwidth extended community
+	// (non-transitive, RFC 10005) to the routes of Services with externalTrafficPolicy
+	// Local, worth LinkBandwidthPerEndpoint for each ready endpoint the node has for the
+	// Service. A router that honours it (FRR: bgp bestpath bandwidth, with maximum-paths)
+	// then weights its ECMP next hops by endpoint count instead of splitting traffic evenly
+	// between nodes, so a node with 3 pods gets 3 times the traffic of a node with 1.
+	// A node with no ready endpoint still withdraws the route, as without this field.
+	//
+	// It has no effect on routes of Services with externalTrafficPolicy Cluster (any node
+	// forwards to every endpoint, so node weights would mean nothing): they are sent
+	// without the community. A prefix shared by several Services (a shared address, or an
+	// aggregate) carries the sum of their endpoints, and none when any of them is Cluster.
+	// +kubebuilder:default=false
+	// +optional
+	EndpointWeightedECMP bool `json:"endpointWeightedECMP,omitempty"`
 }
 
 // BGPAdvertisement advertises pool addresses to BGP peers from every eligible node.

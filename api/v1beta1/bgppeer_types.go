@@ -119,6 +119,21 @@ type BGPPeerSpec struct {
 	// +optional
 	BFDProfile string `json:"bfdProfile,omitempty"`
 
+	// GracefulShutdownTime, when set, drains a cordoned node's routes from this peer
+	// gently (RFC 8326): when a BGPAdvertisement with excludeCordonedNodes takes the node
+	// out, the node first sends its routes to this peer again with the GRACEFUL_SHUTDOWN
+	// community (65535:0) for this long, then withdraws them. A router that honours the
+	// community (FRR does by default: it lowers the route's LOCAL_PREF to 0) moves traffic
+	// to the other nodes' paths while this one still works, so no flow is dropped at the
+	// moment of withdrawal. Without it the routes are withdrawn at once. The time counts
+	// from when the node's speaker saw the cordon happen; a speaker that starts on a node
+	// already cordoned withdraws at once. From 1s to 1h.
+	// +kubebuilder:validation:Type=string
+	// +kubebuilder:validation:MaxLength=32
+	// +kubebuilder:validation:XValidation:rule=`duration(self) >= duration('1s') && duration(self) <= duration('1h')`,message="gracefulShutdownTime must be between 1s and 1h"
+	// +optional
+	GracefulShutdownTime *metav1.Duration `json:"gracefulShutdownTime,omitempty"`
+
 	// NodeSelectors select the nodes that open this session. Empty means every node.
 	// +kubebuilder:validation:MaxItems=32
 	// +listType=atomic

@@ -178,6 +178,14 @@ const (
 	AnnotationBGPLocalPref = "ironlb.io/bgp-local-pref"
 )
 
+// LinkBandwidthPerEndpoint is what one ready local endpoint is worth in the link-bandwidth
+// extended community a BGPAdvertisement with endpointWeightedECMP attaches: 1 Mbit/s, in
+// bytes per second as the community carries it. Routers compare the values of a prefix's
+// paths, so the unit only has to be the same on every node; a round one reads well in the
+// router ("LB:64512:125000 (1.000 Mbps)" in FRR is one endpoint). Float32 (the
+// community's encoding) holds every multiple of it exactly up to 1000 endpoints.
+const LinkBandwidthPerEndpoint = 125000
+
 // ConditionBGPAttributes is the Service condition, written by the controller alone, that
 // says whether the Service's BGP attribute annotations are valid and applied. Only
 // Services carrying one of them have it; it goes when they go.

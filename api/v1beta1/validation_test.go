@@ -90,6 +90,9 @@ func TestDefaults(t *testing.T) {
 		// Opt-in: MetalLB made excluding cordoned nodes the default and reverted it.
 		{"bgpadvertisement/a", "{.spec.excludeCordonedNodes}", "false"},
 		{"l2advertisement/l", "{.spec.excludeCordonedNodes}", "false"},
+		{"bgpadvertisement/a", "{.spec.endpointWeightedECMP}", "false"},
+		// Off unless asked for: no GRACEFUL_SHUTDOWN phase, a cordon withdraws at once.
+		{"bgppeer/peer", "{.spec.gracefulShutdownTime}", ""},
 	} {
 		out, errOut, err := env.Kubectl(ctx, "", "get", c.resource, "-o", "jsonpath="+c.path)
 		if err != nil || out != c.want {
@@ -110,6 +113,21 @@ func TestValidAddresses(t *testing.T) {
 	} {
 		if out, err := apply(t, pool(a)); err != nil {
 			t.Errorf("address %q refused: %v\n%s", a, err, out)
+		}
+	}
+}
+
+// TestGracefulShutdownAndWeightsAccepted guards the new BGP rules against refusing good
+// input: gracefulShutdownTime at both ends of its range, endpointWeightedECMP on.
+func TestGracefulShutdownAndWeightsAccepted(t *testing.T) {
+	testenv.Require(t, env)
+	t.Cleanup(func() { deleteAll(t) })
+	for _, m := range []string{
+		peer("  gracefulShutdownTime: 1s\n"), peer("  gracefulShutdownTime: 1h\n"), peer("  gracefulShutdownTime: 45s\n"),
+		object("BGPAdvertisement", "a", "  endpointWeightedECMP: true\n  excludeCordonedNodes: true\n"),
+	} {
+		if out, err := apply(t, m); err != nil {
+			t.Errorf("refused: %v\n%s\n%s", err, m, out)
 		}
 	}
 }
@@ -154,6 +172,9 @@ func TestInvalidObjects(t *testing.T) {
 		{"source family mismatch", peer("  sourceAddress: \"2001:db8::2\"\n"), "spec.sourceAddress", "same IP family as peerAddress"},
 		{"restartTime too long", peer("  gracefulRestart:\n    enabled: true\n    restartTime: 5000s\n"), "spec.gracefulRestart.restartTime", "between 1s and 4095s"},
 		{"connectTime zero", peer("  connectTime: 0s\n"), "spec.connectTime", "between 1s and 1h"},
+		{"gracefulShutdownTime zero", peer("  gracefulShutdownTime: 0s\n"), "spec.gracefulShutdownTime", "gracefulShutdownTime must be between 1s and 1h"},
+		{"gracefulShutdownTime above an hour", peer("  gracefulShutdownTime: 61m\n"), "spec.gracefulShutdownTime", "gracefulShutdownTime must be between 1s and 1h"},
+		{"endpointWeightedECMP not a bool", object("BGPAdvertisement", "a", "  endpointWeightedECMP: \"yes\"\n"), "spec.endpointWeightedECMP", "boolean"},
 		{"BFD receive too short", object("BFDProfile", "b", "  receiveInterval: 5\n"), "spec.receiveInterval", "greater than or equal to 10"},
 		{"BFD transmit too long", object("BFDProfile", "b", "  transmitInterval: 70000\n"), "spec.transmitInterval", "less than or equal to 60000"},
 		{"BFD echo too short", object("BFDProfile", "b", "  echoInterval: 9\n"), "spec.echoInterval", "greater than or equal to 10"},

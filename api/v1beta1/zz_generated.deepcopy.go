@@ -340,6 +340,11 @@ func (in *BGPPeerSpec) DeepCopyInto(out *BGPPeerSpec) {
 		*out = new(GracefulRestart)
 		(*in).DeepCopyInto(*out)
 	}
+	if in.GracefulShutdownTime != nil {
+		in, out := &in.GracefulShutdownTime, &out.GracefulShutdownTime
+		*out = new(v1.Duration)
+		**out = **in
+	}
 	if in.NodeSelectors != nil {
 		in, out := &in.NodeSelectors, &out.NodeSelectors
 		*out = make([]v1.LabelSelector, len(*in))

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/client-go/kubernetes"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
@@ -72,6 +74,15 @@ type Options struct {
 	// MemberlistSecretNamespace is that Secret's namespace; empty is the controller's own
 	// (the Lease's namespace).
 	MemberlistSecretNamespace string
+	// SpeakerPodSelector, when set, selects the speaker Pods in SpeakerPodNamespace: a
+	// node's BGP sessions then count in the BGPAdvertised condition only while a Ready
+	// speaker Pod runs on it (a killed speaker leaves its session states Established in
+	// the BGPPeers' status). Empty checks only the Node's Ready condition.
+	SpeakerPodSelector string
+	// SpeakerPodNamespace is the speaker Pods' namespace; empty is the controller's own
+	// (the Lease's namespace). The controller lists and watches Pods only there, and only
+	// those of the selector.
+	SpeakerPodNamespace string
 
 	// Config, when set, is used instead of --kubeconfig (for tests).
 	Config *rest.Config
@@ -104,10 +115,28 @@ func (o Options) Validate() error {
 	if _, err := parseLevel(o.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
+	if _, err := o.speakerPods(); err != nil {
+		errs = append(errs, err)
+	}
 	if err := o.Metrics.Validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
+}
+
+// speakerPods parses --speaker-pod-selector (nil when unset).
+func (o Options) speakerPods() (labels.Selector, error) {
+	if o.SpeakerPodSelector == "" {
+		return nil, nil
+	}
+	sel, err := labels.Parse(o.SpeakerPodSelector)
+	if err != nil {
+		return nil, fmt.Errorf("--speaker-pod-selector: %w", err)
+	}
+	if sel.Empty() {
+		return nil, fmt.Errorf("--speaker-pod-selector %q selects every Pod; give the speaker Pods' labels", o.SpeakerPodSelector)
+	}
+	return sel, nil
 }
 
 func parseLevel(s string) (slog.Level, error) {
@@ -133,6 +162,12 @@ func Run(ctx context.Context, o Options) error {
 	}
 	if o.MemberlistSecretName != "" && o.MemberlistSecretNamespace == "" {
 		return errors.New("--memberlist-secret-name needs --memberlist-secret-namespace or $POD_NAMESPACE")
+	}
+	if o.SpeakerPodNamespace == "" {
+		o.SpeakerPodNamespace = o.LeaderElectionNamespace
+	}
+	if o.SpeakerPodSelector != "" && o.SpeakerPodNamespace == "" {
+		return errors.New("--speaker-pod-selector needs --speaker-pod-namespace or $POD_NAMESPACE")
 	}
 	level, _ := parseLevel(o.LogLevel)
 	ctrl.SetLogger(logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
@@ -173,7 +208,7 @@ func Run(ctx context.Context, o Options) error {
 		LeaseDuration:                 &lease,
 		RenewDeadline:                 &renew,
 		RetryPeriod:                   &retry,
-		Cache:                         cache.Options{DefaultTransform: cache.TransformStripManagedFields()},
+		Cache:                         cacheOptions(o),
 		// Tests run several replicas in one process; names only need to be unique per manager.
 		Controller: config.Controller{SkipNameValidation: ptr.To(true)},
 	})
@@ -226,6 +261,19 @@ func wire(mgr manager.Manager, o Options, recorder events.EventRecorder) error {
 	return nil
 }
 
+// cacheOptions strips managed fields (never read) and, with --speaker-pod-selector, limits
+// the Pod cache to the speaker Pods in their namespace: the controller reads no other Pod,
+// and its RBAC lets it list Pods only there.
+func cacheOptions(o Options) cache.Options {
+	opts := cache.Options{DefaultTransform: cache.TransformStripManagedFields()}
+	if sel, err := o.speakerPods(); err == nil && sel != nil {
+		opts.ByObject = map[client.Object]cache.ByObject{
+			&corev1.Pod{}: {Namespaces: map[string]cache.Config{o.SpeakerPodNamespace: {LabelSelector: sel}}},
+		}
+	}
+	return opts
+}
+
 // setupBGPCondition starts the writer of the Services' BGPAdvertised and BGPAttributes
 // conditions, with a client of its own rate limit (see BGPConditionQPS).
 func setupBGPCondition(mgr manager.Manager, cfg *rest.Config, o Options, recorder events.EventRecorder) error {
@@ -241,8 +289,9 @@ func setupBGPCondition(mgr manager.Manager, cfg *rest.Config, o Options, recorde
 	if err != nil {
 		return err
 	}
+	pods, _ := o.speakerPods() // checked by Validate
 	r := &bgpcondition.Reconciler{Client: mgr.GetClient(), Writer: writer, Class: o.LoadBalancerClass, MinInterval: o.BGPConditionInterval,
-		Recorder: recorder}
+		Recorder: recorder, SpeakerPods: pods, SpeakerNamespace: o.SpeakerPodNamespace}
 	if err := r.SetupWithManager(mgr); err != nil {
 		return fmt.Errorf("creating the BGP condition controller: %w", err)
 	}

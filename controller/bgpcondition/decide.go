@@ -47,6 +47,10 @@ type Input struct {
 	Pools             []ironlbv1.IPAddressPool
 	BGPAdvertisements []ironlbv1.BGPAdvertisement
 	BGPPeers          []ironlbv1.BGPPeer
+	// SpeakersAlive holds the nodes whose speaker Pod is Ready, when the controller knows
+	// the speaker Pods (--speaker-pod-selector); nil when it does not, and then only the
+	// Node's Ready condition decides whether its sessions are trusted.
+	SpeakersAlive map[string]bool
 }
 
 // Action is what to do with the Service's condition.
@@ -79,6 +83,11 @@ type Decision struct {
 //   - covered, but no node may advertise it: False, NoEligibleNode;
 //   - nodes should advertise it, but none has an Established session that takes the
 //     route: False, NoEstablishedSession;
+//   - a node's sessions count only while its report can be trusted: the Node is Ready
+//     and, when SpeakersAlive is known, its speaker Pod is Ready. A speaker that dies
+//     without a goodbye (SIGKILL, crash, power off) leaves its last states in the
+//     BGPPeers' status.nodes, Established though the router has dropped the session; the
+//     message names each node not counted and why;
 //   - else True, Advertised, naming the nodes and peers.
 //
 // The message holds no session state other than up or not (states cycle through Active,
@@ -106,15 +115,47 @@ func Decide(in Input) Decision {
 		return set(svc, metav1.ConditionFalse, ironlbv1.ReasonNotAdvertised,
 			"no BGPAdvertisement covers its addresses (their pool is not selected, or was deleted, or the serviceSelectors do not match); no node advertises them by BGP")
 	}
-	r := routesOf(snap, in.BGPPeers)
+	r := routesOf(snap, in.BGPPeers, untrusted(in.Nodes, in.SpeakersAlive))
 	switch {
 	case len(r.should) == 0:
 		return set(svc, metav1.ConditionFalse, ironlbv1.ReasonNoEligibleNode,
 			fmt.Sprintf("BGPAdvertisement %s covers it, but no node may advertise it: %s", names(covering), whyNoNode(svc, in.EndpointSlices)))
 	case len(r.up) == 0:
-		return set(svc, metav1.ConditionFalse, ironlbv1.ReasonNoEstablishedSession, r.downMessage(in.BGPPeers))
+		return set(svc, metav1.ConditionFalse, ironlbv1.ReasonNoEstablishedSession, r.downMessage(in.BGPPeers)+r.untrustedMessage())
 	}
-	return set(svc, metav1.ConditionTrue, ironlbv1.ReasonAdvertised, r.upMessage(in.BGPPeers, svc))
+	return set(svc, metav1.ConditionTrue, ironlbv1.ReasonAdvertised, r.upMessage(in.BGPPeers, svc)+r.untrustedMessage())
+}
+
+// Why a node's session reports are not trusted.
+const (
+	nodeNotReady    = "not Ready"
+	speakerNotReady = "speaker not ready"
+)
+
+// untrusted maps each node whose session reports are not to be believed to why: its Node
+// is not Ready (the kubelet, and so maybe the node, is gone), or its speaker Pod is not
+// Ready (dead, restarting or being deleted) when alive is known.
+func untrusted(nodes []corev1.Node, alive map[string]bool) map[string]string {
+	out := map[string]string{}
+	for i := range nodes {
+		n := &nodes[i]
+		switch {
+		case !nodeReady(n):
+			out[n.Name] = nodeNotReady
+		case alive != nil && !alive[n.Name]:
+			out[n.Name] = speakerNotReady
+		}
+	}
+	return out
+}
+
+func nodeReady(n *corev1.Node) bool {
+	for _, c := range n.Status.Conditions {
+		if c.Type == corev1.NodeReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 func set(svc *corev1.Service, status metav1.ConditionStatus, reason, message string) Decision {
@@ -123,25 +164,31 @@ func set(svc *corev1.Service, status metav1.ConditionStatus, reason, message str
 }
 
 // routes is who advertises what: should holds the nodes with a prefix of the Service, up
-// the nodes with an Established session taking one, peersUp the peers those sessions go
-// to, peersWanted every peer some prefix should go to, and sent the prefixes that reach
-// some peer.
+// the nodes with a trusted Established session taking one, peersUp the peers those
+// sessions go to, peersWanted every peer some prefix should go to, sent the prefixes that
+// reach some peer, and distrusted why each node that should advertise is not counted.
 type routes struct {
 	should, up           map[string]bool
 	peersUp, peersWanted map[string]bool
 	sent                 []netip.Prefix
+	distrusted           map[string]string
 }
 
-func routesOf(snap plan.Snapshot, peers []ironlbv1.BGPPeer) routes {
-	r := routes{should: map[string]bool{}, up: map[string]bool{}, peersUp: map[string]bool{}, peersWanted: map[string]bool{}}
+func routesOf(snap plan.Snapshot, peers []ironlbv1.BGPPeer, untrusted map[string]string) routes {
+	r := routes{should: map[string]bool{}, up: map[string]bool{}, peersUp: map[string]bool{}, peersWanted: map[string]bool{},
+		distrusted: map[string]string{}}
 	for i := range snap.Nodes {
 		node := &snap.Nodes[i]
 		snap.Node = node.Name
+		why, distrusted := untrusted[node.Name]
 		for _, p := range plan.Prefixes(snap) {
 			r.should[node.Name] = true
+			if distrusted {
+				r.distrusted[node.Name] = why
+			}
 			for _, peer := range plan.PeersFor(peers, p, node) {
 				r.peersWanted[peer.Name] = true
-				if stateOn(peer, node.Name) != Established {
+				if distrusted || stateOn(peer, node.Name) != Established {
 					continue
 				}
 				r.up[node.Name], r.peersUp[peer.Name] = true, true
@@ -170,8 +217,8 @@ func (r routes) upMessage(peers []ironlbv1.BGPPeer, svc *corev1.Service) string 
 		count = fmt.Sprintf("%d of %d nodes", len(r.up), len(r.should))
 	}
 	msg := fmt.Sprintf("advertised by %s to %s: %s", count, peerList(peers, r.peersUp), names(sortedKeys(r.up)))
-	if down := minus(r.should, r.up); len(down) > 0 {
-		msg += "; no Established session on " + names(down)
+	if down := minus(minus(r.should, r.up), r.distrusted); len(down) > 0 {
+		msg += "; no Established session on " + names(sortedKeys(down))
 	}
 	var missing []string
 	for _, ing := range svc.Status.LoadBalancer.Ingress {
@@ -254,12 +301,39 @@ func sortedKeys(m map[string]bool) []string {
 	return out
 }
 
-func minus(a, b map[string]bool) []string {
-	var out []string
-	for _, k := range sortedKeys(a) {
-		if !b[k] {
-			out = append(out, k)
+// minus is the keys of a that are not in b.
+func minus[V any](a map[string]bool, b map[string]V) map[string]bool {
+	out := map[string]bool{}
+	for k := range a {
+		if _, ok := b[k]; !ok {
+			out[k] = true
 		}
 	}
 	return out
+}
+
+// untrustedMessage names the nodes that should advertise but are not counted, by reason:
+// "; node c is not Ready; speakers on nodes a, b are not ready" ("" if none).
+func (r routes) untrustedMessage() string {
+	var msg string
+	for _, why := range []string{nodeNotReady, speakerNotReady} {
+		var list []string
+		for _, n := range sortedKeys(r.should) {
+			if r.distrusted[n] == why {
+				list = append(list, n)
+			}
+		}
+		switch {
+		case len(list) == 0:
+		case why == nodeNotReady && len(list) == 1:
+			msg += "; node " + list[0] + " is not Ready"
+		case why == nodeNotReady:
+			msg += "; nodes " + names(list) + " are not Ready"
+		case len(list) == 1:
+			msg += "; speaker on node " + list[0] + " is not ready"
+		default:
+			msg += "; speakers on nodes " + names(list) + " are not ready"
+		}
+	}
+	return msg
 }

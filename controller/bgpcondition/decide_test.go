@@ -17,7 +17,8 @@ import (
 // ns/web at 198.18.10.1 and 2001:db8:10::1 with a ready endpoint on node a.
 
 func node(name string, labels ...string) corev1.Node {
-	n := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}}}
+	n := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: name, Labels: map[string]string{}},
+		Status: corev1.NodeStatus{Conditions: []corev1.NodeCondition{{Type: corev1.NodeReady, Status: corev1.ConditionTrue}}}}
 	for i := 0; i+1 < len(labels); i += 2 {
 		n.Labels[labels[i]] = labels[i+1]
 	}
@@ -32,6 +33,16 @@ func peer(name, addr string, up map[string]string) ironlbv1.BGPPeer {
 		}
 	}
 	return p
+}
+
+// notReady is the node with its Ready condition at status (nil: without one, as a node
+// whose kubelet never reported).
+func notReady(n corev1.Node, status *corev1.ConditionStatus) corev1.Node {
+	n.Status.Conditions = nil
+	if status != nil {
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: *status}}
+	}
+	return n
 }
 
 // all is the session state on every node.
@@ -94,6 +105,8 @@ func TestDecide(t *testing.T) {
 		eps     []discoveryv1.EndpointSlice // nil: ready on node a
 		advs    []ironlbv1.BGPAdvertisement // nil: one covering everything
 		peers   []ironlbv1.BGPPeer          // nil: upPeers
+		nodes   []corev1.Node               // nil: nodes
+		alive   map[string]bool             // Input.SpeakersAlive
 		class   string
 		action  Action
 		status  metav1.ConditionStatus
@@ -109,6 +122,28 @@ func TestDecide(t *testing.T) {
 				peer("r6", "2001:db8::1", map[string]string{"a": Established, "b": Established, "c": "Idle"})},
 			action: Set, status: metav1.ConditionTrue, reason: ironlbv1.ReasonAdvertised,
 			message: "=advertised by 2 of 3 nodes to 2 peers (r4 198.18.0.1, r6 2001:db8::1): a, b; no Established session on c"},
+		{name: "a node not Ready: its sessions, Established in its speaker's last report, do not count",
+			svc: service(), nodes: []corev1.Node{node("a"), node("b"), notReady(node("c"), ptr.To(corev1.ConditionFalse))},
+			action: Set, status: metav1.ConditionTrue, reason: ironlbv1.ReasonAdvertised,
+			message: "=advertised by 2 of 3 nodes to 2 peers (r4 198.18.0.1, r6 2001:db8::1): a, b; node c is not Ready"},
+		{name: "nodes whose Ready is Unknown or missing do not count either",
+			svc: service(), nodes: []corev1.Node{node("a"), notReady(node("b"), ptr.To(corev1.ConditionUnknown)), notReady(node("c"), nil)},
+			action: Set, status: metav1.ConditionTrue, reason: ironlbv1.ReasonAdvertised,
+			message: "=advertised by 1 of 3 nodes to 2 peers (r4 198.18.0.1, r6 2001:db8::1): a; nodes b, c are not Ready"},
+		{name: "a dead speaker: its node's Established entries do not count",
+			svc: service(), alive: map[string]bool{"a": true, "c": true},
+			action: Set, status: metav1.ConditionTrue, reason: ironlbv1.ReasonAdvertised,
+			message: "=advertised by 2 of 3 nodes to 2 peers (r4 198.18.0.1, r6 2001:db8::1): a, c; speaker on node b is not ready"},
+		{name: "a session down, a node not Ready and a dead speaker: each named with its reason",
+			svc: service(), alive: map[string]bool{"a": true, "b": true},
+			nodes: []corev1.Node{node("a"), notReady(node("b"), ptr.To(corev1.ConditionFalse)), node("c")},
+			peers: []ironlbv1.BGPPeer{peer("r4", "198.18.0.1", map[string]string{"a": "Active", "b": Established, "c": Established}),
+				peer("r6", "2001:db8::1", map[string]string{"a": "Active", "b": Established, "c": Established})},
+			action: Set, status: metav1.ConditionFalse, reason: ironlbv1.ReasonNoEstablishedSession,
+			message: "=3 nodes should advertise it (a, b, c), but none has an Established session to 2 peers (r4 198.18.0.1, r6 2001:db8::1); see the BGPPeers' status.nodes; node b is not Ready; speaker on node c is not ready"},
+		{name: "every speaker dead: False, naming them", svc: service(), alive: map[string]bool{},
+			action: Set, status: metav1.ConditionFalse, reason: ironlbv1.ReasonNoEstablishedSession,
+			message: "; speakers on nodes a, b, c are not ready"},
 		{name: "every session down: False, NoEstablishedSession, no state in the message",
 			svc: service(), peers: []ironlbv1.BGPPeer{peer("r4", "198.18.0.1", all("Active")), peer("r6", "2001:db8::1", all("Connect"))},
 			action: Set, status: metav1.ConditionFalse, reason: ironlbv1.ReasonNoEstablishedSession,
@@ -171,8 +206,11 @@ func TestDecide(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			in := Input{Class: c.class, Service: c.svc, EndpointSlices: c.eps, Nodes: nodes, Pools: pools,
-				BGPAdvertisements: c.advs, BGPPeers: c.peers}
+			in := Input{Class: c.class, Service: c.svc, EndpointSlices: c.eps, Nodes: c.nodes, Pools: pools,
+				BGPAdvertisements: c.advs, BGPPeers: c.peers, SpeakersAlive: c.alive}
+			if in.Nodes == nil {
+				in.Nodes = nodes
+			}
 			if in.EndpointSlices == nil {
 				in.EndpointSlices = endpoints("a")
 			}

@@ -8,6 +8,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -47,6 +48,12 @@ type Reconciler struct {
 	MinInterval time.Duration
 	// Recorder raises the InvalidBGPAttributes event; nil raises none.
 	Recorder events.EventRecorder
+	// SpeakerPods selects the speaker Pods in SpeakerNamespace. When set, a node's
+	// sessions count only while a Ready speaker Pod runs on it: a speaker killed without
+	// a goodbye leaves its entries Established in the BGPPeers' status. Nil checks only
+	// the Node's Ready condition (speakers run as processes, not Pods).
+	SpeakerPods      labels.Selector
+	SpeakerNamespace string
 
 	now func() time.Time // time.Now, or a test's clock
 
@@ -110,7 +117,36 @@ func (r *Reconciler) read(ctx context.Context, svc *corev1.Service) (Input, erro
 		return in, err
 	}
 	in.Nodes, in.Pools, in.BGPAdvertisements, in.BGPPeers, in.EndpointSlices = nodes.Items, pools.Items, advs.Items, peers.Items, eps.Items
+	if r.SpeakerPods != nil {
+		var pods corev1.PodList
+		if err := r.Client.List(ctx, &pods, client.InNamespace(r.SpeakerNamespace),
+			client.MatchingLabelsSelector{Selector: r.SpeakerPods}); err != nil {
+			return in, err
+		}
+		in.SpeakersAlive = speakersAlive(pods.Items)
+	}
 	return in, nil
+}
+
+// speakersAlive is the set of nodes that run a Ready speaker Pod not being deleted (a
+// deleted one is stopping: it withdraws its routes, or is gone without a word).
+func speakersAlive(pods []corev1.Pod) map[string]bool {
+	out := map[string]bool{}
+	for i := range pods {
+		if p := &pods[i]; p.Spec.NodeName != "" && p.DeletionTimestamp == nil && podReady(p) {
+			out[p.Spec.NodeName] = true
+		}
+	}
+	return out
+}
+
+func podReady(p *corev1.Pod) bool {
+	for _, c := range p.Status.Conditions {
+		if c.Type == corev1.PodReady {
+			return c.Status == corev1.ConditionTrue
+		}
+	}
+	return false
 }
 
 // needsWrite reports whether the decision differs from the Service's condition. A new

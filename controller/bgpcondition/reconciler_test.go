@@ -13,6 +13,7 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/util/intstr"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/kubernetes"
@@ -46,7 +47,7 @@ type fixture struct {
 	recorder       *events.FakeRecorder // the events the reconciler raises
 }
 
-func setup(t *testing.T, name string, octet int, interval time.Duration) *fixture {
+func setup(t *testing.T, name string, octet int, interval time.Duration, opts ...func(*Reconciler)) *fixture {
 	t.Helper()
 	e := testenv.Require(t, env)
 	ctx := context.Background()
@@ -77,16 +78,34 @@ func setup(t *testing.T, name string, octet int, interval time.Duration) *fixtur
 		}
 		t.Cleanup(func() { _ = e.Client.Delete(context.Background(), o) })
 	}
+	// Ready, as its kubelet would say.
+	setNodeReady(t, f.node, corev1.ConditionTrue)
 	// The address, as the allocator would write it.
 	f.svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: fmt.Sprintf("198.18.%d.1", octet)}}
 	if err := e.Client.Status().Update(ctx, f.svc); err != nil {
 		t.Fatal(err)
 	}
-	f.start(t, "test.ironlb.io/"+name, interval)
+	f.start(t, "test.ironlb.io/"+name, interval, opts...)
 	return f
 }
 
-func (f *fixture) start(t *testing.T, class string, interval time.Duration) {
+// setNodeReady writes the node's Ready condition.
+func setNodeReady(t *testing.T, name string, status corev1.ConditionStatus) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var n corev1.Node
+		if err := env.Client.Get(context.Background(), client.ObjectKey{Name: name}, &n); err != nil {
+			return err
+		}
+		n.Status.Conditions = []corev1.NodeCondition{{Type: corev1.NodeReady, Status: status, Reason: "Test", LastHeartbeatTime: metav1.Now(), LastTransitionTime: metav1.Now()}}
+		return env.Client.Status().Update(context.Background(), &n)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+func (f *fixture) start(t *testing.T, class string, interval time.Duration, opts ...func(*Reconciler)) {
 	t.Helper()
 	mgr, err := ctrl.NewManager(env.Config, ctrl.Options{Scheme: env.Scheme, Metrics: metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0", Controller: config.Controller{SkipNameValidation: ptr.To(true)}})
@@ -95,6 +114,9 @@ func (f *fixture) start(t *testing.T, class string, interval time.Duration) {
 	}
 	f.recorder = events.NewFakeRecorder(100)
 	r := &Reconciler{Client: mgr.GetClient(), Class: class, MinInterval: interval, Recorder: f.recorder}
+	for _, o := range opts {
+		o(r)
+	}
 	if err := r.SetupWithManager(mgr); err != nil {
 		t.Fatal(err)
 	}
@@ -184,6 +206,78 @@ func (f *fixture) writes(t *testing.T) func() int {
 		mu.Lock()
 		defer mu.Unlock()
 		return n
+	}
+}
+
+// With SpeakerPods, the node's Established session counts only while a Ready speaker Pod
+// runs on it, and only while the Node is Ready: the condition follows the Pod's readiness,
+// its deletion and the Node's Ready condition, though the session entry stays Established
+// throughout (a speaker that died without a word).
+func TestUntrustedNodesAreNotCounted(t *testing.T) {
+	sel := labels.SelectorFromSet(labels.Set{"app": "speaker-dead"})
+	f := setup(t, "dead", 34, time.Millisecond, func(r *Reconciler) { r.SpeakerPods, r.SpeakerNamespace = sel, "bgpc-dead" })
+	f.report(t, Established, 1)
+	notReady := fmt.Sprintf("1 node should advertise it (%s), but none has an Established session to 1 peer (%s 198.18.0.1); see the BGPPeers' status.nodes; speaker on node %s is not ready",
+		f.node, f.peer, f.node)
+	c := f.waitCondition(t, 10*time.Second, metav1.ConditionFalse, ironlbv1.ReasonNoEstablishedSession)
+	if c.Message != notReady {
+		t.Fatalf("without a speaker Pod: message %q, want %q", c.Message, notReady)
+	}
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: f.ns, Name: "speaker", Labels: map[string]string{"app": "speaker-dead"}},
+		Spec: corev1.PodSpec{NodeName: f.node, Containers: []corev1.Container{{Name: "speaker", Image: "speaker"}}}}
+	// A Pod of the selector in another namespace is not a speaker.
+	other := pod.DeepCopy()
+	other.Namespace = "default"
+	for _, p := range []*corev1.Pod{pod, other} {
+		if err := env.Client.Create(context.Background(), p); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = env.Client.Delete(context.Background(), p, client.GracePeriodSeconds(0)) })
+	}
+	setPodReady(t, other, corev1.ConditionTrue)
+	time.Sleep(300 * time.Millisecond)
+	if c := f.condition(t); c.Status != metav1.ConditionFalse {
+		t.Fatalf("a Ready Pod in another namespace made the node count: %+v", c)
+	}
+	setPodReady(t, pod, corev1.ConditionTrue)
+	f.waitCondition(t, 10*time.Second, metav1.ConditionTrue, ironlbv1.ReasonAdvertised)
+
+	setPodReady(t, pod, corev1.ConditionFalse)
+	if c := f.waitCondition(t, 10*time.Second, metav1.ConditionFalse, ironlbv1.ReasonNoEstablishedSession); c.Message != notReady {
+		t.Errorf("speaker Pod not Ready: message %q, want %q", c.Message, notReady)
+	}
+	setPodReady(t, pod, corev1.ConditionTrue)
+	f.waitCondition(t, 10*time.Second, metav1.ConditionTrue, ironlbv1.ReasonAdvertised)
+
+	setNodeReady(t, f.node, corev1.ConditionUnknown)
+	c = f.waitCondition(t, 10*time.Second, metav1.ConditionFalse, ironlbv1.ReasonNoEstablishedSession)
+	if want := "; node " + f.node + " is not Ready"; !strings.HasSuffix(c.Message, want) {
+		t.Errorf("Node not Ready: message %q, want it to end with %q", c.Message, want)
+	}
+	setNodeReady(t, f.node, corev1.ConditionTrue)
+	f.waitCondition(t, 10*time.Second, metav1.ConditionTrue, ironlbv1.ReasonAdvertised)
+
+	if err := env.Client.Delete(context.Background(), pod, client.GracePeriodSeconds(0)); err != nil {
+		t.Fatal(err)
+	}
+	if c := f.waitCondition(t, 10*time.Second, metav1.ConditionFalse, ironlbv1.ReasonNoEstablishedSession); c.Message != notReady {
+		t.Errorf("speaker Pod deleted: message %q, want %q", c.Message, notReady)
+	}
+}
+
+// setPodReady writes the Pod's Ready condition, as its kubelet would.
+func setPodReady(t *testing.T, pod *corev1.Pod, status corev1.ConditionStatus) {
+	t.Helper()
+	err := retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		var p corev1.Pod
+		if err := env.Client.Get(context.Background(), client.ObjectKeyFromObject(pod), &p); err != nil {
+			return err
+		}
+		p.Status.Conditions = []corev1.PodCondition{{Type: corev1.PodReady, Status: status, LastTransitionTime: metav1.Now()}}
+		return env.Client.Status().Update(context.Background(), &p)
+	})
+	if err != nil {
+		t.Fatal(err)
 	}
 }
 

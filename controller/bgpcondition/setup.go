@@ -7,6 +7,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/builder"
@@ -25,10 +26,13 @@ import (
 // EndpointSlices change, and every Service with an address when something that decides
 // which nodes advertise changes: a BGPPeer's spec or the session states its status
 // reports (not its counters or timestamps, which the speakers refresh all the time), a
-// BGPAdvertisement or pool spec, a node's labels, cordon or NetworkUnavailable.
+// BGPAdvertisement or pool spec, a node's labels, cordon, NetworkUnavailable or Ready, and
+// (with SpeakerPods) a speaker Pod's node, readiness or deletion. The manager's cache must
+// hold only the speaker Pods (see app's cache options): the controller may list Pods in
+// the speakers' namespace only.
 func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 	every := handler.EnqueueRequestsFromMapFunc(r.everyService)
-	return ctrl.NewControllerManagedBy(mgr).Named("bgpcondition").
+	b := ctrl.NewControllerManagedBy(mgr).Named("bgpcondition").
 		For(&corev1.Service{}).
 		Watches(&discoveryv1.EndpointSlice{}, handler.EnqueueRequestsFromMapFunc(serviceOfSlice)).
 		Watches(&ironlbv1.BGPPeer{}, every, builder.WithPredicates(sessionsChanged())).
@@ -37,8 +41,29 @@ func (r *Reconciler) SetupWithManager(mgr ctrl.Manager) error {
 		Watches(&corev1.Node{}, every, builder.WithPredicates(nodeChanged())).
 		// Two workers: a write waiting on the writer's rate limit does not hold every
 		// other Service back, and the rest is cache reads.
-		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
-		Complete(r)
+		WithOptions(controller.Options{MaxConcurrentReconciles: 2})
+	if r.SpeakerPods != nil {
+		b = b.Watches(&corev1.Pod{}, every, builder.WithPredicates(r.speakerPodChanged()))
+	}
+	return b.Complete(r)
+}
+
+// speakerPodChanged lets through the speaker Pods' creations and deletions, and updates
+// that change whether a Pod makes its node's sessions trusted.
+func (r *Reconciler) speakerPodChanged() predicate.Predicate {
+	speaker := func(o client.Object) bool {
+		return o.GetNamespace() == r.SpeakerNamespace && r.SpeakerPods.Matches(labels.Set(o.GetLabels()))
+	}
+	return predicate.Funcs{
+		CreateFunc:  func(e event.CreateEvent) bool { return speaker(e.Object) },
+		DeleteFunc:  func(e event.DeleteEvent) bool { return speaker(e.Object) },
+		GenericFunc: func(e event.GenericEvent) bool { return speaker(e.Object) },
+		UpdateFunc: func(e event.UpdateEvent) bool {
+			o, n := e.ObjectOld.(*corev1.Pod), e.ObjectNew.(*corev1.Pod)
+			return (speaker(o) || speaker(n)) && (o.Spec.NodeName != n.Spec.NodeName || podReady(o) != podReady(n) ||
+				(o.DeletionTimestamp == nil) != (n.DeletionTimestamp == nil) || speaker(o) != speaker(n))
+		},
+	}
 }
 
 // everyService asks for every Service this controller serves that has an address (the
@@ -95,13 +120,14 @@ func nodeChanged() predicate.Predicate {
 	return predicate.Funcs{UpdateFunc: func(e event.UpdateEvent) bool {
 		o, n := e.ObjectOld.(*corev1.Node), e.ObjectNew.(*corev1.Node)
 		return !maps.Equal(o.Labels, n.Labels) || o.Spec.Unschedulable != n.Spec.Unschedulable ||
-			networkUnavailable(o) != networkUnavailable(n)
+			nodeCondition(o, corev1.NodeNetworkUnavailable) != nodeCondition(n, corev1.NodeNetworkUnavailable) ||
+			nodeReady(o) != nodeReady(n)
 	}}
 }
 
-func networkUnavailable(n *corev1.Node) corev1.ConditionStatus {
+func nodeCondition(n *corev1.Node, t corev1.NodeConditionType) corev1.ConditionStatus {
 	for _, c := range n.Status.Conditions {
-		if c.Type == corev1.NodeNetworkUnavailable {
+		if c.Type == t {
 			return c.Status
 		}
 	}

@@ -11,7 +11,7 @@ package bench
 // window after the burst, default 60), IRONLB_BENCH_SPEAKER_ARGS (extra speaker flags),
 // IRONLB_BENCH_BURST_RESULT (the file name in e2e/results/, default speaker-burst.json),
 // IRONLB_BENCH_PPROF (a folder: node-1's speaker is started with --pprof-bind-address and
-// a CPU profile of it over the burst is written there), IRONLB_BENCH_LOCK_WAIT_MINUTES
+// CPU profiles of it over the burst and over the idle window are written there), IRONLB_BENCH_LOCK_WAIT_MINUTES
 // (default 30) and IRONLB_BENCH_LOGS (a folder the lab's logs are copied to).
 
 import (
@@ -143,7 +143,7 @@ func TestSpeakerBurstBench(t *testing.T) {
 	}
 	pods := burstSetup(t, ctx, l, speakerArgs, pprofDir != "")
 	burstRun(t, ctx, l, pods, res, pprofDir)
-	burstIdle(t, ctx, l, res)
+	burstIdle(t, ctx, l, res, pprofDir)
 
 	res.Summary = burstSummary(res)
 	logf("wrote %s", testenv.WriteResult(t, name, res))
@@ -205,7 +205,7 @@ func burstRun(t *testing.T, ctx context.Context, l *lab.Lab, pods []*lab.Pod, re
 	writesBefore := burstWrites(t, ctx, l)
 	var profileDone chan error
 	if pprofDir != "" {
-		profileDone = burstProfile(l, pprofDir)
+		profileDone = burstProfile(l, pprofDir, "burst", time.Minute)
 	}
 	logf("burst: creating %d Services with their EndpointSlices", n)
 	cpuBefore := cpuSample(procs)
@@ -301,7 +301,7 @@ func burstRun(t *testing.T, ctx context.Context, l *lab.Lab, pods []*lab.Pod, re
 
 // burstIdle waits until the speakers are quiet, then measures their idle CPU, writes and
 // packets over the idle window, and their memory.
-func burstIdle(t *testing.T, ctx context.Context, l *lab.Lab, res *BurstResults) {
+func burstIdle(t *testing.T, ctx context.Context, l *lab.Lab, res *BurstResults, pprofDir string) {
 	t.Helper()
 	pids := map[string]int{}
 	for _, node := range l.Nodes {
@@ -328,7 +328,16 @@ func burstIdle(t *testing.T, ctx context.Context, l *lab.Lab, res *BurstResults)
 	logf("idle: settled after %.0fs; measuring %s", res.SettleSeconds, time.Duration(res.IdleSeconds)*time.Second)
 	writesBefore := burstWrites(t, ctx, l)
 	garpBefore := burstGratuitous(t, ctx, l)
+	var profileDone chan error
+	if pprofDir != "" {
+		profileDone = burstProfile(l, pprofDir, "idle", time.Duration(res.IdleSeconds)*time.Second)
+	}
 	cpu := idleCPU(t, pids, time.Duration(res.IdleSeconds)*time.Second)
+	if profileDone != nil {
+		if err := <-profileDone; err != nil {
+			t.Errorf("idle profile: %v", err)
+		}
+	}
 	writesAfter := burstWrites(t, ctx, l)
 	garpAfter := burstGratuitous(t, ctx, l)
 	res.Goals.IdleNoWrite = true
@@ -373,8 +382,7 @@ func burstWrites(t *testing.T, ctx context.Context, l *lab.Lab) map[string]map[s
 func speakerRequests(ctx context.Context, l *lab.Lab, n *lab.Node) (map[string]float64, error) {
 	ctx, cancel := context.WithTimeout(ctx, l2MetricsTimeout)
 	defer cancel()
-	url := "http://" + net.JoinHostPort(n.IPv4.String(), strconv.Itoa(lab.SpeakerMetricsPort)) + "/metrics"
-	body, err := l.Curl(ctx, l.L2Client.Netns, url)
+	body, err := l.ScrapeMetrics(ctx, l.L2Client.Netns, net.JoinHostPort(n.IPv4.String(), strconv.Itoa(lab.SpeakerMetricsPort)))
 	if err != nil {
 		return nil, err
 	}
@@ -421,14 +429,15 @@ func burstGratuitous(t *testing.T, ctx context.Context, l *lab.Lab) map[string]f
 	return out
 }
 
-// burstProfile takes a 60 s CPU profile of node-1's speaker, from the L2 client, into dir.
-func burstProfile(l *lab.Lab, dir string) chan error {
+// burstProfile takes a CPU profile of node-1's speaker for the given time, from the L2
+// client, into dir/speaker-PHASE-node-1.pprof.
+func burstProfile(l *lab.Lab, dir, phase string, d time.Duration) chan error {
 	done := make(chan error, 1)
 	node := l.Nodes[0]
-	path := filepath.Join(dir, "speaker-burst-"+node.Name+".pprof")
-	url := "http://" + net.JoinHostPort(node.IPv4.String(), strconv.Itoa(burstPprofPort)) + "/debug/pprof/profile?seconds=60"
+	path := filepath.Join(dir, "speaker-"+phase+"-"+node.Name+".pprof")
+	url := "http://" + net.JoinHostPort(node.IPv4.String(), strconv.Itoa(burstPprofPort)) + "/debug/pprof/profile?seconds=" + strconv.Itoa(int(d.Seconds()))
 	go func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), d+30*time.Second)
 		defer cancel()
 		// nsenter, not `ip netns exec` (host.RunIn), which runs curl in a mount namespace
 		// of its own.

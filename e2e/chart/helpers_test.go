@@ -50,6 +50,7 @@ var toggles = []toggle{
 	{"examples", []string{"examples.pool.enabled=true", "examples.pool.addresses={198.18.100.0/28,2001:db8:100::/124}", "examples.pool.avoidBuggyIPs=true",
 		"examples.l2Advertisement.enabled=true", "examples.l2Advertisement.interfaces={eth0}", "examples.bgpAdvertisement.enabled=true"}},
 	{"one replica without CRD upgrade or status policy", []string{"controller.replicas=1", "crds.upgrade=false", "speaker.statusPolicy.enabled=false"}},
+	{"controller without the speaker Pod check", []string{"controller.bgpConditionChecksSpeakerPods=false"}},
 	{"extra args and placement", []string{"controller.extraArgs={--workers=4}", "speaker.extraArgs={--refresh-interval=30s}",
 		"controller.nodeSelector.role=infra", "speaker.priorityClassName=system-node-critical", "controller.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].key=role",
 		"controller.affinity.nodeAffinity.requiredDuringSchedulingIgnoredDuringExecution.nodeSelectorTerms[0].matchExpressions[0].operator=Exists"}},

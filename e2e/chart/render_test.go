@@ -48,6 +48,7 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"empty registry", []string{"image.registry="}, "/image/registry"},
 		{"tag with a space", []string{"image.tag=1 2"}, "/image/tag"},
 		{"class with a space", []string{"loadBalancerClass=a b"}, "/loadBalancerClass"},
+		{"speaker Pod check as text", []string{"controller.bgpConditionChecksSpeakerPods=yes please"}, "/controller/bgpConditionChecksSpeakerPods"},
 		{"extra arg that is no flag", []string{"controller.extraArgs={workers=4}"}, "/controller/extraArgs/0"},
 		{"both monitor kinds", []string{"metrics.podMonitor.enabled=true", "metrics.serviceMonitor.enabled=true"}, "/metrics"},
 		{"bad interval", []string{"metrics.podMonitor.interval=soon"}, "/metrics/podMonitor/interval"},

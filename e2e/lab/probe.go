@@ -187,3 +187,59 @@ func (r ProbeResult) String() string {
 	}
 	return b.String()
 }
+
+// RequestsResult counts the answers of a run of Requests.
+type RequestsResult struct {
+	// Responders counts successful answers per body (pod name).
+	Responders map[string]int
+	// Failures counts requests that got no good answer; LastError is the last one's error.
+	Failures  int
+	LastError string
+	Duration  time.Duration
+}
+
+// Requests sends n HTTP GETs to url from inside netns, each on a new connection (a new
+// source port, so a router hashing ECMP on L4 picks a next hop afresh for every one),
+// `workers` at a time (one dialer each, as dials are served one at a time), each failing
+// after a second, and counts who answered: how traffic splits over the paths.
+func (l *Lab) Requests(ctx context.Context, netns, url string, n, workers int) (RequestsResult, error) {
+	if err := checkLabURL(url); err != nil {
+		return RequestsResult{}, err
+	}
+	workers = max(1, min(workers, n))
+	res := RequestsResult{Responders: map[string]int{}}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	jobs := make(chan struct{}, n)
+	for range n {
+		jobs <- struct{}{}
+	}
+	close(jobs)
+	start := time.Now()
+	for range workers {
+		d, err := host.NewNSDialer(netns)
+		if err != nil {
+			return res, err
+		}
+		client := &http.Client{Timeout: time.Second, Transport: &http.Transport{DialContext: d.DialContext, DisableKeepAlives: true}}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer d.Close()
+			for range jobs {
+				body, err := httpGet(ctx, client, url)
+				mu.Lock()
+				if err != nil {
+					res.Failures++
+					res.LastError = err.Error()
+				} else {
+					res.Responders[body]++
+				}
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	res.Duration = time.Since(start)
+	return res, ctx.Err()
+}

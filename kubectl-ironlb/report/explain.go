@@ -2,7 +2,6 @@ package report
 
 import (
 	"fmt"
-	"net/netip"
 	"slices"
 	"sort"
 	"strings"
@@ -232,7 +231,7 @@ func bgp(s *Snapshot, d *ServiceDetail, pools map[string]bool) ([]BGPRoute, []st
 		snap := plan.Snapshot{Node: node.Name, Class: class, Services: []corev1.Service{*svc}, EndpointSlices: d.EndpointSlices,
 			Nodes: s.Nodes, Pools: s.Pools, BGPAdvertisements: s.BGPAdvertisements}
 		for _, p := range plan.Prefixes(snap) {
-			routes = append(routes, BGPRoute{Node: node.Name, Prefix: p.Prefix.String(), Sessions: sessions(s.BGPPeers, p.Peers, p.Prefix.Addr(), &node)})
+			routes = append(routes, BGPRoute{Node: node.Name, Prefix: p.Prefix.String(), Sessions: sessions(s.BGPPeers, p, &node)})
 		}
 	}
 	if len(routes) == 0 {
@@ -241,18 +240,13 @@ func bgp(s *Snapshot, d *ServiceDetail, pools map[string]bool) ([]BGPRoute, []st
 	return routes, nil
 }
 
-// sessions lists the peers a node sends a prefix to (names: nil means every peer) and
-// their session state on that node. A session carries its own address family only,
-// unless the peer has dualStackAddressFamily (as the speaker's bgp.Peer.Families).
-func sessions(peers []ironlbv1.BGPPeer, names []string, prefix netip.Addr, node *corev1.Node) []PeerSession {
+// sessions lists the peers a node sends a prefix to and their session state on that
+// node. Which peers is the speaker's own rule (plan.PeersFor: the advertisement's peers,
+// the peers' nodeSelectors, and one address family per session unless
+// dualStackAddressFamily), so explain never names a peer the speaker does not send to.
+func sessions(peers []ironlbv1.BGPPeer, prefix plan.Prefix, node *corev1.Node) []PeerSession {
 	var out []PeerSession
-	for _, p := range peers {
-		if names != nil && !slices.Contains(names, p.Name) || !ironlbv1.MatchesAnySelector(p.Spec.NodeSelectors, node.Labels) {
-			continue
-		}
-		if addr, err := netip.ParseAddr(p.Spec.PeerAddress); err == nil && !p.Spec.DualStackAddressFamily && addr.Is4() != prefix.Is4() {
-			continue
-		}
+	for _, p := range plan.PeersFor(peers, prefix, node) {
 		ps := PeerSession{Peer: p.Name, State: "not reported"}
 		for _, n := range p.Status.Nodes {
 			if n.Node == node.Name {

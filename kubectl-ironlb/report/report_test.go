@@ -1,14 +1,18 @@
 package report
 
 import (
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
+	"github.com/ironlb/ironlb/speaker/plan"
 )
 
 func TestL2Owners(t *testing.T) {
@@ -171,5 +175,58 @@ func TestSpeakersGossipColumn(t *testing.T) {
 		if !strings.Contains(flat, want) {
 			t.Errorf("status lacks %q:\n%s", want, b.String())
 		}
+	}
+}
+
+// explain names the peers a node sends a prefix to by the speaker's own rule
+// (plan.PeersFor): a peer whose address the speaker cannot parse gets no route, an
+// IPv4-mapped IPv6 peer address takes IPv4 routes, the other family and peers that do not
+// select the node take none.
+func TestExplainPeersAreTheSpeakers(t *testing.T) {
+	node := corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: "a", Labels: map[string]string{"rack": "1"}}}
+	peer := func(name, addr string, mutate ...func(*ironlbv1.BGPPeerSpec)) ironlbv1.BGPPeer {
+		p := ironlbv1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: name}, Spec: ironlbv1.BGPPeerSpec{MyASN: 64512, PeerASN: 64500, PeerAddress: addr}}
+		for _, m := range mutate {
+			m(&p.Spec)
+		}
+		return p
+	}
+	s := &Snapshot{
+		Nodes:             []corev1.Node{node},
+		Pools:             []ironlbv1.IPAddressPool{{ObjectMeta: metav1.ObjectMeta{Name: "p"}, Spec: ironlbv1.IPAddressPoolSpec{Addresses: []ironlbv1.AddressRange{"198.18.10.0/24"}}}},
+		BGPAdvertisements: []ironlbv1.BGPAdvertisement{{ObjectMeta: metav1.ObjectMeta{Name: "all"}}},
+		BGPPeers: []ironlbv1.BGPPeer{
+			peer("v4", "198.18.0.1"),
+			peer("mapped", "::ffff:198.18.0.2"),
+			peer("unparsable", "router.example"),
+			peer("v6", "2001:db8::1"),
+			peer("dual", "2001:db8::2", func(s *ironlbv1.BGPPeerSpec) { s.DualStackAddressFamily = true }),
+			peer("rack2", "198.18.0.3", func(s *ironlbv1.BGPPeerSpec) {
+				s.NodeSelectors = []metav1.LabelSelector{{MatchLabels: map[string]string{"rack": "2"}}}
+			}),
+		},
+	}
+	svc := &corev1.Service{ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "web"}, Spec: corev1.ServiceSpec{Type: corev1.ServiceTypeLoadBalancer}}
+	svc.Status.LoadBalancer.Ingress = []corev1.LoadBalancerIngress{{IP: "198.18.10.1"}}
+	ready := true
+	eps := []discoveryv1.EndpointSlice{{ObjectMeta: metav1.ObjectMeta{Namespace: "demo", Name: "web-1", Labels: map[string]string{discoveryv1.LabelServiceName: "web"}},
+		Endpoints: []discoveryv1.Endpoint{{Addresses: []string{"198.18.200.1"}, NodeName: &node.Name, Conditions: discoveryv1.EndpointConditions{Ready: &ready}}}}}
+	routes, notes := bgp(s, &ServiceDetail{Service: svc, EndpointSlices: eps}, map[string]bool{"p": true})
+	if len(routes) != 1 {
+		t.Fatalf("routes %+v (notes %v), want one", routes, notes)
+	}
+	var got []string
+	for _, ps := range routes[0].Sessions {
+		got = append(got, ps.Peer)
+	}
+	if want := []string{"v4", "mapped", "dual"}; !slices.Equal(got, want) {
+		t.Errorf("explain sends %s to %v, want %v", routes[0].Prefix, got, want)
+	}
+	var speaker []string
+	for _, p := range plan.PeersFor(s.BGPPeers, plan.Prefix{Prefix: netip.MustParsePrefix(routes[0].Prefix)}, &node) {
+		speaker = append(speaker, p.Name)
+	}
+	if !slices.Equal(got, speaker) {
+		t.Errorf("explain sends to %v, the speaker to %v", got, speaker)
 	}
 }

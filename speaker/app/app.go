@@ -156,7 +156,11 @@ func Run(ctx context.Context, o Options) error {
 		b.speaker = bgp.New(bgp.Options{Logger: b.logger, LogLevel: level, OnChange: b.sessionChanged})
 		// Stopping keeps the routes of graceful-restart sessions at their routers, so a
 		// restarting speaker does not move traffic; the other sessions withdraw at once.
-		stops = append(stops, func() { _ = b.speaker.Close(true) })
+		// Then the node's session entries go, since no session backs them any more.
+		stops = append(stops, func() {
+			_ = b.speaker.Close(true)
+			b.goodbye(mgr.GetAPIReader())
+		})
 		if err := crmetrics.Registry.Register(bgp.NewCollector(b.speaker, o.NodeName)); err != nil {
 			return err
 		}

@@ -45,6 +45,8 @@ type bgpReconciler struct {
 	applier *status.Applier // this node's part of each BGPPeer's status
 	// resolved are the peers of the last plan, for the periodic status refresh.
 	resolved []plan.Peer
+	// cordon times the cordon of this node, for the graceful shutdown of its routes.
+	cordon plan.CordonClock
 
 	mu     sync.Mutex
 	lastUp map[string]bool // whether each session was Established, for SessionDown events
@@ -121,9 +123,12 @@ func (b *bgpReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 			return reconcile.Result{}, err
 		}
 	}
+	now := time.Now()
+	b.cordon = b.cordon.Observe(nodes.Items, b.nodeName, now)
 	p := plan.BGP(plan.Snapshot{Node: b.nodeName, Class: b.class, Namespace: b.namespace,
 		Services: services.Items, EndpointSlices: slicesList.Items, Nodes: nodes.Items, Pools: pools.Items,
-		BGPAdvertisements: advs.Items, BGPPeers: peers.Items, BFDProfiles: profiles.Items, Secrets: secrets.Items})
+		BGPAdvertisements: advs.Items, BGPPeers: peers.Items, BFDProfiles: profiles.Items, Secrets: secrets.Items,
+		Now: now, CordonedSince: b.cordon.Since()})
 	applyErr := b.speaker.Apply(ctx, p.Config)
 	if applyErr != nil {
 		b.logger.Warn("applying BGP configuration", "error", applyErr)
@@ -133,7 +138,12 @@ func (b *bgpReconciler) Reconcile(ctx context.Context, req reconcile.Request) (r
 	if applyErr != nil {
 		return reconcile.Result{}, applyErr
 	}
-	return reconcile.Result{}, statusErr
+	var res reconcile.Result
+	if !p.Recheck.IsZero() {
+		// A graceful shutdown runs out with no event to say so: plan again then.
+		res.RequeueAfter = max(time.Until(p.Recheck), 0) + 10*time.Millisecond
+	}
+	return res, statusErr
 }
 
 // report writes this node's entry in each BGPPeer's status with server-side apply, under
@@ -236,5 +246,36 @@ func (b *bgpReconciler) sessionEvents(peer *ironlbv1.BGPPeer, r plan.Peer, st bg
 	if was && !up {
 		b.recorder.Eventf(peer, nil, corev1.EventTypeWarning, ironlbv1.EventSessionDown, ironlbv1.ActionBGP,
 			"node %s: the BGP session to %s went down (now %s)", b.nodeName, peer.Spec.PeerAddress, st.Session)
+	}
+}
+
+// goodbyeTimeout bounds the removal of this node's BGPPeer status entries at shutdown,
+// well inside the speaker Pod's grace period (10 s in the chart), which also covers the
+// layer-2 hand-over.
+const goodbyeTimeout = 3 * time.Second
+
+// goodbye gives up this node's entries in the BGPPeers' status once its sessions are
+// closed, so that the controller's ironlb.io/BGPAdvertised condition stops counting the
+// node at once instead of believing an Established state that no session backs any more.
+// It reads the BGPPeers from the API server (reader), the manager's cache being stopped.
+// Best effort: a speaker that cannot reach the API server in time leaves its entries,
+// and the controller then goes by the speaker Pod's and the Node's readiness.
+func (b *bgpReconciler) goodbye(reader client.Reader) {
+	ctx, cancel := context.WithTimeout(context.Background(), goodbyeTimeout)
+	defer cancel()
+	var peers ironlbv1.BGPPeerList
+	if err := reader.List(ctx, &peers); err != nil {
+		b.logger.Warn("removing this node's BGPPeer status entries at shutdown", "error", err)
+		return
+	}
+	for i := range peers.Items {
+		peer := &peers.Items[i]
+		if !slices.ContainsFunc(peer.Status.Nodes, func(n ironlbv1.PeerNodeStatus) bool { return n.Node == b.nodeName }) {
+			continue
+		}
+		target := &ironlbv1.BGPPeer{ObjectMeta: metav1.ObjectMeta{Name: peer.Name}}
+		if _, err := b.applier.Apply(ctx, target, map[string]any{}); err != nil {
+			b.logger.Warn("removing this node's BGPPeer status entry at shutdown", "peer", peer.Name, "error", err)
+		}
 	}
 }

@@ -59,6 +59,11 @@ type Route struct {
 	LargeCommunities [][3]uint32
 	// LocalPref is sent to iBGP peers only; nil sends none.
 	LocalPref *uint32
+	// LinkBandwidth, in bytes per second, is sent as the non-transitive link-bandwidth
+	// extended community (RFC 10005) with LinkBandwidthAS as its global administrator;
+	// routers that honour it weight their ECMP next hops by it. 0 sends none.
+	LinkBandwidth   float32
+	LinkBandwidthAS uint16
 	// Peers names the peers the route goes to; nil means every peer.
 	Peers []string
 }

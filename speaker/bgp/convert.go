@@ -16,7 +16,8 @@ import (
 
 func sameAttributes(a, b Route) bool {
 	return slices.Equal(a.Communities, b.Communities) && slices.Equal(a.LargeCommunities, b.LargeCommunities) &&
-		reflect.DeepEqual(a.LocalPref, b.LocalPref)
+		reflect.DeepEqual(a.LocalPref, b.LocalPref) &&
+		a.LinkBandwidth == b.LinkBandwidth && a.LinkBandwidthAS == b.LinkBandwidthAS
 }
 
 func comparePrefix(a, b netip.Prefix) int {
@@ -26,8 +27,8 @@ func comparePrefix(a, b netip.Prefix) int {
 	return a.Bits() - b.Bits()
 }
 
-// toPath builds the GoBGP path for a route: origin IGP, the next hop, and its communities
-// and LOCAL_PREF (GoBGP strips LOCAL_PREF towards eBGP peers).
+// toPath builds the GoBGP path for a route: origin IGP, the next hop, and its communities,
+// LOCAL_PREF (GoBGP strips it towards eBGP peers) and link bandwidth.
 func toPath(r Route, nh4, nh6 netip.Addr) *apiutil.Path {
 	nlri, _ := bgp.NewIPAddrPrefix(r.Prefix.Masked())
 	attrs := []bgp.PathAttributeInterface{bgp.NewPathAttributeOrigin(bgp.BGP_ORIGIN_ATTR_TYPE_IGP)}
@@ -52,6 +53,11 @@ func toPath(r Route, nh4, nh6 netip.Addr) *apiutil.Path {
 	}
 	if r.LocalPref != nil {
 		attrs = append(attrs, bgp.NewPathAttributeLocalPref(*r.LocalPref))
+	}
+	if r.LinkBandwidth > 0 {
+		attrs = append(attrs, bgp.NewPathAttributeExtendedCommunities([]bgp.ExtendedCommunityInterface{
+			bgp.NewLinkBandwidthExtended(r.LinkBandwidthAS, r.LinkBandwidth),
+		}))
 	}
 	return &apiutil.Path{Family: family, Nlri: nlri, Attrs: attrs}
 }

@@ -478,3 +478,65 @@ func TestToPath(t *testing.T) {
 		})
 	}
 }
+
+// TestToPathLinkBandwidth checks the link-bandwidth extended community on the wire, byte
+// for byte: non-transitive two-octet-AS-specific type 0x40, subtype 0x04, the AS, then the
+// bandwidth as an IEEE 754 float32 in bytes per second (RFC 10005), which is what FRR's
+// weighted ECMP reads.
+func TestToPathLinkBandwidth(t *testing.T) {
+	pfx := netip.MustParsePrefix
+	unspec4, unspec6 := netip.IPv4Unspecified(), netip.IPv6Unspecified()
+	extended := func(r Route) []byte {
+		t.Helper()
+		var out []byte
+		for _, attr := range toPath(r, unspec4, unspec6).Attrs {
+			if attr.GetType() != packet.BGP_ATTR_TYPE_EXTENDED_COMMUNITIES {
+				continue
+			}
+			if out != nil {
+				t.Fatalf("two EXTENDED_COMMUNITIES attributes")
+			}
+			b, err := attr.Serialize()
+			if err != nil {
+				t.Fatalf("serialise: %v", err)
+			}
+			out = b
+		}
+		return out
+	}
+	if b := extended(Route{Prefix: pfx("198.18.0.5/32")}); b != nil {
+		t.Errorf("a route without link bandwidth carries extended communities % x", b)
+	}
+	// 375000 bytes/s (3 endpoints of 1 Mbit/s) is 0x48b71b00 as a float32.
+	got := extended(Route{Prefix: pfx("198.18.0.5/32"), LinkBandwidth: 375000, LinkBandwidthAS: 64512})
+	// Flags 0xc0 (optional, transitive: the attribute is; the community in it is not),
+	// type 16, length 8.
+	want := []byte{0xc0, 16, 8, 0x40, 0x04, 0xfc, 0x00, 0x48, 0xb7, 0x1b, 0x00}
+	if !slices.Equal(got, want) {
+		t.Errorf("EXTENDED_COMMUNITIES = % x, want % x", got, want)
+	}
+	got = extended(Route{Prefix: pfx("2001:db8::5/128"), LinkBandwidth: 125000, LinkBandwidthAS: 23456})
+	want = []byte{0xc0, 16, 8, 0x40, 0x04, 0x5b, 0xa0, 0x47, 0xf4, 0x24, 0x00}
+	if !slices.Equal(got, want) {
+		t.Errorf("IPv6 EXTENDED_COMMUNITIES = % x, want % x", got, want)
+	}
+}
+
+// TestLinkBandwidthChangeIsResent: a new endpoint count changes only the link bandwidth,
+// and that alone must send the path again.
+func TestLinkBandwidthChangeIsResent(t *testing.T) {
+	r := Route{Prefix: netip.MustParsePrefix("198.18.0.5/32"), LinkBandwidth: 125000, LinkBandwidthAS: 64512}
+	more := r
+	more.LinkBandwidth = 375000
+	if sameAttributes(r, more) {
+		t.Error("routes differing only in link bandwidth count as the same")
+	}
+	as := r
+	as.LinkBandwidthAS = 64513
+	if sameAttributes(r, as) {
+		t.Error("routes differing only in the link bandwidth's AS count as the same")
+	}
+	if !sameAttributes(r, r) {
+		t.Error("a route differs from itself")
+	}
+}

@@ -99,8 +99,21 @@ func withPeers(p plan.Prefix, names ...string) plan.Prefix {
 	return p
 }
 
+// wantPrefixes fails the test unless got are the want prefixes, in order.
+func wantPrefixes(t *testing.T, got, want []plan.Prefix) {
+	t.Helper()
+	ok := len(got) == len(want)
+	for i := 0; ok && i < len(got); i++ {
+		ok = samePrefix(got[i], want[i])
+	}
+	if !ok {
+		t.Errorf("Prefixes:%s\nwant:%s", describePrefixes(got), describePrefixes(want))
+	}
+}
+
 func samePrefix(a, b plan.Prefix) bool {
-	if a.Prefix != b.Prefix || !slices.Equal(a.Communities, b.Communities) || !slices.Equal(a.Services, b.Services) {
+	if a.Prefix != b.Prefix || !slices.Equal(a.Communities, b.Communities) || !slices.Equal(a.Services, b.Services) ||
+		a.Endpoints != b.Endpoints {
 		return false
 	}
 	// nil Peers means every peer; an empty non-nil list would mean none.
@@ -124,7 +137,7 @@ func describePrefixes(ps []plan.Prefix) string {
 		if p.Peers != nil {
 			peers = fmt.Sprint(p.Peers)
 		}
-		fmt.Fprintf(&b, "\n  %s services=%v communities=%v localPref=%s peers=%s", p.Prefix, p.Services, p.Communities, lp, peers)
+		fmt.Fprintf(&b, "\n  %s services=%v communities=%v localPref=%s peers=%s endpoints=%d", p.Prefix, p.Services, p.Communities, lp, peers, p.Endpoints)
 	}
 	if b.Len() == 0 {
 		return " (none)"
@@ -620,13 +633,7 @@ func TestDecideBGP(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := plan.Prefixes(withBGPDefaults(c.snap))
-			ok := len(got) == len(c.want)
-			for i := 0; ok && i < len(got); i++ {
-				ok = samePrefix(got[i], c.want[i])
-			}
-			if !ok {
-				t.Errorf("Prefixes:%s\nwant:%s", describePrefixes(got), describePrefixes(c.want))
-			}
+			wantPrefixes(t, got, c.want)
 		})
 	}
 }

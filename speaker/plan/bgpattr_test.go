@@ -125,13 +125,7 @@ func TestPrefixesServiceAttributes(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			got := plan.Prefixes(withBGPDefaults(c.snap))
-			ok := len(got) == len(c.want)
-			for i := 0; ok && i < len(got); i++ {
-				ok = samePrefix(got[i], c.want[i])
-			}
-			if !ok {
-				t.Errorf("Prefixes:%s\nwant:%s", describePrefixes(got), describePrefixes(c.want))
-			}
+			wantPrefixes(t, got, c.want)
 		})
 	}
 }

@@ -283,7 +283,7 @@ func matchingL2Advertisements(advs []ironlbv1.L2Advertisement, addr address) ([]
 // eligibleNodes lists the nodes that may announce the Service's address, the interfaces
 // each would use, and, when there is none, why; names are the live nodes, sorted.
 func eligibleNodes(svc *corev1.Service, advs []*ironlbv1.L2Advertisement, nodes map[string]*corev1.Node,
-	alive map[string][]string, names []string, localEndpoints map[string]bool) ([]string, map[string][]string, string) {
+	alive map[string][]string, names []string, localEndpoints map[string]localEndpoints) ([]string, map[string][]string, string) {
 	local := isLocal(svc)
 	var out []string
 	perNode := map[string][]string{}
@@ -298,7 +298,7 @@ func eligibleNodes(svc *corev1.Service, advs []*ironlbv1.L2Advertisement, nodes 
 			counts[why]++
 			continue
 		}
-		if local && !localEndpoints[name] {
+		if local && !localEndpoints[name].up() {
 			counts["has no ready local endpoint (externalTrafficPolicy: Local)"]++
 			continue
 		}

@@ -23,6 +23,9 @@ type BGPPlan struct {
 	// Peers are the BGPPeers that select this node, by name: the session of each, or
 	// the configuration problem that keeps it closed.
 	Peers []Peer
+	// Recheck is when the plan changes with no API event (a graceful shutdown runs out),
+	// or zero.
+	Recheck time.Time
 }
 
 // BGP plans this node's sessions and routes.
@@ -49,8 +52,9 @@ func BGP(s Snapshot) BGPPlan {
 	v4, v6 := nodeAddresses(in.node)
 	return BGPPlan{
 		Config: bgp.Config{RouterID: routerID(resolved, v4, s.Node), NodeIPv4: v4, NodeIPv6: v6,
-			Peers: sessions, Routes: toRoutes(Prefixes(s))},
-		Peers: resolved,
+			Peers: sessions, Routes: toRoutes(Prefixes(s), linkBandwidthAS(sessions))},
+		Peers:   resolved,
+		Recheck: GracefulShutdownEnds(s),
 	}
 }
 
@@ -260,11 +264,36 @@ func nodeAddresses(n *corev1.Node) (v4, v6 netip.Addr) {
 	return
 }
 
-// toRoutes converts the eligibility decision into routes, parsing communities.
-func toRoutes(prefixes []Prefix) []bgp.Route {
+// asTrans stands for a four-octet AS in a two-octet field (RFC 6793).
+const asTrans = 23456
+
+// linkBandwidthAS is the global administrator of the link-bandwidth community: the node's
+// AS, the lowest when its sessions have several (routers read only the bandwidth; one
+// route goes to every session, so one AS has to be picked), AS_TRANS when it needs four
+// octets.
+func linkBandwidthAS(sessions []bgp.Peer) uint16 {
+	var asn uint32
+	for i, p := range sessions {
+		if i == 0 || p.MyASN < asn {
+			asn = p.MyASN
+		}
+	}
+	if asn > 65535 {
+		return asTrans
+	}
+	return uint16(asn)
+}
+
+// toRoutes converts the eligibility decision into routes, parsing communities and turning
+// endpoint counts into link bandwidth.
+func toRoutes(prefixes []Prefix, as uint16) []bgp.Route {
 	out := make([]bgp.Route, 0, len(prefixes))
 	for _, p := range prefixes {
 		r := bgp.Route{Prefix: p.Prefix, Peers: p.Peers}
+		if p.Endpoints > 0 {
+			r.LinkBandwidth = float32(p.Endpoints * ironlbv1.LinkBandwidthPerEndpoint)
+			r.LinkBandwidthAS = as
+		}
 		for _, c := range p.Communities {
 			std, large, err := bgpattr.ParseCommunity(string(c))
 			switch {

@@ -649,6 +649,19 @@ func TestToRoutes(t *testing.T) {
 			},
 		},
 		{
+			name: "endpoints become link bandwidth of 1 Mbit/s each, with the AS; none without endpoints",
+			in: []Prefix{
+				{Prefix: pfx("198.18.0.1/32"), Endpoints: 1},
+				{Prefix: pfx("198.18.0.2/32"), Endpoints: 3},
+				{Prefix: pfx("198.18.0.3/32")},
+			},
+			want: []bgp.Route{
+				{Prefix: pfx("198.18.0.1/32"), LinkBandwidth: 125000, LinkBandwidthAS: 64512},
+				{Prefix: pfx("198.18.0.2/32"), LinkBandwidth: 375000, LinkBandwidthAS: 64512},
+				{Prefix: pfx("198.18.0.3/32")},
+			},
+		},
+		{
 			name: "peers are kept; nil stays nil (every peer)",
 			in: []Prefix{
 				{Prefix: pfx("2001:db8::1/128"), Peers: []string{"r1", "r2"}},
@@ -662,7 +675,7 @@ func TestToRoutes(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := toRoutes(c.in)
+			got := toRoutes(c.in, 64512)
 			if len(got) != len(c.want) {
 				t.Fatalf("routes %+v, want %+v", got, c.want)
 			}
@@ -671,7 +684,8 @@ func TestToRoutes(t *testing.T) {
 				ok := g.Prefix == w.Prefix && slices.Equal(g.Communities, w.Communities) &&
 					slices.Equal(g.LargeCommunities, w.LargeCommunities) && slices.Equal(g.Peers, w.Peers) &&
 					(g.Peers == nil) == (w.Peers == nil) &&
-					(g.LocalPref == nil) == (w.LocalPref == nil) && (g.LocalPref == nil || *g.LocalPref == *w.LocalPref)
+					(g.LocalPref == nil) == (w.LocalPref == nil) && (g.LocalPref == nil || *g.LocalPref == *w.LocalPref) &&
+					g.LinkBandwidth == w.LinkBandwidth && g.LinkBandwidthAS == w.LinkBandwidthAS
 				if !ok {
 					t.Errorf("route %d = %s, want %s", i, describeRoute(g), describeRoute(w))
 				}
@@ -685,5 +699,34 @@ func describeRoute(r bgp.Route) string {
 	if r.LocalPref != nil {
 		lp = fmt.Sprint(*r.LocalPref)
 	}
-	return fmt.Sprintf("%s communities=%v large=%v localPref=%s peers=%q", r.Prefix, r.Communities, r.LargeCommunities, lp, r.Peers)
+	return fmt.Sprintf("%s communities=%v large=%v localPref=%s peers=%q linkBandwidth=%v (AS %d)", r.Prefix, r.Communities, r.LargeCommunities, lp, r.Peers, r.LinkBandwidth, r.LinkBandwidthAS)
+}
+
+// The link-bandwidth community's AS: the node's, the lowest of several, AS_TRANS when it
+// does not fit two octets.
+func TestLinkBandwidthAS(t *testing.T) {
+	peers := func(asns ...uint32) []bgp.Peer {
+		var out []bgp.Peer
+		for _, a := range asns {
+			out = append(out, bgp.Peer{MyASN: a})
+		}
+		return out
+	}
+	for _, c := range []struct {
+		name     string
+		sessions []bgp.Peer
+		want     uint16
+	}{
+		{"no session", nil, 0},
+		{"one session", peers(64512), 64512},
+		{"the lowest of several", peers(64520, 64513, 64600), 64513},
+		{"a four-octet AS is AS_TRANS", peers(4200000001), 23456},
+		{"two-octet and four-octet: the lowest, two-octet", peers(4200000001, 65000), 65000},
+		{"65535 still fits", peers(65535), 65535},
+		{"65536 does not", peers(65536), 23456},
+	} {
+		if got := linkBandwidthAS(c.sessions); got != c.want {
+			t.Errorf("%s: AS %d, want %d", c.name, got, c.want)
+		}
+	}
 }

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -52,6 +53,13 @@ type Snapshot struct {
 	Alive map[string][]string
 	// Gossip tells an isolated speaker from a survivor (layer 2 only).
 	Gossip Gossip
+
+	// Now is when the snapshot was taken, and CordonedSince when this speaker saw its node
+	// cordoned (CordonClock; zero: not cordoned, or cordoned before the speaker saw the
+	// node): together they time the graceful shutdown of a cordoned node's routes
+	// (BGPPeer gracefulShutdownTime). With CordonedSince zero, a cordoned node withdraws
+	// at once.
+	Now, CordonedSince time.Time
 }
 
 // compiled is a snapshot read once for both modes.
@@ -60,10 +68,49 @@ type compiled struct {
 	// addresses are the served Services' addresses that lie in a pool, in the order of
 	// the Services and of their ingress entries.
 	addresses []address
-	// local maps "namespace/service" to the nodes with an up endpoint; ready holds the
-	// Services with an up endpoint anywhere.
-	local map[string]map[string]bool
+	// local maps "namespace/service" to the nodes with an up endpoint and how many they
+	// have; ready holds the Services with an up endpoint anywhere.
+	local map[string]map[string]localEndpoints
 	ready map[string]bool
+}
+
+// localEndpoints counts one Service's endpoints on one node that are up, by address
+// family (a dual-stack Service has one EndpointSlice per family, each listing the same
+// pods, and kube-proxy sends a family's traffic to that family's endpoints): ready ones,
+// and terminating ones still serving. Index 0 is IPv4, 1 IPv6, 2 FQDN slices.
+type localEndpoints struct{ ready, serving [3]int }
+
+func (e localEndpoints) up() bool {
+	for i := range e.ready {
+		if e.ready[i]+e.serving[i] > 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// weight is how many endpoints of ip's family the node sends the Service's traffic to, as
+// kube-proxy does for externalTrafficPolicy Local: the ready ones, or when none is ready,
+// the terminating ones still serving (its fallback).
+func (e localEndpoints) weight(ip netip.Addr) int {
+	f := familyIndex(discoveryv1.AddressTypeIPv4)
+	if ip.Is6() {
+		f = familyIndex(discoveryv1.AddressTypeIPv6)
+	}
+	if e.ready[f] > 0 {
+		return e.ready[f]
+	}
+	return e.serving[f]
+}
+
+func familyIndex(t discoveryv1.AddressType) int {
+	switch t {
+	case discoveryv1.AddressTypeIPv4:
+		return 0
+	case discoveryv1.AddressTypeIPv6:
+		return 1
+	}
+	return 2
 }
 
 // address is one address of a served Service, with the pool it came from.
@@ -209,12 +256,12 @@ func selectsNode(t ironlbv1.TargetSelection, n *corev1.Node) bool {
 	return ironlbv1.MatchesAnySelector(t.NodeSelectors, n.Labels)
 }
 
-// indexEndpoints maps "namespace/service" to the nodes with an up endpoint (local), for
-// the Services in localKeys, and lists the Services with an up endpoint anywhere (ready),
-// an endpoint without a node included. A slice belongs to the Service its
-// kubernetes.io/service-name label names.
-func indexEndpoints(slices []discoveryv1.EndpointSlice, localKeys map[string]bool) (local map[string]map[string]bool, ready map[string]bool) {
-	local, ready = map[string]map[string]bool{}, map[string]bool{}
+// indexEndpoints counts the up endpoints of each node (local), for the Services in
+// localKeys, and lists the Services with an up endpoint anywhere (ready), an endpoint
+// without a node included. A slice belongs to the Service its kubernetes.io/service-name
+// label names.
+func indexEndpoints(slices []discoveryv1.EndpointSlice, localKeys map[string]bool) (local map[string]map[string]localEndpoints, ready map[string]bool) {
+	local, ready = map[string]map[string]localEndpoints{}, map[string]bool{}
 	for i := range slices {
 		s := &slices[i]
 		svc := s.Labels[discoveryv1.LabelServiceName]
@@ -231,9 +278,15 @@ func indexEndpoints(slices []discoveryv1.EndpointSlice, localKeys map[string]boo
 				continue
 			}
 			if local[key] == nil {
-				local[key] = map[string]bool{}
+				local[key] = map[string]localEndpoints{}
 			}
-			local[key][*ep.NodeName] = true
+			n, f := local[key][*ep.NodeName], familyIndex(s.AddressType)
+			if endpointReady(ep) {
+				n.ready[f]++
+			} else {
+				n.serving[f]++
+			}
+			local[key][*ep.NodeName] = n
 		}
 	}
 	return local, ready
@@ -242,9 +295,13 @@ func indexEndpoints(slices []discoveryv1.EndpointSlice, localKeys map[string]boo
 // endpointUp is true for a ready endpoint, or a serving one (terminating but still
 // answering, which kube-proxy falls back to).
 func endpointUp(ep discoveryv1.Endpoint) bool {
-	ready := ep.Conditions.Ready == nil || *ep.Conditions.Ready
 	serving := ep.Conditions.Serving != nil && *ep.Conditions.Serving
-	return ready || serving
+	return endpointReady(ep) || serving
+}
+
+// endpointReady is true for a ready endpoint (no condition means ready).
+func endpointReady(ep discoveryv1.Endpoint) bool {
+	return ep.Conditions.Ready == nil || *ep.Conditions.Ready
 }
 
 func isLocal(svc *corev1.Service) bool {

@@ -6,7 +6,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/netip"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,6 +23,8 @@ type NextHop struct {
 	Active, Installed bool
 	// Protocol is the route's source ("bgp", "connected", ...).
 	Protocol string
+	// Weight is the next hop's weight in weighted ECMP (0: FRR shows none, plain ECMP).
+	Weight int
 }
 
 // routeJSON is the part of `show ip route PREFIX json` the lab reads.
@@ -33,6 +37,7 @@ type routeJSON struct {
 		InterfaceName string `json:"interfaceName"`
 		Active        bool   `json:"active"`
 		FIB           bool   `json:"fib"`
+		Weight        int    `json:"weight"`
 	} `json:"nexthops"`
 }
 
@@ -48,7 +53,7 @@ func ParseRoutes(out string) ([]NextHop, error) {
 				continue
 			}
 			for _, nh := range r.Nexthops {
-				h := NextHop{Interface: nh.InterfaceName, Active: nh.Active, Installed: nh.FIB, Protocol: r.Protocol}
+				h := NextHop{Interface: nh.InterfaceName, Active: nh.Active, Installed: nh.FIB, Protocol: r.Protocol, Weight: nh.Weight}
 				if a, err := netip.ParseAddr(nh.IP); err == nil {
 					h.Via = a
 				}
@@ -74,6 +79,13 @@ type BGPPath struct {
 	// Communities ("64512:100") and LargeCommunities ("64512:1:2") as FRR prints them,
 	// sorted; well-known communities appear by FRR's names ("noExport").
 	Communities, LargeCommunities []string
+	// ExtendedCommunities is FRR's rendering of the extended communities ("" for none),
+	// such as "LB:64513:125000 (1.000 Mbps)" for a link bandwidth.
+	ExtendedCommunities string
+	// LinkBandwidth is the link-bandwidth extended community's value in bytes per second
+	// and LinkBandwidthAS its AS, read from ExtendedCommunities; 0 without one.
+	LinkBandwidth   uint64
+	LinkBandwidthAS uint32
 	// LocalPref is the LOCAL_PREF attribute; nil when FRR shows none.
 	LocalPref *uint32
 	// Valid: usable; Best: the best path; Multipath: installed with the best one (ECMP);
@@ -96,6 +108,9 @@ type bgpPrefixJSON struct {
 		LargeCommunity *struct {
 			List []string `json:"list"`
 		} `json:"largeCommunity"`
+		ExtendedCommunity *struct {
+			String string `json:"string"`
+		} `json:"extendedCommunity"`
 		LocalPref *uint32 `json:"locPrf"`
 		Valid     bool    `json:"valid"`
 		Multipath bool    `json:"multipath"`
@@ -136,6 +151,10 @@ func ParseBGPPaths(out string) ([]BGPPath, error) {
 		if j.LargeCommunity != nil {
 			path.LargeCommunities = sorted(j.LargeCommunity.List)
 		}
+		if j.ExtendedCommunity != nil {
+			path.ExtendedCommunities = j.ExtendedCommunity.String
+			path.LinkBandwidthAS, path.LinkBandwidth = linkBandwidth(j.ExtendedCommunity.String)
+		}
 		for _, nh := range j.Nexthops {
 			if a, err := netip.ParseAddr(nh.IP); err == nil {
 				path.NextHops = append(path.NextHops, a)
@@ -147,6 +166,21 @@ func ParseBGPPaths(out string) ([]BGPPath, error) {
 		paths = append(paths, path)
 	}
 	return paths, nil
+}
+
+// linkBandwidthRE is how FRR prints a link-bandwidth extended community: LB:AS:BYTES/S,
+// then the rate in bits per second in parentheses.
+var linkBandwidthRE = regexp.MustCompile(`(?:^|\s)LB:(\d+):(\d+)`)
+
+// linkBandwidth reads the link-bandwidth community out of FRR's extended communities.
+func linkBandwidth(s string) (as uint32, bytesPerSecond uint64) {
+	m := linkBandwidthRE.FindStringSubmatch(s)
+	if m == nil {
+		return 0, 0
+	}
+	a, _ := strconv.ParseUint(m[1], 10, 32)
+	bw, _ := strconv.ParseUint(m[2], 10, 64)
+	return uint32(a), bw
 }
 
 func sorted(s []string) []string {

@@ -108,3 +108,36 @@ func TestParseRoutes(t *testing.T) {
 		t.Errorf("ParseRoutes = %+v, %v", hops, err)
 	}
 }
+
+// FRR 8.4's rendering of a path's link-bandwidth community and of a weighted ECMP route,
+// as seen in the lab (TestBGPEndpointWeightedECMP).
+func TestParseLinkBandwidthAndWeights(t *testing.T) {
+	path := `{"prefix":"198.18.117.0/32","paths":[{"aspath":{"string":"64513","segments":[{"type":"as-sequence","list":[64513]}],"length":1},
+"origin":"IGP","valid":true,"multipath":true,"extendedCommunity":{"string":"LB:64513:375000 (3.000 Mbps)"},
+"nexthops":[{"ip":"198.18.0.12","afi":"ipv4","used":true}],"peer":{"peerId":"198.18.0.12","type":"external"}},
+{"aspath":{"string":"64513","segments":[{"type":"as-sequence","list":[64513]}],"length":1},"origin":"IGP","valid":true,
+"extendedCommunity":{"string":"RT:64513:1 LB:65000:125000 (1.000 Mbps)"},
+"nexthops":[{"ip":"198.18.0.11","afi":"ipv4"}],"peer":{"peerId":"198.18.0.11","type":"external"}},
+{"aspath":{"string":"64513","segments":[{"type":"as-sequence","list":[64513]}],"length":1},"origin":"IGP","valid":true,
+"nexthops":[{"ip":"198.18.0.13","afi":"ipv4"}],"peer":{"peerId":"198.18.0.13","type":"external"}}]}`
+	paths, err := ParseBGPPaths(path)
+	if err != nil || len(paths) != 3 {
+		t.Fatalf("parse: %v %+v", err, paths)
+	}
+	for i, want := range []struct {
+		as uint32
+		bw uint64
+	}{{64513, 375000}, {65000, 125000}, {0, 0}} {
+		if p := paths[i]; p.LinkBandwidthAS != want.as || p.LinkBandwidth != want.bw {
+			t.Errorf("path %d (%q): link bandwidth %d:%d, want %d:%d", i, p.ExtendedCommunities, p.LinkBandwidthAS, p.LinkBandwidth, want.as, want.bw)
+		}
+	}
+
+	route := `{"198.18.117.0/32":[{"prefix":"198.18.117.0/32","protocol":"bgp","selected":true,"installed":true,
+"nexthops":[{"flags":3,"fib":true,"ip":"198.18.0.11","afi":"ipv4","interfaceName":"ilbqbd-eth0","active":true,"weight":25},
+{"flags":3,"fib":true,"ip":"198.18.0.12","afi":"ipv4","interfaceName":"ilbqbd-eth0","active":true,"weight":75}]}]}`
+	hops, err := ParseRoutes(route)
+	if err != nil || len(hops) != 2 || hops[0].Weight != 25 || hops[1].Weight != 75 {
+		t.Errorf("ParseRoutes = %+v, %v; want weights 25 and 75", hops, err)
+	}
+}
