@@ -96,13 +96,15 @@ func endpointSlice(ns, svc string, nodes ...string) *discoveryv1.EndpointSlice {
 	return s
 }
 
-// speakerPod creates a pod labelled like the chart's speaker pods, running on node.
-func speakerPod(t *testing.T, name, node string) {
+// speakerPod creates a pod labelled like the chart's speaker pods, running on node, with
+// the Gossip conditions given (as the speaker writes them on its own pod).
+func speakerPod(t *testing.T, name, node string, conds ...corev1.PodCondition) {
 	t.Helper()
 	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ironlb-system", Name: name, Labels: report.SpeakerSelector},
 		Spec: corev1.PodSpec{NodeName: node, Containers: []corev1.Container{{Name: "speaker", Image: "localhost/ironlb/ironlb-speaker"}}}}
 	create(t, pod)
 	pod.Status.Phase = corev1.PodRunning
+	pod.Status.Conditions = conds
 	if err := env.Client.Status().Update(context.Background(), pod); err != nil {
 		t.Fatal(err)
 	}
@@ -168,7 +170,9 @@ func setupCluster(t *testing.T) map[string]string {
 			Spec: ironlbv1.BGPPeerSpec{MyASN: 64500, PeerASN: 64501, PeerAddress: "2001:db8::2", DualStackAddressFamily: true}},
 	)
 	t.Cleanup(func() { removeIronlbObjects(t) })
-	speakerPod(t, "ironlb-speaker-7x2kq", "node-a")
+	speakerPod(t, "ironlb-speaker-7x2kq", "node-a", corev1.PodCondition{Type: ironlbv1.ConditionGossip,
+		Status: corev1.ConditionFalse, Reason: ironlbv1.ReasonPartial, Message: "1 of 2 speakers: node-a; missing: node-b",
+		LastTransitionTime: metav1.Now()})
 	speakerPod(t, "ironlb-speaker-m4d9s", "node-b")
 	startController(t)
 	key := ironlbv1.AnnotationLoadBalancerIPs
@@ -321,8 +325,9 @@ func statusScreen(t *testing.T, e *testenv.Env) {
 	}
 	t.Logf("kubectl ironlb status\n%s", out)
 	mustContain(t, "status", out, "Pools:", "Advertisements and peers:", "L2Advertisement", "lan", "BGPAdvertisement",
-		"upstream", "BGPPeer", "Configured", "Speakers:", "node-a ironlb-system/ironlb-speaker-7x2kq 198.18.100.10 demo/web on eth0",
-		"node-b ironlb-system/ironlb-speaker-m4d9s -", "BGP sessions:")
+		"upstream", "BGPPeer", "Configured", "Speakers:", "NODE SPEAKER GOSSIP L2 ADDRESSES (ARP/NDP)",
+		"node-a ironlb-system/ironlb-speaker-7x2kq False (Partial): 1 of 2 speakers: node-a; missing: node-b 198.18.100.10 demo/web on eth0",
+		"node-b ironlb-system/ironlb-speaker-m4d9s not reported -", "BGP sessions:")
 	for _, want := range [][]string{{"router", "198.18.0.1", "node-a", "Established", "5m", "3"}, {"router", "198.18.0.1", "node-b", "Active"}} {
 		found := false
 		for _, l := range strings.Split(out, "\n") {
@@ -335,5 +340,23 @@ func statusScreen(t *testing.T, e *testenv.Env) {
 		}
 	}
 	y, _, _ := plugin(t, e.Kubeconfig, "status", "-o", "yaml")
-	mustContain(t, "status -o yaml", y, "bgpSessions:", "state: Established", "prefixesSent: 3", "node: node-a")
+	mustContain(t, "status -o yaml", y, "bgpSessions:", "state: Established", "prefixesSent: 3", "node: node-a",
+		"gossip:", "reason: Partial", "message: '1 of 2 speakers: node-a; missing: node-b'")
+	js, _, _ := plugin(t, e.Kubeconfig, "status", "-o", "json")
+	var parsed report.Status
+	if err := json.Unmarshal([]byte(js), &parsed); err != nil {
+		t.Fatalf("status -o json: %v\n%s", err, js)
+	}
+	for _, sp := range parsed.Speakers {
+		switch sp.Node {
+		case "node-a":
+			if sp.Gossip == nil || sp.Gossip.Status != "False" || sp.Gossip.Reason != ironlbv1.ReasonPartial || sp.Gossip.Since == nil {
+				t.Errorf("status -o json: node-a's gossip %+v, want False Partial with a since", sp.Gossip)
+			}
+		case "node-b":
+			if sp.Gossip != nil {
+				t.Errorf("status -o json: node-b reported no gossip, got %+v", sp.Gossip)
+			}
+		}
+	}
 }

@@ -26,6 +26,7 @@ func main() {
 	flag.BoolVar(&o.BGP, "bgp", true, "run the embedded BGP server for the BGPPeers that select this node")
 	flag.StringVar(&o.Namespace, "namespace", os.Getenv("POD_NAMESPACE"), "the namespace the speaker runs in, the only one it reads Secrets (BGP passwords) in (default $POD_NAMESPACE)")
 	flag.StringVar(&o.SpeakerPodSelector, "speaker-pod-selector", "", "label selector of the speaker Pods in --namespace (the chart sets it): a speaker that cannot join gossip while other speakers are Ready announces nothing instead of every address")
+	flag.StringVar(&o.PodName, "pod-name", os.Getenv("POD_NAME"), "this speaker's Pod in --namespace, where it reports its memberlist view as the ironlb.io/Gossip condition; empty reports nothing (default $POD_NAME)")
 	flag.StringVar(&o.LoadBalancerClass, "load-balancer-class", "", "announce Services with this spec.loadBalancerClass; empty announces Services without a class")
 	metricsendpoint.AddFlags(flag.CommandLine, &o.Metrics, ":7474")
 	flag.StringVar(&o.HealthAddr, "health-probe-bind-address", ":7475", "address of the /healthz and /readyz endpoints")

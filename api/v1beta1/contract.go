@@ -44,6 +44,31 @@ const (
 	ReasonNotAdvertised = "NotAdvertised"
 )
 
+// ConditionGossip is the condition each speaker writes on its own Pod's status (only when
+// it changes) with its memberlist view: True when it sees every speaker it expects, with
+// the count and names ("3 of 3 speakers: node-1, node-2, node-3"); False with one of the
+// reasons below and the nodes missing. Expected speakers are the nodes whose speaker Pod
+// is Ready (or, when the speaker does not watch its Pods, every node with an InternalIP).
+const ConditionGossip = "ironlb.io/Gossip"
+
+// Reasons of the ConditionGossip condition.
+const (
+	// ReasonAllJoined: every expected speaker is a live member.
+	ReasonAllJoined = "AllJoined"
+	// ReasonPartial: some expected speakers are live members, others are not.
+	ReasonPartial = "Partial"
+	// ReasonAlone: no other speaker is a live member, and none is known to be up (they
+	// may be down): this speaker announces as the last one alive.
+	ReasonAlone = "Alone"
+	// ReasonCannotJoin: no other speaker is a live member although some are up (their Pods
+	// became Ready after they were last reached): a blocked port, a wrong address. This
+	// speaker is isolated and announces nothing on layer 2.
+	ReasonCannotJoin = "CannotJoin"
+	// ReasonKeyRejected: some expected speaker refuses this speaker's gossip key (or
+	// this one refuses theirs): the memberlist Secrets differ.
+	ReasonKeyRejected = "KeyRejected"
+)
+
 // ConditionBGPAdvertised is the Service condition, written by the controller alone (the
 // leader), that says how many nodes advertise the Service's addresses by BGP and to which
 // peers with the session Established, or why none does. It computes the nodes with the

@@ -15,6 +15,7 @@ var downward = map[string]string{
 	"spec.nodeName":      "node-1",
 	"status.hostIP":      "198.18.0.11",
 	"metadata.namespace": Namespace,
+	"metadata.name":      "ironlb-speaker-x7k2p",
 }
 
 // TestContainerFlags renders the chart with every toggle and runs each container's

@@ -137,7 +137,7 @@ func TestWorkloads(t *testing.T) {
 					env[e.Name] = e.ValueFrom.FieldRef.FieldPath
 				}
 			}
-			for name, path := range map[string]string{"NODE_NAME": "spec.nodeName", "NODE_IP": "status.hostIP", "POD_NAMESPACE": "metadata.namespace"} {
+			for name, path := range map[string]string{"NODE_NAME": "spec.nodeName", "NODE_IP": "status.hostIP", "POD_NAMESPACE": "metadata.namespace", "POD_NAME": "metadata.name"} {
 				if env[name] != path {
 					t.Errorf("speaker env %s comes from %q, want the downward API's %s", name, env[name], path)
 				}

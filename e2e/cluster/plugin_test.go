@@ -16,24 +16,15 @@ import (
 )
 
 // TestPluginOnTheLab runs `kubectl ironlb` against the lab cluster, where the real
-// speakers write the L2Announced conditions and the BGP session status: status lists every
-// node's speaker pod and the sessions to the lab router, explain names the node answering
+// speakers write the L2Announced conditions, the BGP session status and their Pods' Gossip
+// conditions: status lists every node's speaker pod, seeing all speakers, and the sessions
+// to the lab router, explain names the node answering
 // ARP/NDP for a layer-2 Service and the Established sessions a BGP Service is advertised on.
 func TestPluginOnTheLab(t *testing.T) {
 	l := cluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	plugin := filepath.Join(t.TempDir(), "kubectl-ironlb")
-	if out, err := exec.CommandContext(ctx, "go", "build", "-o", plugin, "github.com/ironlb/ironlb/kubectl-ironlb").CombinedOutput(); err != nil {
-		t.Fatalf("go build kubectl-ironlb: %v\n%s", err, out)
-	}
-	run := func(args ...string) string {
-		out, err := exec.CommandContext(ctx, plugin, append([]string{"--kubeconfig", l.Kubeconfig()}, args...)...).CombinedOutput()
-		if err != nil {
-			t.Fatalf("kubectl ironlb %s: %v\n%s", strings.Join(args, " "), err, out)
-		}
-		return string(out)
-	}
+	run := pluginRunner(ctx, t, l)
 	applyDemo(ctx, t, l, "plugin", "bgp")
 	ips := map[string][]string{}
 	for _, ns := range []string{"plugin", "bgp"} {
@@ -76,21 +67,47 @@ func TestPluginOnTheLab(t *testing.T) {
 	})
 	t.Logf("kubectl ironlb explain svc -n bgp web\n%s", explainBGP)
 	checkLocal(ctx, t, l, run)
-	status := run("status")
+	// A session may still be connecting (Active) just after explain saw others up.
+	var status string
+	eventually(t, time.Minute, "status shows every node's speaker and Established sessions", func() error {
+		status = run("status")
+		for _, n := range l.Nodes {
+			line := speakerLine(status, n.Name)
+			if line == "" || strings.Contains(line, "not running") {
+				return fmt.Errorf("node %s has no running speaker:\n%s", n.Name, status)
+			}
+			if !strings.Contains(line, fmt.Sprintf("True: %d of %d speakers: ", len(l.Nodes), len(l.Nodes))) {
+				return fmt.Errorf("node %s's speaker does not report seeing every speaker:\n%s", n.Name, status)
+			}
+			if lineWith(status, "lab-router ", " "+n.Name+" ", "Established") == "" {
+				return fmt.Errorf("no Established session of node %s to lab-router:\n%s", n.Name, status)
+			}
+		}
+		return nil
+	})
 	t.Logf("kubectl ironlb status\n%s", status)
-	for _, n := range l.Nodes {
-		line := lineWith(status, n.Name+" ", "ironlb-speaker")
-		if line == "" || strings.Contains(line, "not running") {
-			t.Errorf("status: node %s has no running speaker:\n%s", n.Name, status)
-		}
-		if lineWith(status, "lab-router ", " "+n.Name+" ", "Established") == "" {
-			t.Errorf("status: no Established session of node %s to lab-router:\n%s", n.Name, status)
-		}
-	}
 	pools := run("pools")
 	t.Logf("kubectl ironlb pools\n%s", pools)
 	if lineWith(pools, "demo-bgp ", "bgp/web (") == "" || lineWith(pools, "demo ", "plugin/web (") == "" {
 		t.Errorf("pools does not list the Services under their pools:\n%s", pools)
+	}
+}
+
+// pluginRunner builds kubectl-ironlb and returns a function that runs it against the lab
+// and returns its output, failing the test when it exits non-zero.
+func pluginRunner(ctx context.Context, t *testing.T, l *lab.Lab) func(args ...string) string {
+	t.Helper()
+	plugin := filepath.Join(t.TempDir(), "kubectl-ironlb")
+	if out, err := exec.CommandContext(ctx, "go", "build", "-o", plugin, "github.com/ironlb/ironlb/kubectl-ironlb").CombinedOutput(); err != nil {
+		t.Fatalf("go build kubectl-ironlb: %v\n%s", err, out)
+	}
+	return func(args ...string) string {
+		t.Helper()
+		out, err := exec.CommandContext(ctx, plugin, append([]string{"--kubeconfig", l.Kubeconfig()}, args...)...).CombinedOutput()
+		if err != nil {
+			t.Fatalf("kubectl ironlb %s: %v\n%s", strings.Join(args, " "), err, out)
+		}
+		return string(out)
 	}
 }
 
@@ -124,6 +141,17 @@ func checkLocal(ctx context.Context, t *testing.T, l *lab.Lab, run func(...strin
 		return nil
 	})
 	t.Logf("kubectl ironlb explain svc -n plugin local\n%s", out)
+}
+
+// speakerLine returns the status screen's Speakers row of node: the line whose first
+// column is the node (other rows name it too, in their GOSSIP column).
+func speakerLine(status, node string) string {
+	for _, l := range strings.Split(status, "\n") {
+		if f := strings.Fields(l); len(f) > 1 && f[0] == node && strings.Contains(f[1], "ironlb-speaker") {
+			return l
+		}
+	}
+	return ""
 }
 
 // lineWith returns the first line that contains every part.

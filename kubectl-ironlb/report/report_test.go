@@ -145,6 +145,39 @@ func TestExplainNodeAddresses(t *testing.T) {
 	}
 }
 
+// TestSpeakersGossipColumn: each speaker's row carries the Gossip condition of its own
+// pod (a surge pod's condition does not hide behind another node's), and a speaker that
+// reported none says so.
+func TestSpeakersGossipColumn(t *testing.T) {
+	pod := func(name, node string, conds ...corev1.PodCondition) corev1.Pod {
+		return corev1.Pod{ObjectMeta: metav1.ObjectMeta{Namespace: "ironlb-system", Name: name}, Spec: corev1.PodSpec{NodeName: node},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning, Conditions: append([]corev1.PodCondition{{Type: corev1.PodReady, Status: corev1.ConditionTrue}}, conds...)}}
+	}
+	s := &Snapshot{
+		Nodes: []corev1.Node{{ObjectMeta: metav1.ObjectMeta{Name: "a"}}, {ObjectMeta: metav1.ObjectMeta{Name: "b"}}, {ObjectMeta: metav1.ObjectMeta{Name: "c"}}},
+		Speakers: []corev1.Pod{
+			pod("s-a", "a", corev1.PodCondition{Type: ironlbv1.ConditionGossip, Status: corev1.ConditionTrue, Reason: ironlbv1.ReasonAllJoined, Message: "2 of 2 speakers: a, b"}),
+			pod("s-b", "b", corev1.PodCondition{Type: ironlbv1.ConditionGossip, Status: corev1.ConditionFalse, Reason: ironlbv1.ReasonAlone, Message: "1 of 2 speakers: b; alone"}),
+			pod("s-c", "c"),
+		},
+	}
+	var b strings.Builder
+	if err := PrintStatus(&b, BuildStatus(s), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	flat := strings.Join(strings.Fields(b.String()), " ")
+	for _, want := range []string{
+		"NODE SPEAKER GOSSIP L2 ADDRESSES (ARP/NDP)",
+		"a ironlb-system/s-a True: 2 of 2 speakers: a, b -",
+		"b ironlb-system/s-b False (Alone): 1 of 2 speakers: b; alone -",
+		"c ironlb-system/s-c not reported -",
+	} {
+		if !strings.Contains(flat, want) {
+			t.Errorf("status lacks %q:\n%s", want, b.String())
+		}
+	}
+}
+
 // explain names the peers a node sends a prefix to by the speaker's own rule
 // (plan.PeersFor): a peer whose address the speaker cannot parse gets no route, an
 // IPv4-mapped IPv6 peer address takes IPv4 routes, the other family and peers that do not

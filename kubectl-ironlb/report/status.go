@@ -34,13 +34,54 @@ type AdvertisementReport struct {
 	Message string `json:"message,omitempty"`
 }
 
-// SpeakerReport is one node: its speaker pod, and the addresses it answers ARP/NDP for,
-// as the L2Announced conditions on the Services say.
+// SpeakerReport is one node: its speaker pod, the memberlist view the speaker reports on
+// its pod, and the addresses it answers ARP/NDP for, as the L2Announced conditions on the
+// Services say.
 type SpeakerReport struct {
-	Node    string    `json:"node"`
-	Pod     string    `json:"pod,omitempty"`
-	Running bool      `json:"running"`
-	L2      []L2Owner `json:"l2,omitempty"`
+	Node    string        `json:"node"`
+	Pod     string        `json:"pod,omitempty"`
+	Running bool          `json:"running"`
+	Gossip  *GossipReport `json:"gossip,omitempty"`
+	L2      []L2Owner     `json:"l2,omitempty"`
+}
+
+// GossipReport is the ironlb.io/Gossip condition a speaker writes on its own pod: which
+// speakers it sees in memberlist among those it expects. Nil when it reported none (an
+// older speaker, layer 2 off, or not yet).
+type GossipReport struct {
+	Status  string       `json:"status"`
+	Reason  string       `json:"reason,omitempty"`
+	Message string       `json:"message,omitempty"`
+	Since   *metav1.Time `json:"since,omitempty"`
+}
+
+// gossipOf reads a speaker pod's Gossip condition.
+func gossipOf(p *corev1.Pod) *GossipReport {
+	for _, c := range p.Status.Conditions {
+		if c.Type == ironlbv1.ConditionGossip {
+			r := &GossipReport{Status: string(c.Status), Reason: c.Reason, Message: c.Message}
+			if !c.LastTransitionTime.IsZero() {
+				r.Since = c.LastTransitionTime.DeepCopy()
+			}
+			return r
+		}
+	}
+	return nil
+}
+
+// String is the GOSSIP column: the status, the reason when it is not True, the message.
+func (g *GossipReport) String() string {
+	if g == nil {
+		return "not reported"
+	}
+	head := g.Status
+	if g.Status != string(corev1.ConditionTrue) && g.Reason != "" {
+		head += " (" + g.Reason + ")"
+	}
+	if g.Message == "" {
+		return head
+	}
+	return head + ": " + g.Message
 }
 
 // SessionReport is one BGP session: a peer seen from one node, from the BGPPeer's status.
@@ -122,7 +163,8 @@ func speakers(s *Snapshot) []SpeakerReport {
 	for _, n := range s.Nodes {
 		byNode[n.Name] = &SpeakerReport{Node: n.Name}
 	}
-	for _, p := range s.Speakers {
+	for i := range s.Speakers {
+		p := &s.Speakers[i]
 		r := byNode[p.Spec.NodeName]
 		if r == nil {
 			r = &SpeakerReport{Node: p.Spec.NodeName}
@@ -130,6 +172,7 @@ func speakers(s *Snapshot) []SpeakerReport {
 		}
 		r.Pod = p.Namespace + "/" + p.Name
 		r.Running = p.Status.Phase == corev1.PodRunning
+		r.Gossip = gossipOf(p)
 	}
 	for i := range s.Services {
 		owners, _ := L2Owners(&s.Services[i])
@@ -164,7 +207,9 @@ func PrintStatus(out io.Writer, st Status, now time.Time) error {
 		w.Println("  " + st.SpeakersError)
 	}
 	tw = textout.Table(indent(w))
-	tw.Println("NODE\tSPEAKER\tL2 ADDRESSES (ARP/NDP)")
+	// GOSSIP comes before the addresses: it is bounded (the speaker caps the names it
+	// lists), where a node may answer for any number of addresses.
+	tw.Println("NODE\tSPEAKER\tGOSSIP\tL2 ADDRESSES (ARP/NDP)")
 	for _, sp := range st.Speakers {
 		pod := "none"
 		if sp.Pod != "" {
@@ -177,7 +222,11 @@ func PrintStatus(out io.Writer, st Status, now time.Time) error {
 		for _, o := range sp.L2 {
 			l2 = append(l2, fmt.Sprintf("%s %s on %s", o.IP, o.Service, o.Interfaces))
 		}
-		tw.Printf("%s\t%s\t%s\n", sp.Node, pod, dash(strings.Join(l2, "; ")))
+		gossip := "-" // no speaker pod: nothing to report
+		if sp.Pod != "" {
+			gossip = sp.Gossip.String()
+		}
+		tw.Printf("%s\t%s\t%s\t%s\n", sp.Node, pod, gossip, dash(strings.Join(l2, "; ")))
 	}
 	w.Check(tw.Flush())
 	w.Println("\nBGP sessions:")

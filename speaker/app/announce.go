@@ -65,6 +65,8 @@ type layer2Reconciler struct {
 	gossip gossipView
 	// conditions writes the L2Announced conditions the plans want, outside the reconcile.
 	conditions *conditionWriter
+	// gossipCond writes this speaker's memberlist view on its own Pod (nil: no Pod name).
+	gossipCond *gossipWriter
 	// kick batches the events that start a plan; it is told what each plan cost.
 	kick *trigger.Coalescer
 
@@ -194,9 +196,9 @@ func recomputeOnAnyChange(mgr manager.Manager, name string, kick *trigger.Coales
 	return b.Complete(r)
 }
 
-// planInputChanged reports whether an update can change a plan: for Services and Nodes,
-// whether what the plans read of them changed (their status writes and heartbeats do
-// not); for the other kinds, always.
+// planInputChanged reports whether an update can change a plan: for Services, Nodes and
+// speaker Pods, whether what the plans read of them changed (their status writes,
+// heartbeats and Gossip conditions do not); for the other kinds, always.
 func planInputChanged(old, updated client.Object) bool {
 	switch o := old.(type) {
 	case *corev1.Service:
@@ -205,6 +207,9 @@ func planInputChanged(old, updated client.Object) bool {
 	case *corev1.Node:
 		n, ok := updated.(*corev1.Node)
 		return !ok || plan.NodeChanged(o, n)
+	case *corev1.Pod:
+		n, ok := updated.(*corev1.Pod)
+		return !ok || speakerPodChanged(o, n)
 	}
 	return true
 }
@@ -248,6 +253,9 @@ func (a *layer2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 
 	p := plan.L2(snap)
 	a.reportIsolation(p.Isolation)
+	if a.gossipCond != nil {
+		a.gossipCond.Set(p.Gossip)
+	}
 	a.unannounced.Set(float64(p.Unannounced))
 	owned := map[netip.Addr][]string{}
 	var suitable []string
@@ -281,6 +289,10 @@ func (a *layer2Reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (
 		// Alone: whether a peer rejects the key is learnt by the rejoin loop, which
 		// signals nothing, so look again soon.
 		again.RequeueAfter = time.Second
+	} else if p.Gossip.Status != corev1.ConditionTrue {
+		// Missing speakers: a key rejection is learnt by the rejoin loop, which signals
+		// nothing, and the Gossip condition should name it.
+		again.RequeueAfter = 5 * time.Second
 	}
 	// The conditions are written by their own worker: steady state writes nothing, and
 	// neither failover nor the next plan waits for the API server.

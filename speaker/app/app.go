@@ -18,6 +18,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/types"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	"k8s.io/utils/ptr"
@@ -59,6 +60,9 @@ type Options struct {
 	// cannot join the others while the API reports them Ready knows it is isolated, not
 	// the last survivor (see plan.Snapshot.Isolated).
 	SpeakerPodSelector string
+	// PodName is this speaker's own Pod in Namespace, where it reports its memberlist
+	// view (ConditionGossip); empty (a speaker not run as a Pod) reports nothing.
+	PodName string
 
 	// Memberlist: the node's address, the port, the file holding the Secret the gossip
 	// key is derived from, and the failure-detection timings.
@@ -105,6 +109,9 @@ func (o Options) Validate() error {
 		if _, err := labels.Parse(o.SpeakerPodSelector); err != nil {
 			errs = append(errs, fmt.Errorf("--speaker-pod-selector: %w", err))
 		}
+	}
+	if o.PodName != "" && o.Namespace == "" {
+		errs = append(errs, errors.New("--pod-name needs --namespace (set it from metadata.namespace)"))
 	}
 	if o.QPS <= 0 || o.Burst <= 0 {
 		errs = append(errs, fmt.Errorf("--kube-api-qps and --kube-api-burst must be positive"))
@@ -226,6 +233,14 @@ func setupLayer2(mgr manager.Manager, o Options, logger *slog.Logger) (func(), f
 	}
 	an.client = mgr.GetClient()
 	an.recorder = mgr.GetEventRecorder(ironlbv1.SpeakerName)
+	if o.PodName != "" {
+		an.gossipCond = newGossipWriter(an.client, types.NamespacedName{Namespace: o.Namespace, Name: o.PodName},
+			ironlbv1.SpeakerFieldManager(o.NodeName), logger.With("component", "gossip-condition"))
+		if err := mgr.Add(an.gossipCond); err != nil {
+			stop()
+			return nil, nil, err
+		}
+	}
 	if err := an.setup(mgr); err != nil {
 		stop()
 		return nil, nil, err

@@ -90,6 +90,14 @@ func (a *layer2Reconciler) gossipSnapshot(ctx context.Context, nodes []corev1.No
 	return g, nil
 }
 
+// speakerPodChanged reports whether an update changed what gossipSnapshot reads of a
+// speaker Pod: every speaker's Gossip condition write is an update of its Pod, and must
+// not start a plan on every node.
+func speakerPodChanged(old, updated *corev1.Pod) bool {
+	return old.UID != updated.UID || old.Spec.NodeName != updated.Spec.NodeName ||
+		(old.DeletionTimestamp == nil) != (updated.DeletionTimestamp == nil) || podReady(old) != podReady(updated)
+}
+
 func podReady(pod *corev1.Pod) bool {
 	for _, c := range pod.Status.Conditions {
 		if c.Type == corev1.PodReady {

@@ -159,3 +159,16 @@ func TestPublishedInterfacesCarryTraffic(t *testing.T) {
 		t.Fatalf("an oversized list gives %v, want an error saying so", err)
 	}
 }
+
+// TestPodNameNeedsNamespace: the Gossip condition is written on the Pod in --namespace, so
+// --pod-name alone is refused with the flag named.
+func TestPodNameNeedsNamespace(t *testing.T) {
+	o := Options{NodeName: "a", BGP: true, QPS: 1, Burst: 1, LogLevel: "info", PodName: "ironlb-speaker-x"}
+	if err := o.Validate(); err == nil || !strings.Contains(err.Error(), "--pod-name needs --namespace") {
+		t.Errorf("--pod-name without --namespace: %v", err)
+	}
+	o.Namespace = "ironlb-system"
+	if err := o.Validate(); err != nil && strings.Contains(err.Error(), "--pod-name") {
+		t.Errorf("--pod-name with --namespace: %v", err)
+	}
+}

@@ -48,6 +48,8 @@ type L2Plan struct {
 	// Isolation, when its Reason is set, says this node is cut off from speakers that
 	// are up: it owns nothing and reports nothing, and the others cover its addresses.
 	Isolation Isolation
+	// Gossip is this node's memberlist view, for its Pod's ConditionGossip.
+	Gossip GossipCondition
 }
 
 // ServiceCondition is a condition to report on a Service.
@@ -65,7 +67,9 @@ type ServiceCondition struct {
 // each other when a dual-stack Service's addresses are announced by different nodes.
 func L2(s Snapshot) L2Plan {
 	p := L2Plan{Announcements: Announcements(s), Owned: map[netip.Addr][]string{}, Services: map[netip.Addr][]string{}}
-	if p.Isolation = s.Isolated(); p.Isolation.Reason != "" {
+	p.Isolation = s.Isolated()
+	p.Gossip = s.GossipView(p.Isolation)
+	if p.Isolation.Reason != "" {
 		// Alone in its own view, this node would win every election and report every
 		// condition; the speakers it cannot reach do both, correctly, without it.
 		for _, a := range p.Announcements {
