@@ -147,31 +147,39 @@ func parseLevel(s string) (slog.Level, error) {
 	return l, nil
 }
 
-// Run starts the controller and blocks until ctx ends.
-func Run(ctx context.Context, o Options) error {
-	if err := o.Validate(); err != nil {
-		return err
-	}
+// withNamespaces fills the namespaces left empty: the Lease's from $POD_NAMESPACE (outside
+// a Pod there is no service-account namespace file to fall back on; the chart sets it, and
+// so can whoever runs the binary by hand), the others from the Lease's.
+func (o Options) withNamespaces() (Options, error) {
 	if o.LeaderElectionNamespace == "" {
-		// Outside a Pod there is no service-account namespace file to fall back on; the
-		// chart sets POD_NAMESPACE, and so can whoever runs the binary by hand.
 		o.LeaderElectionNamespace = os.Getenv("POD_NAMESPACE")
 	}
 	if o.MemberlistSecretNamespace == "" {
 		o.MemberlistSecretNamespace = o.LeaderElectionNamespace
 	}
 	if o.MemberlistSecretName != "" && o.MemberlistSecretNamespace == "" {
-		return errors.New("--memberlist-secret-name needs --memberlist-secret-namespace or $POD_NAMESPACE")
+		return o, errors.New("--memberlist-secret-name needs --memberlist-secret-namespace or $POD_NAMESPACE")
 	}
 	if o.SpeakerPodNamespace == "" {
 		o.SpeakerPodNamespace = o.LeaderElectionNamespace
 	}
 	if o.SpeakerPodSelector != "" && o.SpeakerPodNamespace == "" {
-		return errors.New("--speaker-pod-selector needs --speaker-pod-namespace or $POD_NAMESPACE")
+		return o, errors.New("--speaker-pod-selector needs --speaker-pod-namespace or $POD_NAMESPACE")
+	}
+	return o, nil
+}
+
+// Run starts the controller and blocks until ctx ends.
+func Run(ctx context.Context, o Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	o, err := o.withNamespaces()
+	if err != nil {
+		return err
 	}
 	level, _ := parseLevel(o.LogLevel)
 	ctrl.SetLogger(logr.FromSlogHandler(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: level})))
-	var err error
 
 	cfg := o.Config
 	if cfg == nil {

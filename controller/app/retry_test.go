@@ -16,6 +16,7 @@ import (
 	ironlbv1 "github.com/ironlb/ironlb/api/v1beta1"
 	"github.com/ironlb/ironlb/controller/allocator"
 	"github.com/ironlb/ironlb/controller/app"
+	"github.com/ironlb/ironlb/internal/metricsendpoint"
 	"github.com/ironlb/ironlb/internal/testenv"
 )
 
@@ -145,4 +146,31 @@ func TestLeaseNamespaceFromPodNamespace(t *testing.T) {
 		}
 		return ""
 	})
+}
+
+// TestRunNeedsNamespaces: a Secret or speaker Pods to look for in no namespace (no flag, no
+// POD_NAMESPACE) is refused up front, naming the flag, instead of looking everywhere.
+func TestRunNeedsNamespaces(t *testing.T) {
+	t.Setenv("POD_NAMESPACE", "")
+	base := app.Options{
+		Config: env.Config, Metrics: metricsendpoint.Options{BindAddress: "0"}, HealthAddr: "0",
+		QPS: 5, Burst: 10, EventsQPS: 1, EventsBurst: 1, Workers: 1, LogLevel: "error",
+	}
+	for _, c := range []struct {
+		change func(*app.Options)
+		want   string
+	}{
+		{func(o *app.Options) { o.MemberlistSecretName = "gossip" }, "--memberlist-secret-name needs --memberlist-secret-namespace or $POD_NAMESPACE"},
+		{func(o *app.Options) { o.SpeakerPodSelector = "app=speaker" }, "--speaker-pod-selector needs --speaker-pod-namespace or $POD_NAMESPACE"},
+	} {
+		o := base
+		c.change(&o)
+		// Bounded: without the check Run would start and serve until the context ends.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := app.Run(ctx, o)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("Run: %v, want an error saying %q", err, c.want)
+		}
+	}
 }
