@@ -54,14 +54,7 @@ func ethernetInterface(name string) (*net.Interface, error) {
 }
 
 func (e *arpEndpoint) serve() error {
-	buf := make([]byte, 1514)
-	for {
-		n, err := readFrame(e.a, e.iface, e.conn, buf)
-		if err != nil {
-			return err
-		}
-		e.handle(buf[:n])
-	}
+	return serveFrames(e.a, e.iface, e.conn, 1514, e.handle)
 }
 
 // handle answers requests for owned IPs and reports foreign claims on them.

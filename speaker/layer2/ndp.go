@@ -75,14 +75,7 @@ func openNDP(a *Announcer, name string) (*ndpEndpoint, error) {
 }
 
 func (e *ndpEndpoint) serve() error {
-	buf := make([]byte, 9216) // any MTU up to jumbo frames
-	for {
-		n, err := readFrame(e.a, e.iface, e.conn, buf)
-		if err != nil {
-			return err
-		}
-		e.handle(buf[:n])
-	}
+	return serveFrames(e.a, e.iface, e.conn, 9216, e.handle) // any MTU up to jumbo frames
 }
 
 // handle answers Neighbor Solicitations for owned targets and reports

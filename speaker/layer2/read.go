@@ -25,3 +25,16 @@ func readFrame(a *Announcer, iface string, conn *packet.Conn, buf []byte) (int, 
 		return n, err
 	}
 }
+
+// serveFrames reads frames of up to size bytes and hands each to handle, until a read
+// fails (see readFrame). The buffer is reused: handle must not keep the frame.
+func serveFrames(a *Announcer, iface string, conn *packet.Conn, size int, handle func([]byte)) error {
+	buf := make([]byte, size)
+	for {
+		n, err := readFrame(a, iface, conn, buf)
+		if err != nil {
+			return err
+		}
+		handle(buf[:n])
+	}
+}
