@@ -151,30 +151,16 @@ func (f *fields) duration(key string) (time.Duration, bool) {
 	return 0, false
 }
 
-func (f *fields) strings(key string) []string {
-	v, ok := f.get(key)
-	if !ok {
-		return nil
-	}
-	list, isList := v.([]any)
-	if !isList {
-		f.wrongType(key, v, "a list")
-		return nil
-	}
-	var out []string
-	for i, item := range list {
-		s, isStr := item.(string)
-		if !isStr {
-			f.report.lose(f.obj, fmt.Sprintf("%s[%d]", f.field(key), i), fmt.Sprintf("%v is not a string; not converted", item))
-			continue
-		}
-		out = append(out, s)
-	}
-	return out
-}
+func (f *fields) strings(key string) []string { return listOf[string](f, key, "a string") }
 
 // maps reads a list of objects.
 func (f *fields) maps(key string) []map[string]any {
+	return listOf[map[string]any](f, key, "an object")
+}
+
+// listOf reads a list whose items are all of type T (what names it in the report): an
+// item of another type is reported as lost and left out, the others are kept.
+func listOf[T any](f *fields, key, what string) []T {
 	v, ok := f.get(key)
 	if !ok {
 		return nil
@@ -184,14 +170,14 @@ func (f *fields) maps(key string) []map[string]any {
 		f.wrongType(key, v, "a list")
 		return nil
 	}
-	out := make([]map[string]any, 0, len(list))
+	var out []T
 	for i, item := range list {
-		m, isMap := item.(map[string]any)
-		if !isMap {
-			f.report.lose(f.obj, fmt.Sprintf("%s[%d]", f.field(key), i), fmt.Sprintf("%v is not an object; not converted", item))
+		t, isT := item.(T)
+		if !isT {
+			f.report.lose(f.obj, fmt.Sprintf("%s[%d]", f.field(key), i), fmt.Sprintf("%v is not %s; not converted", item, what))
 			continue
 		}
-		out = append(out, m)
+		out = append(out, t)
 	}
 	return out
 }
