@@ -26,6 +26,11 @@ import (
 func main() {
 	name := flag.String("name", "", "the pod's name, returned as the body of every answer (default: the host name)")
 	listen := flag.String("listen", ":80,:8080", "comma-separated addresses to serve on (\":8080\" is every IPv4 and IPv6 address)")
+	// Kubernetes removes a terminating pod from the Services' endpoints while it already
+	// has its SIGTERM, and kube-proxy on every node follows a moment later: an app that
+	// stops accepting at once refuses the connections sent to it meanwhile. Real apps wait
+	// (a preStop sleep, or a delay like this one) so a drain loses nothing.
+	shutdownDelay := flag.Duration("shutdown-delay", 0, "how long to keep serving after SIGTERM before shutting down")
 	flag.Parse()
 	if *name == "" {
 		h, err := os.Hostname()
@@ -46,6 +51,7 @@ func main() {
 	defer stop()
 	go func() {
 		<-ctx.Done()
+		time.Sleep(*shutdownDelay)
 		shutdown, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		_ = srv.Shutdown(shutdown)
