@@ -8,6 +8,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/ironlb/ironlb/e2e/lab/host"
@@ -165,9 +166,10 @@ func (l *Lab) createNodeObjects(ctx context.Context) error {
 	return nil
 }
 
-// startNodes starts containerd on every node, imports the images, and starts the kubelets;
-// then it waits until every Node is Ready. A kubelet that does not get there fails the
-// step with the end of its log, which says why.
+// startNodes starts containerd on every node and imports the images, all nodes at once;
+// then it starts the kubelets one after another (see startKubeletAlone) and waits until
+// every Node is Ready. A kubelet that does not get there fails the step with the end of
+// its log, which says why.
 func (l *Lab) startNodes(ctx context.Context) error {
 	errs := make(chan error, len(l.Nodes))
 	for _, n := range l.Nodes {
@@ -180,11 +182,7 @@ func (l *Lab) startNodes(ctx context.Context) error {
 				errs <- err
 				return
 			}
-			if err := l.importImages(ctx, n); err != nil {
-				errs <- err
-				return
-			}
-			errs <- l.startKubelet(ctx, n)
+			errs <- l.importImages(ctx, n)
 		}()
 	}
 	var first error
@@ -195,6 +193,11 @@ func (l *Lab) startNodes(ctx context.Context) error {
 	}
 	if first != nil {
 		return first
+	}
+	for _, n := range l.Nodes {
+		if err := l.startKubeletAlone(ctx, n); err != nil {
+			return err
+		}
 	}
 	for _, n := range l.Nodes {
 		if err := l.WaitNodeReady(ctx, n.Name, 90*time.Second); err != nil {
@@ -233,4 +236,47 @@ func (l *Lab) WaitNodeReady(ctx context.Context, name string, timeout time.Durat
 		err = fmt.Errorf("%w\nlast lines of %s:\n%s", err, p.spec.log, host.LogTail(p.spec.log, 30))
 	}
 	return err
+}
+
+// devicePluginSocket is the device plugin registration socket. Its folder is fixed in the
+// kubelet (not under --root-dir), so every lab node's kubelet shares it.
+const devicePluginSocket = "/var/lib/kubelet/device-plugins/kubelet.sock"
+
+// startKubeletAlone starts a node's kubelet and waits until it has created its device
+// plugin socket. A starting kubelet removes every socket in that shared folder and then
+// listens on its own; two kubelets doing that at once fail one of them with "address
+// already in use" (a CI run lost node-3 so). One at a time, each removes the previous
+// one's file, harmlessly: the lab runs no device plugins, and the old listener keeps
+// working on its unlinked socket.
+func (l *Lab) startKubeletAlone(ctx context.Context, n *Node) error {
+	before := socketIdentity(devicePluginSocket)
+	if err := l.startKubelet(ctx, n); err != nil {
+		return err
+	}
+	p := l.getProc("kubelet-" + n.Name)
+	err := host.Poll(ctx, 60*time.Second, 50*time.Millisecond, "kubelet-"+n.Name+" to create "+devicePluginSocket, func(context.Context) (bool, error) {
+		if err := p.checkAlive(); err != nil {
+			return false, err
+		}
+		now := socketIdentity(devicePluginSocket)
+		return now != "" && now != before, nil
+	})
+	if err != nil {
+		return fmt.Errorf("%w\nlast lines of %s:\n%s", err, p.spec.log, host.LogTail(p.spec.log, 30))
+	}
+	return nil
+}
+
+// socketIdentity tells one file at path from another created there later: its inode and
+// change time ("" when there is none). The inode alone may be reused by the next file.
+func socketIdentity(path string) string {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return ""
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fi.ModTime().String()
+	}
+	return fmt.Sprintf("%d/%d.%d", st.Ino, st.Ctim.Sec, st.Ctim.Nsec)
 }
