@@ -287,7 +287,7 @@ func TestBGPBench(t *testing.T) {
 	}
 	started := time.Now()
 
-	l := benchLab(t, lockWait)
+	l := benchLab(t, lockWait, 0)
 	ctx := context.Background()
 	res := &BGPResults{
 		Date: time.Now().UTC().Format(time.RFC3339), CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),

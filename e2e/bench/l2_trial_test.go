@@ -17,13 +17,18 @@ package bench
 // lab, which only removes processes, namespaces and links it marked as its own.
 
 import (
+	"bufio"
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"math"
 	"net"
 	"net/netip"
+	"os"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -128,6 +133,7 @@ func l2RunTrial(t *testing.T, ctx context.Context, l *lab.Lab, f l2Fault, tg *l2
 	}
 	time.Sleep(l2Recovered)
 	res := prober.Stop()
+	tr.MembersMs = l2MembersConverged(l, old.Name, start, deadline)
 	tr.GapMs, tr.Gaps, tr.Failures, tr.Probes = msTenths(res.Longest), len(res.Gaps), res.Failures, res.Failures+res.Successes
 	if res.Successes == 0 {
 		tr.Note += "no probe succeeded; "
@@ -214,4 +220,85 @@ func l2WaitWhole(t *testing.T, ctx context.Context, l *lab.Lab, tg *l2Target) {
 	if err != nil {
 		t.Fatalf("the cluster is not whole again after %s: %v", l2WholeLimit, err)
 	}
+}
+
+// l2WaitMembers waits until every speaker counts every node as a member and returns how
+// long after since that was. The speakers are scraped all at once, so a 50-node lab is
+// checked in about the time of one scrape.
+func l2WaitMembers(t *testing.T, ctx context.Context, l *lab.Lab, since time.Time) time.Duration {
+	t.Helper()
+	deadline := time.Now().Add(l2WholeLimit)
+	for time.Now().Before(deadline) {
+		counts := make([]float64, len(l.Nodes))
+		var wg sync.WaitGroup
+		for i, n := range l.Nodes {
+			wg.Go(func() {
+				if m, err := speakerMetrics(ctx, l, n); err == nil {
+					counts[i] = m["ironlb_memberlist_members"]
+				}
+			})
+		}
+		wg.Wait()
+		if !slices.ContainsFunc(counts, func(c float64) bool { return c != float64(len(l.Nodes)) }) {
+			return time.Since(since)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	t.Fatalf("the speakers do not all count %d members after %s", len(l.Nodes), l2WholeLimit)
+	return 0
+}
+
+// l2MembersConverged reads the surviving speakers' logs for when each logged victim as
+// failed or left after start, waiting until deadline for the last one, and returns the
+// latest of those times after start in ms (-1 when some speaker never logged it). The
+// logs, not the metrics, so that measuring does not load the machine during the failover.
+func l2MembersConverged(l *lab.Lab, victim string, start, deadline time.Time) float64 {
+	for {
+		latest, all := time.Duration(0), true
+		for _, n := range l.Nodes {
+			if n.Name == victim {
+				continue
+			}
+			at, ok := memberGoneAt(l.SpeakerLog(n.Name), victim, start)
+			if !ok {
+				all = false
+				break
+			}
+			latest = max(latest, at.Sub(start))
+		}
+		if all {
+			return msTenths(latest)
+		}
+		if time.Now().After(deadline) {
+			return -1
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// memberGoneAt finds the first "member failed" or "member left" line about node in a
+// speaker's JSON log at or after since. The speaker's logger carries its own node as
+// "node" too; the event's attribute comes last, and a JSON decoder keeps the last key.
+func memberGoneAt(path, node string, since time.Time) (time.Time, bool) {
+	f, err := os.Open(path)
+	if err != nil {
+		return time.Time{}, false
+	}
+	defer func() { _ = f.Close() }()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		line := sc.Bytes()
+		if !bytes.Contains(line, []byte(`"member failed"`)) && !bytes.Contains(line, []byte(`"member left"`)) {
+			continue
+		}
+		var rec struct {
+			Time time.Time `json:"time"`
+			Node string    `json:"node"`
+		}
+		if json.Unmarshal(line, &rec) == nil && rec.Node == node && !rec.Time.Before(since) {
+			return rec.Time, true
+		}
+	}
+	return time.Time{}, false
 }

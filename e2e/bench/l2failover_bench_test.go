@@ -8,6 +8,9 @@ package bench
 // Optional: IRONLB_BENCH_TRIALS (trials per failure kind, default 20),
 // IRONLB_BENCH_L2_SERVICES (Services for the footprint, default 3000; 0 skips it),
 // IRONLB_BENCH_IDLE_SECONDS (how long idle CPU is measured, default 60),
+// IRONLB_BENCH_NODES (lab nodes, default 3, at most lab.MaxNodes: past node-15 the scale
+// plan's nodes host no pods, so the endpoints stay on node-1 to node-3; the result goes to
+// l2-bench-NODESn.json when it is not 3),
 // IRONLB_BENCH_SPEAKER_ARGS (extra speaker flags, space separated, e.g.
 // "--memberlist-probe-interval=50ms") and IRONLB_BENCH_LOGS (a folder the lab's logs are
 // copied to before the lab is removed).
@@ -22,6 +25,7 @@ import (
 	"net/netip"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -56,6 +60,8 @@ type L2Results struct {
 	CPUs           int           `json:"cpus"`
 	GoVersion      string        `json:"go_version"`
 	Nodes          int           `json:"nodes"`
+	// JoinSeconds: from starting the speakers until every one counted every node.
+	JoinSeconds    float64       `json:"join_seconds"`
 	ProbeEveryMs   float64       `json:"probe_interval_ms"`
 	ProbeTimeoutMs float64       `json:"probe_timeout_ms"`
 	SpeakerArgs    []string      `json:"speaker_args,omitempty"`
@@ -92,6 +98,11 @@ type L2Kind struct {
 	TakeoverP50Ms float64 `json:"takeover_p50_ms"`
 	TakeoverP99Ms float64 `json:"takeover_p99_ms"`
 	TakeoverMaxMs float64 `json:"takeover_max_ms"`
+	// MembersP50Ms ... run from the fault until the last surviving speaker logged the
+	// node as failed or left: memberlist's convergence.
+	MembersP50Ms float64 `json:"members_converged_p50_ms,omitempty"`
+	MembersP99Ms float64 `json:"members_converged_p99_ms,omitempty"`
+	MembersMaxMs float64 `json:"members_converged_max_ms,omitempty"`
 	// StaleNeighbour counts trials whose client had been sent to a node other than the
 	// owner beforehand (see L2Trial.ClientBefore).
 	StaleNeighbour int       `json:"stale_neighbour_trials"`
@@ -109,6 +120,9 @@ type L2Trial struct {
 	Probes   int     `json:"probes"`
 	// TakeoverMs is -1 when the client's neighbour entry never changed.
 	TakeoverMs float64 `json:"takeover_ms"`
+	// MembersMs: until every surviving speaker had logged the node as failed or left (-1:
+	// some never did within l2FailoverLimit).
+	MembersMs float64 `json:"members_converged_ms"`
 	// ClientBefore names the node the L2 client's neighbour entry pointed at before the
 	// trial when that was not the owner (the entry was then flushed, so the trial measures
 	// the owner's failure); empty when it was the owner.
@@ -225,9 +239,10 @@ func TestL2Bench(t *testing.T) {
 	nServices := envInt(t, "IRONLB_BENCH_L2_SERVICES", 3000, 0)
 	idle := time.Duration(envInt(t, "IRONLB_BENCH_IDLE_SECONDS", 60, 1)) * time.Second
 	speakerArgs := strings.Fields(os.Getenv("IRONLB_BENCH_SPEAKER_ARGS"))
+	nodes := envInt(t, "IRONLB_BENCH_NODES", 3, 1)
 	started := time.Now()
 
-	l := benchLab(t, 0)
+	l := benchLab(t, 0, nodes)
 	ctx := context.Background()
 	res := L2Results{
 		Date: time.Now().UTC().Format(time.RFC3339), CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),
@@ -238,7 +253,9 @@ func TestL2Bench(t *testing.T) {
 	res.LoadAverage[0] = loadAverage()
 	logf("layer-2 benchmark: lab %s, %d nodes, %d trials per kind, %d CPUs, speaker flags %q", l.Prefix, len(l.Nodes), trials, res.CPUs, speakerArgs)
 
-	l2Setup(t, ctx, l, speakerArgs)
+	speakersStarted := l2Setup(t, ctx, l, speakerArgs)
+	res.JoinSeconds = secs(l2WaitMembers(t, ctx, l, speakersStarted))
+	logf("every speaker counts %d members %.1f s after the speakers were started", len(l.Nodes), res.JoinSeconds)
 	targets := l2Targets(t, ctx, l)
 
 	for _, f := range l2Faults {
@@ -254,7 +271,7 @@ func TestL2Bench(t *testing.T) {
 				f.kind, i+1, trials, tr.From, tr.To, tr.GapMs, tr.TakeoverMs, tr.Failures, tr.Probes, tr.WholeSeconds, stale, tr.Note)
 			kind.Trials = append(kind.Trials, tr)
 		}
-		var gaps, takeovers []float64
+		var gaps, takeovers, members []float64
 		for _, tr := range kind.Trials {
 			if tr.ClientBefore != "" {
 				kind.StaleNeighbour++
@@ -263,9 +280,13 @@ func TestL2Bench(t *testing.T) {
 			if tr.TakeoverMs >= 0 {
 				takeovers = append(takeovers, tr.TakeoverMs)
 			}
+			if tr.MembersMs >= 0 {
+				members = append(members, tr.MembersMs)
+			}
 		}
 		kind.GapP50Ms, kind.GapP99Ms, kind.GapMaxMs = percentiles(gaps)
 		kind.TakeoverP50Ms, kind.TakeoverP99Ms, kind.TakeoverMaxMs = percentiles(takeovers)
+		kind.MembersP50Ms, kind.MembersP99Ms, kind.MembersMaxMs = percentiles(members)
 		res.Failover = append(res.Failover, kind)
 	}
 
@@ -285,7 +306,11 @@ func TestL2Bench(t *testing.T) {
 	}
 	res.Summary = l2Summary(res)
 	l2PrintTable(res)
-	logf("wrote %s", testenv.WriteResult(t, "l2-bench.json", res))
+	name := "l2-bench.json"
+	if len(l.Nodes) != 3 {
+		name = fmt.Sprintf("l2-bench-%dn.json", len(l.Nodes))
+	}
+	logf("wrote %s", testenv.WriteResult(t, name, res))
 	// TestMain (controller_bench_test.go) prints `summary` after all tests and the API
 	// server are done; appending keeps this line the last one the test binary prints.
 	summary = strings.TrimSpace(summary + "\n" + res.Summary)
@@ -293,8 +318,8 @@ func TestL2Bench(t *testing.T) {
 }
 
 // l2Setup creates the pool and the advertisement and starts the controller and a speaker
-// on every node.
-func l2Setup(t *testing.T, ctx context.Context, l *lab.Lab, speakerArgs []string) {
+// on every node; it returns when it began starting them.
+func l2Setup(t *testing.T, ctx context.Context, l *lab.Lab, speakerArgs []string) time.Time {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
@@ -308,38 +333,53 @@ func l2Setup(t *testing.T, ctx context.Context, l *lab.Lab, speakerArgs []string
 	if err := l.Client.Create(ctx, &ironlbv1.L2Advertisement{ObjectMeta: metav1.ObjectMeta{Name: "l2bench"}}); err != nil {
 		t.Fatal(err)
 	}
+	started := time.Now()
 	if err := l.StartIronlb(ctx, speakerArgs...); err != nil {
 		t.Fatal(err)
 	}
+	return started
 }
 
-// l2Targets creates one pod per node and one Service per node, each with an address that
-// node wins, and points each Service at the pods of the other nodes only.
+// l2Targets starts one pod on each of node-1 to node-3 (or fewer nodes) and creates one
+// Service for each of three owners (every node of a 3-node lab; in a larger one the
+// first, the middle and the last node), each with an address that owner wins, and points
+// each Service at the pods of the other nodes only.
 func l2Targets(t *testing.T, ctx context.Context, l *lab.Lab) []*l2Target {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Minute)
 	defer cancel()
 	var names []string
-	pods := map[string]*lab.Pod{}
 	for _, n := range l.Nodes {
 		names = append(names, n.Name)
+	}
+	pods := map[string]*lab.Pod{}
+	for _, n := range l.Nodes[:min(3, len(l.Nodes))] {
 		p, err := l.StartPod(ctx, n.Name, "l2bench-"+n.Name, map[string]string{"app": "l2bench"})
 		if err != nil {
 			t.Fatal(err)
 		}
 		pods[n.Name] = p
 	}
+	owners := l.Nodes
+	if len(owners) > 3 {
+		owners = []*lab.Node{l.Nodes[0], l.Nodes[len(l.Nodes)/2], l.Nodes[len(l.Nodes)-1]}
+	}
 	// Addresses from the top of the pool (the footprint's Services fill it from the bottom),
-	// one won by each node under rendezvous hashing with every node alive.
+	// one won by each owner under rendezvous hashing with every node alive.
+	// 198.19.12.1-198.19.15.254 has about a thousand addresses: a 50-node lab finds an
+	// address for each of its three owners there but with odds of about 1 in 10^8.
 	want := map[string]netip.Addr{}
-	for host := 254; host > 0 && len(want) < len(names); host-- {
-		a := netip.AddrFrom4([4]byte{198, 19, 15, byte(host)})
-		if o := election.Owner(a.String(), names); want[o] == (netip.Addr{}) {
-			want[o] = a
+	for third := byte(15); third >= 12 && len(want) < len(owners); third-- {
+		for host := 254; host > 0 && len(want) < len(owners); host-- {
+			a := netip.AddrFrom4([4]byte{198, 19, third, byte(host)})
+			o := election.Owner(a.String(), names)
+			if _, taken := want[o]; !taken && slices.ContainsFunc(owners, func(n *lab.Node) bool { return n.Name == o }) {
+				want[o] = a
+			}
 		}
 	}
 	var targets []*l2Target
-	for _, n := range l.Nodes {
+	for _, n := range owners {
 		a, ok := want[n.Name]
 		if !ok {
 			continue
@@ -359,9 +399,9 @@ func l2Targets(t *testing.T, ctx context.Context, l *lab.Lab) []*l2Target {
 		var eps []*lab.Pod
 		var want []string
 		for _, m := range l.Nodes {
-			if m.Name != tg.owner.Name {
-				eps = append(eps, pods[m.Name])
-				want = append(want, pods[m.Name].Name)
+			if p := pods[m.Name]; p != nil && m.Name != tg.owner.Name {
+				eps = append(eps, p)
+				want = append(want, p.Name)
 			}
 		}
 		if err := l.SetEndpoints(ctx, svc, lab.Ready(eps...)); err != nil {

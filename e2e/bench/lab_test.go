@@ -39,12 +39,12 @@ import (
 // benchLab starts a default lab for a benchmark, waiting up to lockWait (0: the lab's
 // default) for another run's lab, and stops it at the end, keeping its logs on failure
 // or when IRONLB_BENCH_LOGS names a folder.
-func benchLab(t *testing.T, lockWait time.Duration) *lab.Lab {
+func benchLab(t *testing.T, lockWait time.Duration, nodes int) *lab.Lab {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), max(lockWait, 10*time.Minute)+5*time.Minute)
 	defer cancel()
 	start := time.Now()
-	l, err := lab.Start(ctx, lab.Options{Logf: t.Logf, LockWait: lockWait})
+	l, err := lab.Start(ctx, lab.Options{Logf: t.Logf, LockWait: lockWait, Nodes: nodes})
 	if err != nil {
 		t.Fatalf("start the lab: %v", err)
 	}

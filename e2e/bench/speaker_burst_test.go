@@ -134,7 +134,7 @@ func TestSpeakerBurstBench(t *testing.T) {
 	pprofDir := os.Getenv("IRONLB_BENCH_PPROF")
 	speakerArgs := strings.Fields(os.Getenv("IRONLB_BENCH_SPEAKER_ARGS"))
 
-	l := benchLab(t, lockWait)
+	l := benchLab(t, lockWait, 0)
 	ctx := context.Background()
 	res := &BurstResults{
 		Date: time.Now().UTC().Format(time.RFC3339), Commit: gitCommit(), CPUs: runtime.NumCPU(), GoVersion: runtime.Version(),

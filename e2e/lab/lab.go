@@ -23,7 +23,8 @@ import (
 
 // Options configure a lab. The zero value is a 3-node lab found from the working directory.
 type Options struct {
-	// Nodes is the number of nodes (default 3, at most MaxNodes).
+	// Nodes is the number of nodes (default 3, at most MaxNodes; with Cluster at most
+	// PodNodes). Nodes past PodNodes have no pod network: they host no pods (plan.go).
 	Nodes int
 	// NodeLabels are added to every Node; PerNodeLabels (by node name, "node-1") to one.
 	NodeLabels    map[string]string
@@ -61,6 +62,9 @@ func (o *Options) setDefaults() error {
 	}
 	if o.Nodes < 1 || o.Nodes > MaxNodes {
 		return fmt.Errorf("lab: %d nodes requested, 1 to %d supported", o.Nodes, MaxNodes)
+	}
+	if o.Cluster && o.Nodes > PodNodes {
+		return fmt.Errorf("lab: %d nodes requested for a cluster lab, at most %d: nodes past node-%d have no pod network for a kubelet", o.Nodes, PodNodes, PodNodes)
 	}
 	if o.RouterASN == 0 {
 		o.RouterASN = 64512

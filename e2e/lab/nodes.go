@@ -85,14 +85,17 @@ func linkLocalFor(mac string) netip.Addr {
 // object is the Node as the lab creates it, before any kubelet has written to it: its
 // labels and its fixed pod networks.
 func (n *Node) object() *corev1.Node {
-	return &corev1.Node{
-		ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels},
-		Spec: corev1.NodeSpec{
-			PodCIDR:  n.PodCIDRv4.String(),
-			PodCIDRs: []string{n.PodCIDRv4.String(), n.PodCIDRv6.String()},
-		},
+	node := &corev1.Node{ObjectMeta: metav1.ObjectMeta{Name: n.Name, Labels: n.Labels}}
+	if n.HasPodNetwork() {
+		node.Spec.PodCIDR = n.PodCIDRv4.String()
+		node.Spec.PodCIDRs = []string{n.PodCIDRv4.String(), n.PodCIDRv6.String()}
 	}
+	return node
 }
+
+// HasPodNetwork says whether the node can host pods: the scale plan's nodes (past
+// PodNodes) cannot.
+func (n *Node) HasPodNetwork() bool { return n.PodCIDRv4.IsValid() }
 
 // registerNodes creates the Node objects and does the kubelet's part: status addresses,
 // capacity and a Ready condition. The not-ready taint that the API server's admission adds

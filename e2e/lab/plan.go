@@ -8,9 +8,9 @@ import (
 // The address plan. Everything is fixed so logs, docs and tests read the same in every run;
 // that is also why only one lab runs on a machine at a time.
 //
-//	198.18.0.0/24     2001:db8::/64      the bridge (L2 segment): host .1, nodes .11.., L2 client .100, router .254
+//	198.18.0.0/24     2001:db8::/64      the bridge (L2 segment): host .1, nodes .11-.74, L2 client .100, router .254
 //	198.18.1.0/24     2001:db8:1::/64    behind the router: router .1, BGP client .100
-//	198.18.16.0/20    2001:db8:10::/48   pod networks: node i owns 198.18.(16+i).0/24 and 2001:db8:10:i::/64
+//	198.18.16.0/20    2001:db8:10::/48   pod networks: node i <= 15 owns 198.18.(16+i).0/24 and 2001:db8:10:i::/64
 //	198.18.32.0/19    2001:db8:20::/112  Service ClusterIPs
 //	198.18.100.0/22   2001:db8:100::/48  free for IPAddressPools of tests and the demo
 //	198.19.0.0/16     2001:db8:ff00::/40 free for large pools (benchmarks)
@@ -20,9 +20,16 @@ import (
 //
 // IPv6 host parts mirror the IPv4 ones as text (node 1 is 198.18.0.11 and 2001:db8::11) so a
 // reader can match them at a glance.
+//
+// The scale plan: nodes 16 to 64 are on the bridge like the others but have no pod
+// network, so they host no pods and cannot run a kubelet (process mode only). They run a
+// speaker and kube-proxy, which is what memberlist, the router's BGP sessions and layer-2
+// failover at 50 nodes need, without 50 pod networks the ranges above have no room for.
 const (
-	// MaxNodes is the number of nodes the pod networks have room for.
-	MaxNodes = 15
+	// PodNodes is the number of nodes the pod networks have room for (node-1 to node-15).
+	PodNodes = 15
+	// MaxNodes is the largest lab: the scale plan's nodes have no pod network.
+	MaxNodes = 64
 
 	// ClusterCIDRv4 and ClusterCIDRv6 cover every pod network (kube-proxy's clusterCIDR).
 	ClusterCIDRv4 = "198.18.16.0/20"
@@ -71,8 +78,12 @@ func nodeAddrs(i int) (netip.Addr, netip.Addr) {
 	return netip.MustParseAddr(fmt.Sprintf("198.18.0.%d", 10+i)), netip.MustParseAddr(fmt.Sprintf("2001:db8::%d", 10+i))
 }
 
-// podCIDRs returns the pod networks of node i (1-based).
+// podCIDRs returns the pod networks of node i (1-based), or none (invalid prefixes) for a
+// node of the scale plan (i > PodNodes).
 func podCIDRs(i int) (netip.Prefix, netip.Prefix) {
+	if i > PodNodes {
+		return netip.Prefix{}, netip.Prefix{}
+	}
 	return netip.MustParsePrefix(fmt.Sprintf("198.18.%d.0/24", 16+i)), netip.MustParsePrefix(fmt.Sprintf("2001:db8:10:%d::/64", i))
 }
 

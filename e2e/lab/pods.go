@@ -69,6 +69,9 @@ func (l *Lab) StartPod(ctx context.Context, node, name string, labels map[string
 	l.nodePodSeq[n.Name]++
 	k := 1 + l.nodePodSeq[n.Name]
 	l.mu.Unlock()
+	if !n.HasPodNetwork() {
+		return nil, fmt.Errorf("start pod %s: node %s is a scale node without a pod network (only node-1 to node-%d host pods)", name, n.Name, PodNodes)
+	}
 	if k > 254 {
 		return nil, fmt.Errorf("start pod %s: node %s has no pod addresses left", name, n.Name)
 	}

@@ -273,7 +273,7 @@ func (l *Lab) buildRouter(ctx context.Context) error {
 func (l *Lab) nodeRoutes(ctx context.Context, n *Node) error {
 	var cmds [][]string
 	for _, o := range l.Nodes {
-		if o == n {
+		if o == n || !o.HasPodNetwork() {
 			continue
 		}
 		cmds = append(cmds,
