@@ -2,6 +2,7 @@ package election
 
 import (
 	"fmt"
+	"hash/fnv"
 	"math"
 	"slices"
 	"testing"
@@ -75,5 +76,19 @@ func TestMinimalMovement(t *testing.T) {
 	}
 	if moved < 500 || moved > 1000 {
 		t.Errorf("%d of 3000 addresses moved to the fourth node, want about 750", moved)
+	}
+}
+
+// TestScoreIsFNV1a pins score to hash/fnv's FNV-1a of key, a 0 byte and node, so the
+// allocation-free version elects exactly what speakers of earlier releases elect.
+func TestScoreIsFNV1a(t *testing.T) {
+	for _, c := range [][2]string{{"198.18.0.1", "node-1"}, {"", ""}, {"2001:db8::1", "a-much-longer-node-name.example"}} {
+		h := fnv.New64a()
+		_, _ = h.Write([]byte(c[0]))
+		_, _ = h.Write([]byte{0})
+		_, _ = h.Write([]byte(c[1]))
+		if got, want := score(c[0], c[1]), mix(h.Sum64()); got != want {
+			t.Errorf("score(%q, %q) = %x, want %x", c[0], c[1], got, want)
+		}
 	}
 }

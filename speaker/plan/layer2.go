@@ -66,7 +66,9 @@ type ServiceCondition struct {
 // name, reports the Service's whole condition: with one writer, no two speakers overwrite
 // each other when a dual-stack Service's addresses are announced by different nodes.
 func L2(s Snapshot) L2Plan {
-	p := L2Plan{Announcements: Announcements(s), Owned: map[netip.Addr][]string{}, Services: map[netip.Addr][]string{}}
+	anns := Announcements(s)
+	p := L2Plan{Announcements: anns, Owned: make(map[netip.Addr][]string, len(anns)/max(len(s.Alive), 1)),
+		Services: make(map[netip.Addr][]string, len(anns)/max(len(s.Alive), 1))}
 	p.Isolation = s.Isolated()
 	p.Gossip = s.GossipView(p.Isolation)
 	if p.Isolation.Reason != "" {
@@ -79,7 +81,7 @@ func L2(s Snapshot) L2Plan {
 		}
 		return p
 	}
-	perService := map[string][]*Announcement{}
+	perService := make(map[string][]*Announcement, len(s.Services))
 	for i := range p.Announcements {
 		a := &p.Announcements[i]
 		if a.Node == "" {
@@ -151,14 +153,15 @@ func announcedCondition(anns []*Announcement) metav1.Condition {
 	for _, d := range anns {
 		if d.Node == "" {
 			c.Status, c.Reason = metav1.ConditionFalse, ironlbv1.ReasonNoEligibleNode
-			parts = append(parts, fmt.Sprintf("%s is not announced: %s", d.IP, d.Reason))
+			parts = append(parts, d.IP.String()+" is not announced: "+d.Reason)
 			continue
 		}
 		on := "every suitable interface"
 		if len(d.Interfaces) > 0 {
 			on = strings.Join(d.Interfaces, ", ")
 		}
-		parts = append(parts, fmt.Sprintf("node %s answers ARP/NDP for %s on %s", d.Node, d.IP, on))
+		// Concatenated, not Sprintf: this runs for every Service on every plan.
+		parts = append(parts, "node "+d.Node+" answers ARP/NDP for "+d.IP.String()+" on "+on)
 	}
 	c.Message = strings.Join(parts, "; ")
 	return c
@@ -202,8 +205,8 @@ func Announcements(s Snapshot) []Announcement {
 		ifaces     map[string][]string
 		reasons    []string
 	}
-	byIP := map[netip.Addr]*pending{}
-	var order []netip.Addr
+	byIP := make(map[netip.Addr]*pending, len(c.addresses))
+	order := make([]netip.Addr, 0, len(c.addresses))
 	names := aliveNames(s.Alive)
 	// Without externalTrafficPolicy Local, which nodes are eligible depends only on the
 	// advertisements that match: work it out once per set of them, not per address.

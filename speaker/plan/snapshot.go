@@ -134,7 +134,7 @@ type compiledPool struct {
 // as many as the Services): which nodes have an up endpoint only for the Services with
 // externalTrafficPolicy Local, and which Services have one anywhere only when ready asks.
 func compile(s Snapshot, ready bool) compiled {
-	c := compiled{nodes: map[string]*corev1.Node{}}
+	c := compiled{nodes: make(map[string]*corev1.Node, len(s.Nodes)), addresses: make([]address, 0, len(s.Services))}
 	for i := range s.Nodes {
 		c.nodes[s.Nodes[i].Name] = &s.Nodes[i]
 	}
