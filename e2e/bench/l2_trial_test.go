@@ -197,18 +197,7 @@ func l2PointClientAtOwner(t *testing.T, ctx context.Context, l *lab.Lab, tg *l2T
 func l2WaitWhole(t *testing.T, ctx context.Context, l *lab.Lab, tg *l2Target) {
 	t.Helper()
 	err := untilSteady(l2WholeLimit, l2WholeStable, 200*time.Millisecond, func() string {
-		why := ""
-		for _, n := range l.Nodes {
-			m, err := speakerMetrics(ctx, l, n)
-			if err != nil {
-				why = fmt.Sprintf("%s metrics: %v", n.Name, err)
-				break
-			}
-			if got := m["ironlb_memberlist_members"]; got != float64(len(l.Nodes)) {
-				why = fmt.Sprintf("%s sees %v members", n.Name, got)
-				break
-			}
-		}
+		why := l2MembersMissing(ctx, l)
 		if why == "" {
 			macs, err := l2WhoHas(ctx, l, tg.addr)
 			if err != nil || len(macs) != 1 || macs[0] != tg.owner.MAC {
@@ -222,29 +211,45 @@ func l2WaitWhole(t *testing.T, ctx context.Context, l *lab.Lab, tg *l2Target) {
 	}
 }
 
+// l2MembersMissing says which speaker does not count every node as a live member ("" when
+// all do). The speakers are scraped all at once, so a 50-node lab is checked in about the
+// time of one scrape.
+func l2MembersMissing(ctx context.Context, l *lab.Lab) string {
+	why := make([]string, len(l.Nodes))
+	var wg sync.WaitGroup
+	for i, n := range l.Nodes {
+		wg.Go(func() {
+			m, err := speakerMetrics(ctx, l, n)
+			switch {
+			case err != nil:
+				why[i] = fmt.Sprintf("%s metrics: %v", n.Name, err)
+			case m["ironlb_memberlist_members"] != float64(len(l.Nodes)):
+				why[i] = fmt.Sprintf("%s sees %v members", n.Name, m["ironlb_memberlist_members"])
+			}
+		})
+	}
+	wg.Wait()
+	for _, w := range why {
+		if w != "" {
+			return w
+		}
+	}
+	return ""
+}
+
 // l2WaitMembers waits until every speaker counts every node as a member and returns how
-// long after since that was. The speakers are scraped all at once, so a 50-node lab is
-// checked in about the time of one scrape.
+// long after since that was.
 func l2WaitMembers(t *testing.T, ctx context.Context, l *lab.Lab, since time.Time) time.Duration {
 	t.Helper()
 	deadline := time.Now().Add(l2WholeLimit)
+	last := ""
 	for time.Now().Before(deadline) {
-		counts := make([]float64, len(l.Nodes))
-		var wg sync.WaitGroup
-		for i, n := range l.Nodes {
-			wg.Go(func() {
-				if m, err := speakerMetrics(ctx, l, n); err == nil {
-					counts[i] = m["ironlb_memberlist_members"]
-				}
-			})
-		}
-		wg.Wait()
-		if !slices.ContainsFunc(counts, func(c float64) bool { return c != float64(len(l.Nodes)) }) {
+		if last = l2MembersMissing(ctx, l); last == "" {
 			return time.Since(since)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("the speakers do not all count %d members after %s", len(l.Nodes), l2WholeLimit)
+	t.Fatalf("the speakers do not all count %d members after %s: %s", len(l.Nodes), l2WholeLimit, last)
 	return 0
 }
 

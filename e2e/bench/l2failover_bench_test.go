@@ -56,10 +56,10 @@ const (
 
 // L2Results is what e2e/results/l2-bench.json holds.
 type L2Results struct {
-	Date           string        `json:"date"`
-	CPUs           int           `json:"cpus"`
-	GoVersion      string        `json:"go_version"`
-	Nodes          int           `json:"nodes"`
+	Date      string `json:"date"`
+	CPUs      int    `json:"cpus"`
+	GoVersion string `json:"go_version"`
+	Nodes     int    `json:"nodes"`
 	// JoinSeconds: from starting the speakers until every one counted every node.
 	JoinSeconds    float64       `json:"join_seconds"`
 	ProbeEveryMs   float64       `json:"probe_interval_ms"`

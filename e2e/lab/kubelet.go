@@ -232,8 +232,8 @@ func (l *Lab) WaitNodeReady(ctx context.Context, name string, timeout time.Durat
 		}
 		return false, fmt.Errorf("no Ready condition yet")
 	})
-	if err != nil && p != nil && p.alive() {
-		err = fmt.Errorf("%w\nlast lines of %s:\n%s", err, p.spec.log, host.LogTail(p.spec.log, 30))
+	if p != nil {
+		err = p.withLogTail(err)
 	}
 	return err
 }
@@ -254,17 +254,13 @@ func (l *Lab) startKubeletAlone(ctx context.Context, n *Node) error {
 		return err
 	}
 	p := l.getProc("kubelet-" + n.Name)
-	err := host.Poll(ctx, 60*time.Second, 50*time.Millisecond, "kubelet-"+n.Name+" to create "+devicePluginSocket, func(context.Context) (bool, error) {
+	return p.withLogTail(host.Poll(ctx, 60*time.Second, 50*time.Millisecond, "kubelet-"+n.Name+" to create "+devicePluginSocket, func(context.Context) (bool, error) {
 		if err := p.checkAlive(); err != nil {
 			return false, err
 		}
 		now := socketIdentity(devicePluginSocket)
 		return now != "" && now != before, nil
-	})
-	if err != nil {
-		return fmt.Errorf("%w\nlast lines of %s:\n%s", err, p.spec.log, host.LogTail(p.spec.log, 30))
-	}
-	return nil
+	}))
 }
 
 // socketIdentity tells one file at path from another created there later: its inode and

@@ -104,6 +104,15 @@ func (p *proc) exitError() error {
 	return fmt.Errorf("%s exited (%w); last lines of %s:\n%s", p.spec.role, p.waitErr, p.spec.log, host.LogTail(p.spec.log, 30))
 }
 
+// withLogTail adds the end of the process's log to err, a wait for it that failed, when
+// the process still runs (when it exited, err came from exitError, which has it already).
+func (p *proc) withLogTail(err error) error {
+	if err == nil || !p.alive() {
+		return err
+	}
+	return fmt.Errorf("%w\nlast lines of %s:\n%s", err, p.spec.log, host.LogTail(p.spec.log, 30))
+}
+
 // checkAlive is a poll helper: a dead process is a permanent failure, not a reason to wait.
 func (p *proc) checkAlive() error {
 	if !p.alive() {

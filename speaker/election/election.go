@@ -22,6 +22,7 @@ func Owner(key string, candidates []string) string {
 
 // score hashes the pair with FNV-1a and a final avalanche step, so nodes with similar names
 // do not get similar scores.
+//
 // It is FNV-1a written out, not hash/fnv, so that scoring every address against every
 // node on each plan allocates nothing (the same values as hash/fnv's New64a).
 func score(key, node string) uint64 {

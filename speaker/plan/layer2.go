@@ -67,8 +67,8 @@ type ServiceCondition struct {
 // each other when a dual-stack Service's addresses are announced by different nodes.
 func L2(s Snapshot) L2Plan {
 	anns := Announcements(s)
-	p := L2Plan{Announcements: anns, Owned: make(map[netip.Addr][]string, len(anns)/max(len(s.Alive), 1)),
-		Services: make(map[netip.Addr][]string, len(anns)/max(len(s.Alive), 1))}
+	perNode := len(anns) / max(len(s.Alive), 1) // about what this node owns
+	p := L2Plan{Announcements: anns, Owned: make(map[netip.Addr][]string, perNode), Services: make(map[netip.Addr][]string, perNode)}
 	p.Isolation = s.Isolated()
 	p.Gossip = s.GossipView(p.Isolation)
 	if p.Isolation.Reason != "" {
